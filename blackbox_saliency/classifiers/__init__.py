@@ -1,0 +1,1 @@
+"""Built-in black-box classifiers (EfficientNet-Lite0, CIFAR ResNets, any torchvision model)."""

@@ -1,0 +1,148 @@
+"""The three interfaces everything in the library plugs into.
+
+* :class:`BlackBoxClassifier` – an ``nn.Module`` that maps images in [0, 1]
+  to logits and owns its own resizing and normalisation.
+* :class:`EvidenceRemover` – given images and a random generator, returns the
+  alternative image ``A`` used by ``phi(X, M) = X*M + A*(1-M)``.
+* :class:`Masker` – an ``nn.Module`` with ``forward(images, classes) -> masks``.
+
+Example (a tiny custom black box as a template subclass)::
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from blackbox_saliency.interfaces import BlackBoxClassifier
+    >>> class Tiny(BlackBoxClassifier):
+    ...     def __init__(self):
+    ...         super().__init__(nn.Sequential(nn.Flatten(), nn.LazyLinear(2)),
+    ...                          input_size=(8, 8), class_names=["no", "yes"])
+    >>> Tiny()(torch.rand(4, 3, 16, 16)).shape
+    torch.Size([4, 2])
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .conventions import check_classes, check_generator, check_images
+
+__all__ = ["BlackBoxClassifier", "EvidenceRemover", "Masker"]
+
+
+class BlackBoxClassifier(nn.Module):
+    """A differentiable image classifier seen only through its outputs.
+
+    Subclasses pass the wrapped ``network`` (which expects *normalised* input of
+    ``input_size``), the normalisation constants and class names; the base class
+    resizes any input to ``input_size`` and normalises it.
+
+    Args:
+        network: module mapping normalised (B, 3, *input_size) tensors to logits.
+        input_size: (height, width) the network expects.
+        class_names: one human-readable name per class.
+        mean, std: per-channel normalisation applied to [0, 1] images.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        input_size: tuple[int, int],
+        class_names: Sequence[str],
+        mean: Sequence[float] = (0.0, 0.0, 0.0),
+        std: Sequence[float] = (1.0, 1.0, 1.0),
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize [0, 1] images to ``input_size`` (bilinear) and normalise them."""
+        if tuple(images.shape[-2:]) != self.input_size:
+            downscale = images.shape[-2] > self.input_size[0] or images.shape[-1] > self.input_size[1]
+            images = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False, antialias=downscale)
+        mean = self.mean.to(images.dtype)
+        std = self.std.to(images.dtype)
+        return (images - mean) / std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1]."""
+        check_images(images, check_range=False)
+        return self.network(self.preprocess(images))
+
+    def class_index(self, name_or_index: str | int) -> int:
+        """Resolve a class name (exact, or unique case-insensitive prefix/substring) or index to an index."""
+        if isinstance(name_or_index, int) or (isinstance(name_or_index, str) and name_or_index.isdigit()):
+            index = int(name_or_index)
+            check_classes(torch.tensor([index]), self.num_classes, name="class")
+            return index
+        wanted = name_or_index.lower()
+        exact = [i for i, n in enumerate(self.class_names) if n.lower() == wanted]
+        if exact:
+            return exact[0]
+        partial = [i for i, n in enumerate(self.class_names) if wanted in n.lower()]
+        if len(partial) == 1:
+            return partial[0]
+        from .errors import InputError
+
+        if not partial:
+            raise InputError(f"no class named {name_or_index!r}; examples of valid names: {self.class_names[:5]}")
+        names = [self.class_names[i] for i in partial[:8]]
+        raise InputError(f"class name {name_or_index!r} is ambiguous, it matches {names}; give the full name or an index.")
+
+
+class EvidenceRemover(ABC):
+    """Produces the alternative image ``A`` that replaces removed evidence.
+
+    Subclasses implement :meth:`remove`; calling the remover checks the input.
+
+    Example:
+        >>> import torch
+        >>> from blackbox_saliency.interfaces import EvidenceRemover
+        >>> class Grey(EvidenceRemover):
+        ...     def remove(self, images, generator=None):
+        ...         return torch.full_like(images, 0.5)
+        >>> Grey()(torch.rand(1, 3, 4, 4)).unique().item()
+        0.5
+    """
+
+    @abstractmethod
+    def remove(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Return the alternative image, same shape, dtype and device as ``images``."""
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        check_images(images)
+        check_generator(generator, images.device)
+        return self.remove(images, generator)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class Masker(nn.Module, ABC):
+    """Maps images (B, 3, H, W) in [0, 1] and classes (B,) int64 to masks (B, 1, H, W) in [0, 1].
+
+    A mask value of 1 means "this pixel is evidence for the class" (preserved),
+    0 means "removable". Subclasses implement :meth:`forward`; :meth:`explain`
+    checks the input first and is what applications should call.
+    """
+
+    num_classes: int | None = None
+
+    @abstractmethod
+    def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images``."""
+
+    def explain(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Check the input, then return ``self(images, classes)``."""
+        check_images(images)
+        check_classes(classes, self.num_classes, batch=images.shape[0])
+        return self(images, classes)

@@ -1,0 +1,44 @@
+"""Hook specifications of the ``blackbox_saliency`` plugin system.
+
+A plugin is any module or object with functions decorated by
+:data:`blackbox_saliency.hookimpl`. Each hook returns a ``dict`` mapping a
+name to a factory (any callable accepting keyword arguments).
+
+Example plugin module (registered through the entry-point group
+``blackbox_saliency`` in the plugin package's ``pyproject.toml``)::
+
+    from blackbox_saliency import hookimpl
+
+    @hookimpl
+    def blackbox_saliency_classifiers():
+        return {"my_net": build_my_net}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+PROJECT_NAME = "blackbox_saliency"
+ENTRY_POINT_GROUP = "blackbox_saliency"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+Factory = Callable[..., object]
+
+
+@hookspec
+def blackbox_saliency_classifiers() -> dict[str, Factory]:
+    """Return ``{name: factory}``; each factory builds a BlackBoxClassifier."""
+
+
+@hookspec
+def blackbox_saliency_evidence_removers() -> dict[str, Factory]:
+    """Return ``{name: factory}``; each factory builds an EvidenceRemover."""
+
+
+@hookspec
+def blackbox_saliency_maskers() -> dict[str, Factory]:
+    """Return ``{name: factory}``; each factory builds a Masker."""
