@@ -37,7 +37,7 @@ def _check_finite_unit_range(x: torch.Tensor, name: str) -> None:
         raise InputError(f"`{name}` is empty (shape {tuple(x.shape)}); pass at least one element.")
     if torch.isnan(x).any():
         raise InputError(f"`{name}` contains NaN values; clean the input before explaining it.")
-    lo, hi = float(x.min()), float(x.max())
+    lo, hi = float(x.detach().min()), float(x.detach().max())
     if lo < 0.0 or hi > 1.0:
         raise InputError(
             f"`{name}` must hold values in [0, 1], found range [{lo:.4g}, {hi:.4g}]; "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..conventions import check_images, check_masks, check_same_batch, check_same_spatial
 
 __all__ = ["phi", "upsample_mask"]
@@ -36,5 +37,8 @@ def phi(images: torch.Tensor, masks: torch.Tensor, alternative: torch.Tensor, ch
         check_masks(masks)
         check_same_batch(images=images, masks=masks, alternative=alternative)
         check_same_spatial(images, alternative, "images", "alternative")
+        for name, other in (("masks", masks), ("alternative", alternative)):
+            if other.dtype != images.dtype:
+                raise InputError(f"`{name}` has dtype {other.dtype} but `images` has {images.dtype}; cast it with .to(images.dtype).")
     masks = upsample_mask(masks, images.shape[-2:])
     return alternative + masks * (images - alternative)

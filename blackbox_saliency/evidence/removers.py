@@ -40,7 +40,8 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     flat = images.reshape(b * c, 1, h, w)
     flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
     flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
-    return flat.reshape(b, c, h, w)
+    # The normalised kernel sums to 1 only up to rounding: clamp so that [0, 1] input stays in [0, 1].
+    return flat.reshape(b, c, h, w).clamp_(0.0, 1.0)
 
 
 class GaussianBlurRemover(EvidenceRemover):

@@ -1,1 +1,48 @@
-"""metrics."""
+"""Evaluation metrics: boxes and localisation error, the paper's saliency metric, the pointing game, deletion/insertion.
+
+Example:
+    >>> import torch
+    >>> from blackbox_saliency.metrics import mask_to_box, box_iou
+    >>> box = mask_to_box(torch.ones(1, 1, 4, 4))
+    >>> box_iou(box, box).item()
+    1.0
+"""
+
+from .boxes import (
+    GroundTruth,
+    LocalisationResult,
+    box_area,
+    box_iou,
+    check_boxes,
+    load_val_boxes,
+    localisation_error,
+    mask_to_box,
+    pad_box_lists,
+    scale_boxes,
+)
+from .deletion import DeletionInsertionResult, deletion_insertion, pixel_ranks, trapezoid_auc
+from .pointing import PointingResult, max_points, pointing_game
+from .saliency import SaliencyMetricResult, crop_boxes, saliency_metric
+
+__all__ = [
+    "DeletionInsertionResult",
+    "GroundTruth",
+    "LocalisationResult",
+    "PointingResult",
+    "SaliencyMetricResult",
+    "box_area",
+    "box_iou",
+    "check_boxes",
+    "crop_boxes",
+    "deletion_insertion",
+    "load_val_boxes",
+    "localisation_error",
+    "mask_to_box",
+    "max_points",
+    "pad_box_lists",
+    "pixel_ranks",
+    "pointing_game",
+    "saliency_metric",
+    "scale_boxes",
+    "trapezoid_auc",
+]

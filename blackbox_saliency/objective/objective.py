@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..conventions import check_classes, check_generator, check_images, check_masks, check_same_batch
+from ..conventions import check_classes, check_generator, check_images, check_masks, check_same_batch, check_same_spatial
 from ..errors import InputError
 from ..fast import mask_blend_tv
 from ..interfaces import EvidenceRemover
@@ -119,17 +119,24 @@ class SaliencyObjective(nn.Module):
         """
         check_images(images)
         check_masks(masks)
+        check_classes(classes, getattr(self.classifier, "num_classes", None))
         batch = check_same_batch(images=images, masks=masks, classes=classes)
-        check_classes(classes, getattr(self.classifier, "num_classes", None), batch=batch)
         check_generator(generator, images.device)
+        if masks.dtype != images.dtype:
+            raise InputError(f"`masks` has dtype {masks.dtype} but `images` has {images.dtype}; use `masks.to(images.dtype)`.")
         if fake is None:
             fake = torch.zeros(batch, dtype=torch.bool, device=images.device)
-        elif fake.dtype != torch.bool or fake.shape != (batch,):
-            raise InputError(f"`fake` must be a bool tensor of shape ({batch},), got {fake.dtype} {tuple(fake.shape)}.")
+        elif not isinstance(fake, torch.Tensor) or fake.dtype != torch.bool or tuple(fake.shape) != (batch,):
+            shown = f"{fake.dtype} {tuple(fake.shape)}" if isinstance(fake, torch.Tensor) else type(fake).__name__
+            raise InputError(f"`fake` must be a bool tensor of shape ({batch},), got {shown}.")
         if alternative is None:
             alternative = self.remover(images, generator)
         else:
             check_images(alternative, name="alternative")
+            check_same_batch(images=images, alternative=alternative)
+            check_same_spatial(images, alternative, "images", "alternative")
+            if alternative.dtype != images.dtype:
+                raise InputError(f"`alternative` has dtype {alternative.dtype} but `images` has {images.dtype}; cast one of them.")
         _, preserved, destroyed, tv = mask_blend_tv(masks, images, alternative, True)
         area = masks.reshape(batch, -1).mean(dim=1)
         real = (~fake).to(images.dtype)

@@ -1,0 +1,165 @@
+"""The saliency metric of Dabkowski & Gal (2017), section 4.2.
+
+For each image: take the tightest rectangle around the salient region (mask above
+``threshold``), crop it, resize the crop to the classifier's input size ignoring the aspect
+ratio, and score
+
+``s = log(max(a, area_floor)) - log(p)``
+
+with ``a`` the box area over the image area and ``p`` the classifier's softmax probability of
+the class on the crop. Lower is better: a small region that alone keeps the class confident.
+
+The crop-and-resize of the whole batch is one ``torchvision.ops.roi_align`` call with
+``aligned=True`` (so a box ``(x0, y0, x1, y1)`` in this library's exclusive pixel convention
+is exactly the cropped pixels) and ``sampling_ratio=0``: torchvision then averages
+``ceil(box_side / output_side)`` bilinear samples per output pixel and per axis, chosen per box,
+i.e. area-averaging (anti-aliased) when the crop shrinks and plain bilinear interpolation when
+it grows. That choice depends on each box alone, so results do not depend on batch composition.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from blackbox_saliency.interfaces import BlackBoxClassifier
+    >>> net = BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)), (8, 8), list("abcd"))
+    >>> result = saliency_metric(net, torch.rand(2, 3, 16, 16), torch.ones(2, 1, 4, 4), torch.tensor([0, 3]))
+    >>> result.area.tolist()
+    [1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import roi_align
+
+from ..conventions import check_classes, check_images, check_masks, check_same_batch
+from ..errors import InputError
+from ..evidence.blend import upsample_mask
+from .boxes import box_area, mask_to_box
+
+__all__ = ["SaliencyMetricResult", "crop_boxes", "saliency_metric"]
+
+
+@dataclass
+class SaliencyMetricResult:
+    """Per-image (B,) tensors ``s``, ``area``, ``prob`` and the (B, 4) ``boxes`` in image pixels."""
+
+    s: torch.Tensor
+    area: torch.Tensor
+    prob: torch.Tensor
+    boxes: torch.Tensor
+
+    @property
+    def mean(self) -> float:
+        """The saliency metric of the batch (mean of ``s``)."""
+        return float(self.s.mean())
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly summary (means) and per-image values."""
+        return {
+            "saliency_metric": self.mean,
+            "mean_area": float(self.area.mean()),
+            "mean_prob": float(self.prob.mean()),
+            "n": int(self.s.shape[0]),
+            "s": self.s.tolist(),
+            "area": self.area.tolist(),
+            "prob": self.prob.tolist(),
+            "boxes": self.boxes.tolist(),
+        }
+
+
+def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Crop box ``i`` out of image ``i`` and resize it to ``size`` = (height, width), ignoring the aspect ratio.
+
+    Boxes are (B, 4) in image pixels, exclusive ``x1, y1`` (see :mod:`blackbox_saliency.metrics.boxes`).
+
+    Example:
+        >>> import torch
+        >>> x = torch.arange(16.0).view(1, 1, 4, 4).expand(1, 3, 4, 4)
+        >>> crop_boxes(x, torch.tensor([[1.0, 1.0, 3.0, 3.0]]), (2, 2))[0, 0].tolist()
+        [[5.0, 6.0], [9.0, 10.0]]
+    """
+    index = torch.arange(images.shape[0], device=images.device, dtype=images.dtype).unsqueeze(1)
+    rois = torch.cat([index, boxes.to(device=images.device, dtype=images.dtype)], dim=1)
+    return roi_align(images, rois, output_size=tuple(size), spatial_scale=1.0, sampling_ratio=0, aligned=True)
+
+
+def saliency_metric(
+    classifier: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    classes: torch.Tensor,
+    threshold: float = 0.5,
+    area_floor: float = 0.05,
+    batch_size: int | None = None,
+) -> SaliencyMetricResult:
+    """The paper's saliency metric for masks of any resolution.
+
+    Args:
+        classifier: a black box with ``input_size`` (height, width) and ``num_classes``
+            (e.g. a :class:`~blackbox_saliency.interfaces.BlackBoxClassifier`); it is run in
+            eval mode (its mode is restored afterwards) and without gradients.
+        images: (B, 3, H, W) float images in [0, 1].
+        masks: (B, 1, h, w) masks in [0, 1] at any resolution (bilinearly upsampled to H x W).
+        classes: (B,) int64 class per image.
+        threshold: salient pixels are those with (upsampled) mask ``> threshold``.
+        area_floor: the area is clamped from below at this value (0.05 in the paper).
+        batch_size: classify the crops in chunks of this size (default: all at once).
+
+    Returns:
+        :class:`SaliencyMetricResult` with per-image ``s``, ``area``, ``prob``, ``boxes``; ``.mean``
+        is the batch metric.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from blackbox_saliency.interfaces import BlackBoxClassifier
+        >>> net = BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2)), (8, 8), ["a", "b"])
+        >>> x = torch.rand(1, 3, 8, 8)
+        >>> r = saliency_metric(net, x, torch.ones(1, 1, 8, 8), torch.tensor([1]))  # the full image: a = 1
+        >>> torch.allclose(r.s, -torch.log_softmax(net(x), dim=1)[:, 1])
+        True
+    """
+    check_images(images)
+    check_masks(masks)
+    check_classes(classes, getattr(classifier, "num_classes", None))
+    batch = check_same_batch(images=images, masks=masks, classes=classes)
+    if masks.device != images.device:
+        raise InputError(f"`masks` is on {masks.device} but `images` on {images.device}; move them to the same device.")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise InputError(f"`threshold` must be a finite number, got {threshold!r}.")
+    if isinstance(area_floor, bool) or not isinstance(area_floor, (int, float)) or not 0.0 < float(area_floor) <= 1.0:
+        raise InputError(f"`area_floor` must be a number in (0, 1], got {area_floor!r}.")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise InputError(f"`batch_size` must be a positive int or None, got {batch_size!r}.")
+    size = getattr(classifier, "input_size", None)
+    if size is None or len(size) != 2:
+        raise InputError("`classifier` must have an `input_size` (height, width) attribute, like every BlackBoxClassifier.")
+    size = (int(size[0]), int(size[1]))
+
+    height, width = images.shape[-2:]
+    upsampled = upsample_mask(masks.to(images.dtype), (height, width))
+    boxes = mask_to_box(upsampled, threshold)
+    area = box_area(boxes) / float(height * width)
+    chunk = batch if batch_size is None else batch_size
+    was_training = classifier.training
+    classifier.eval()
+    try:
+        with torch.no_grad():
+            log_probs = []
+            for start in range(0, batch, chunk):
+                stop = min(start + chunk, batch)
+                crops = crop_boxes(images[start:stop], boxes[start:stop], size)
+                logits = classifier(crops)
+                if logits.dtype in (torch.float16, torch.bfloat16):
+                    logits = logits.float()
+                log_probs.append(F.log_softmax(logits, dim=1).gather(1, classes[start:stop].to(logits.device).view(-1, 1)).squeeze(1))
+    finally:
+        classifier.train(was_training)
+    log_p = torch.cat(log_probs).to(images.dtype)
+    s = torch.log(area.clamp_min(float(area_floor))) - log_p
+    return SaliencyMetricResult(s=s, area=area, prob=log_p.exp(), boxes=boxes)
