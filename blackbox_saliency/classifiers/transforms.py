@@ -1,0 +1,94 @@
+"""Evaluation transforms: PIL image -> float tensor (3, H, W) in [0, 1].
+
+Classifiers own their resizing, so these transforms only prepare a photo the
+way the classifier was evaluated when it was trained: ImageNet models resize
+the shorter side to ``input / 0.875`` (224 -> 256) and center-crop the input
+size; CIFAR models squash the image to 32x32.
+
+Example:
+    >>> from PIL import Image
+    >>> from blackbox_saliency.classifiers.transforms import center_crop_transform
+    >>> center_crop_transform((224, 224))(Image.new("RGB", (500, 375))).shape
+    torch.Size([3, 224, 224])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+__all__ = ["center_crop_transform", "squash_transform", "DEFAULT_CROP_FRACTION"]
+
+DEFAULT_CROP_FRACTION = 0.875
+"""Fraction of the resized shorter side kept by the center crop (224 / 256)."""
+
+
+class _ToRGB:
+    """Convert PIL images of any mode (L, P, RGBA, CMYK, ...) to RGB; leave tensors alone."""
+
+    def __call__(self, image):
+        if isinstance(image, Image.Image) and image.mode != "RGB":
+            return image.convert("RGB")
+        return image
+
+    def __repr__(self) -> str:
+        return "ToRGB()"
+
+
+class _PlainTensor:
+    """Drop the torchvision ``tv_tensors.Image`` subclass so callers get a plain tensor."""
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return image.as_subclass(torch.Tensor)
+
+    def __repr__(self) -> str:
+        return "PlainTensor()"
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    height, width = size
+    return (int(height), int(width))
+
+
+def center_crop_transform(
+    input_size: int | Sequence[int],
+    resize_size: int | None = None,
+    crop_fraction: float = DEFAULT_CROP_FRACTION,
+    interpolation: v2.InterpolationMode = v2.InterpolationMode.BILINEAR,
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize the shorter side to ``resize_size`` (default ``min(input_size) / crop_fraction``), center-crop ``input_size``.
+
+    Resizing runs on the PIL image (Pillow's antialiased bilinear filter), as in
+    the usual ImageNet evaluation recipe. Returns a float32 tensor (3, H, W) in [0, 1].
+    """
+    crop = _pair(input_size)
+    if resize_size is None:
+        resize_size = int(round(min(crop) / crop_fraction))
+    return v2.Compose(
+        [
+            _ToRGB(),
+            v2.Resize(int(resize_size), interpolation=interpolation, antialias=True),
+            v2.CenterCrop(crop),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            _PlainTensor(),
+        ]
+    )
+
+
+def squash_transform(input_size: int | Sequence[int]) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize the whole image to exactly ``input_size`` (aspect ratio not kept), e.g. 32x32 for CIFAR."""
+    return v2.Compose(
+        [
+            _ToRGB(),
+            v2.Resize(_pair(input_size), interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            _PlainTensor(),
+        ]
+    )
