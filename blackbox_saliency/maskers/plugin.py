@@ -1,10 +1,45 @@
-"""Registers the built-in maskers through the plugin hooks."""
+"""Registers the shipped trained maskers through the plugin hooks.
+
+Every ``blackbox_saliency/assets/maskers/<name>.pt`` (with its ``<name>.md`` model card)
+becomes the masker ``<name>``, loaded by
+:func:`~blackbox_saliency.maskers.checkpoint.load_masker_checkpoint`. With no such
+files the hook offers nothing.
+
+Example:
+    >>> from blackbox_saliency.maskers.plugin import shipped_masker_paths
+    >>> isinstance(shipped_masker_paths(), dict)
+    True
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from ..plugins.hookspecs import hookimpl
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "maskers"
+
+
+def shipped_masker_paths(folder: Path | None = None) -> dict[str, Path]:
+    """``{name: path}`` of the ``<name>.pt`` files in ``folder`` (default: the package's assets; empty when absent)."""
+    folder = ASSETS_DIR if folder is None else Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {path.stem: path for path in sorted(folder.glob("*.pt")) if path.is_file()}
+
+
+def _loader(path: Path) -> Callable[..., object]:
+    def load(**kwargs: object):
+        from .checkpoint import load_masker_checkpoint
+
+        return load_masker_checkpoint(path, **kwargs)
+
+    load.__name__ = f"load_{path.stem}"
+    load.__doc__ = f"Load the shipped masker {path.name}."
+    return load
 
 
 @hookimpl
 def blackbox_saliency_maskers():
-    return {}
+    return {name: _loader(path) for name, path in shipped_masker_paths().items()}

@@ -1,1 +1,16 @@
-"""training."""
+"""Training the masking model against a black-box classifier (paper section 4.1).
+
+Example:
+    >>> from blackbox_saliency.training import TrainConfig, train
+    >>> config = TrainConfig(classifier="cifar10_resnet20", data="../shared/data/cifar10", out="runs/c10",
+    ...                      preset="fast", steps=300, batch_size=64)
+    >>> result = train(config)  # doctest: +SKIP
+    >>> result.masker_path, result.images_per_s  # doctest: +SKIP
+"""
+
+from .config import TrainConfig
+from .data import build_dataset
+from .evaluation import central_box_masks, evaluate_masks
+from .trainer import TrainResult, train
+
+__all__ = ["TrainConfig", "TrainResult", "build_dataset", "central_box_masks", "evaluate_masks", "train"]

@@ -1,0 +1,193 @@
+"""Masks per second of the masking model next to forwards per second of the black box it explains.
+
+Everything runs on the CPU in one process, interleaved round by round (so that load from other
+processes hits all variants alike); the table gives median milliseconds per call, items per second
+and the ratio (masks/s) / (black-box forwards/s) for the same batch size. Ratio > 1 means the
+masker explains images faster than the black box can classify them.
+
+Variants (``--variants``):
+  blackbox      the black box's eager forward (the baseline of every ratio)
+  blackbox_ts   the black box traced + torch.jit.freeze + optimize_for_inference (like-for-like reference)
+  eager         SaliencyMasker.forward (with input checks), torch.inference_mode
+  torchscript   the file written by blackbox_saliency.export (torch.jit.trace), loaded back
+  torchscript_frozen   that module after torch.jit.freeze + torch.jit.optimize_for_inference
+  compile       torch.compile of the unchecked forward (failures are caught and reported)
+  export        the torch.export file, loaded back (.module())
+  onnx          the ONNX file under onnxruntime (when onnx, onnxscript and onnxruntime are installed)
+
+Example::
+
+    python benches/masker_speed.py                        # fast preset, efficientnet_lite0 encoder, 224 px, batches 1 and 8
+    python benches/masker_speed.py --variants blackbox eager torchscript_frozen --batches 1 --repeats 30
+    python benches/masker_speed.py --encoder resnet50 --preset paper --no-pretrained
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ALL_VARIANTS = ("blackbox", "blackbox_ts", "eager", "torchscript", "torchscript_frozen", "compile", "export", "onnx")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", default="efficientnet_lite0")
+    parser.add_argument("--preset", default="fast", choices=("fast", "paper"))
+    parser.add_argument("--classifier", default="efficientnet_lite0", help="black box measured alongside (plugin name)")
+    parser.add_argument("--masker", default=None, help="a masker checkpoint to measure instead of a fresh (untrained) model")
+    parser.add_argument("--no-pretrained", action="store_true", help="random encoder / black-box weights (speed is the same)")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=20, help="timed rounds per batch size")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--variants", nargs="+", default=list(ALL_VARIANTS), choices=ALL_VARIANTS)
+    return parser.parse_args(argv)
+
+
+def build(args: argparse.Namespace):
+    from blackbox_saliency import load_classifier
+    from blackbox_saliency.maskers import SaliencyMasker, load_masker_checkpoint
+
+    pretrained = not args.no_pretrained
+    classifier = load_classifier(args.classifier, pretrained=pretrained) if args.classifier != "none" else None
+    if args.masker:
+        masker = load_masker_checkpoint(args.masker)
+    else:
+        num_classes = classifier.num_classes if classifier is not None else 1000
+        masker = SaliencyMasker(num_classes, encoder=args.encoder, preset=args.preset, encoder_pretrained=pretrained)
+    return classifier.eval() if classifier is not None else None, masker.eval()
+
+
+def make_variants(args, classifier, masker, workdir: Path) -> tuple[dict[str, Callable], list[str]]:
+    from blackbox_saliency.export import MaskerExportWrapper, export_masker
+
+    wanted = set(args.variants)
+    fns: dict[str, Callable] = {}
+    notes: list[str] = []
+    example = (torch.rand(2, 3, args.size, args.size), torch.zeros(2, dtype=torch.long))
+
+    def attempt(name: str, make: Callable[[], Callable]) -> None:
+        if name not in wanted:
+            return
+        start = time.perf_counter()
+        try:
+            fn = make()
+            with torch.inference_mode():
+                fn(*example) if name not in ("blackbox", "blackbox_ts") else fn(example[0])
+            fns[name] = fn
+            notes.append(f"{name}: ready in {time.perf_counter() - start:.1f} s")
+        except Exception as exc:  # report and go on: a failing variant must not hide the others
+            notes.append(f"{name}: FAILED ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''})")
+            if "--debug" in sys.argv:
+                traceback.print_exc()
+
+    if classifier is not None:
+        attempt("blackbox", lambda: classifier)
+
+        def blackbox_ts():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(classifier, example[0][:1], check_trace=False)
+                return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+
+        attempt("blackbox_ts", blackbox_ts)
+    attempt("eager", lambda: masker)
+
+    def torchscript():
+        path = export_masker(masker, workdir / "masker.pt", "torchscript", size=args.size, batch=1).path
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.load(str(path))
+
+    attempt("torchscript", torchscript)
+
+    def torchscript_frozen():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = torch.jit.load(str(workdir / "masker.pt")) if (workdir / "masker.pt").exists() else torch.jit.load(
+                str(export_masker(masker, workdir / "masker.pt", "torchscript", size=args.size).path)
+            )
+            return torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
+
+    attempt("torchscript_frozen", torchscript_frozen)
+    attempt("compile", lambda: torch.compile(MaskerExportWrapper(masker).eval()))
+
+    def exported():
+        path = export_masker(masker, workdir / "masker.pt2", "export", size=args.size, batch=2).path
+        with open(path, "rb") as handle:
+            return torch.export.load(handle).module()
+
+    attempt("export", exported)
+
+    def onnx():
+        path = export_masker(masker, workdir / "masker.onnx", "onnx", size=args.size, batch=2).path
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return lambda images, classes: session.run(["masks"], {"images": images.numpy(), "classes": classes.numpy()})[0]
+
+    attempt("onnx", onnx)
+    return fns, notes
+
+
+def measure(fns: dict[str, Callable], size: int, batch: int, num_classes: int, repeats: int, warmup: int) -> dict[str, list[float]]:
+    images = torch.rand(batch, 3, size, size)
+    classes = torch.randint(0, num_classes, (batch,))
+    calls = {name: (lambda f=fn: f(images)) if name.startswith("blackbox") else (lambda f=fn: f(images, classes)) for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for call in calls.values():
+                call()
+        for _ in range(repeats):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    classifier, masker = build(args)
+    print(
+        f"# masker: encoder={masker.config['encoder']} preset={masker.config['preset']} "
+        f"decoder={masker.config['upsampler_channels']}x{masker.config['bottlenecks_per_block']} mask stride={masker.mask_stride}; "
+        f"black box: {args.classifier}; {args.size}x{args.size} px; CPU threads={torch.get_num_threads()}; torch {torch.__version__}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        fns, notes = make_variants(args, classifier, masker, Path(tmp))
+        for note in notes:
+            print(f"# {note}")
+        header = f"{'variant':<20}{'batch':>6}{'median ms':>11}{'items/s':>10}{'ratio vs black box':>20}"
+        print(header)
+        print("-" * len(header))
+        for batch in args.batches:
+            times = measure(fns, args.size, batch, masker.num_classes, args.repeats, args.warmup)
+            base = statistics.median(times["blackbox"]) if "blackbox" in times else None
+            for name in ALL_VARIANTS:
+                if name not in times:
+                    continue
+                med = statistics.median(times[name])
+                ratio = f"{base / med:.2f}" if base else "-"
+                print(f"{name:<20}{batch:>6}{med * 1000:>11.1f}{batch / med:>10.1f}{ratio:>20}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Grad-CAM (Selvaraju et al., 2017) on a named layer of a white-box classifier, as a masker.
+
+The computation is pytorch-grad-cam's ``GradCAM`` (the optional extra
+``blackbox-saliency[baselines]``); this module only picks the layer, keeps the
+black box untouched (no parameter gradients, training flag restored) and turns
+the CAM into a (B, 1, H, W) mask in [0, 1] on the images' device and dtype.
+
+Layer names are module paths inside the classifier (``"network.layer3"``) or
+inside its ``network`` (``"layer3"``). Without a name the layer is, in order:
+the classifier's ``gradcam_layer`` attribute (plugin authors may set it), the
+built-in default for its class (:data:`DEFAULT_LAYERS`), else the last
+``nn.Conv2d`` of the network.
+
+Example:
+    >>> import torch
+    >>> from blackbox_saliency import load_classifier
+    >>> from blackbox_saliency.baselines.gradcam import GradCamMasker
+    >>> net = load_classifier("torchvision:resnet18", weights=None)
+    >>> masker = GradCamMasker(net, layer="layer4")  # doctest: +SKIP
+    >>> masker(torch.rand(2, 3, 64, 64), torch.tensor([1, 7])).shape  # doctest: +SKIP
+    torch.Size([2, 1, 64, 64])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .base import ClassifierMasker, normalise_per_image, require_extra
+
+__all__ = ["GradCamMasker", "DEFAULT_LAYERS", "resolve_layer", "default_layer_name"]
+
+DEFAULT_LAYERS: dict[str, str] = {
+    # class name of the classifier wrapper -> module path (relative to the classifier)
+    "CifarResNetClassifier": "network.layer3",  # last stage, 8x8 at 32 px input
+    "EfficientNetLite0Classifier": "network.head_conv",  # 1x1 head conv + BN + ReLU6, 7x7 at 224 px
+}
+
+# torchvision families: the last stage, as usually chosen for Grad-CAM.
+_STAGE_CANDIDATES = ("network.layer4", "network.features", "network.trunk_output")
+
+
+def _last_conv_name(module: nn.Module) -> str | None:
+    last = None
+    for name, child in module.named_modules():
+        if isinstance(child, nn.Conv2d):
+            last = name
+    return last
+
+
+def default_layer_name(classifier: nn.Module) -> str:
+    """The layer Grad-CAM uses for ``classifier`` when none is named (see module docs)."""
+    own = getattr(classifier, "gradcam_layer", None)
+    if isinstance(own, str) and own:
+        return own
+    known = DEFAULT_LAYERS.get(type(classifier).__name__)
+    names = dict(classifier.named_modules())
+    if known and known in names:
+        return known
+    for candidate in _STAGE_CANDIDATES:
+        if candidate in names:
+            return candidate
+    last = _last_conv_name(classifier)
+    if last is None:
+        raise InputError(
+            f"{type(classifier).__name__} has no nn.Conv2d layer, so Grad-CAM has no default layer; "
+            "pass layer='<module path>' naming a layer with a (B, C, h, w) output."
+        )
+    return last
+
+
+def resolve_layer(classifier: nn.Module, layer: str | None) -> tuple[str, nn.Module]:
+    """Return ``(name, module)`` for ``layer`` (a path in the classifier or in its ``network``)."""
+    name = default_layer_name(classifier) if layer is None else str(layer)
+    modules = dict(classifier.named_modules())
+    for candidate in (name, f"network.{name}"):
+        if candidate and candidate in modules:
+            return candidate, modules[candidate]
+    spatial = [n for n, m in modules.items() if n and isinstance(m, (nn.Conv2d, nn.Sequential))]
+    examples = ", ".join(spatial[-8:]) or "(none)"
+    raise InputError(
+        f"{type(classifier).__name__} has no layer named {name!r} for Grad-CAM; "
+        f"name a module path such as one of: {examples} (see `dict(classifier.named_modules())`)."
+    )
+
+
+class GradCamMasker(ClassifierMasker):
+    """Grad-CAM masks from one layer of the classifier.
+
+    Args:
+        classifier: the (white-box) classifier.
+        layer: module path of the target layer; ``None`` picks the default (see module docs).
+    """
+
+    method = "gradcam"
+
+    def __init__(self, classifier: nn.Module, layer: str | None = None) -> None:
+        super().__init__(classifier)
+        require_extra("pytorch_grad_cam", "the 'gradcam' baseline")
+        self.layer_name, self.layer = resolve_layer(self.classifier, layer)
+
+    def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Return (B, 1, H, W) Grad-CAM masks in [0, 1] for the given classes."""
+        from pytorch_grad_cam import GradCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        params = list(self.classifier.parameters())
+        needed = [p.requires_grad for p in params]
+        was_training = self.classifier.training
+        cam = None
+        try:
+            for p in params:  # gradients flow to the activations through the input only
+                p.requires_grad_(False)
+            cam = GradCAM(model=self.classifier, target_layers=[self.layer])
+            inputs = images.detach().clone().requires_grad_(True)
+            targets = [ClassifierOutputTarget(int(c)) for c in classes.tolist()]
+            with torch.enable_grad():
+                maps = cam(input_tensor=inputs, targets=targets)
+        except (ValueError, IndexError, AttributeError, TypeError) as error:
+            raise InputError(
+                f"Grad-CAM failed on layer {self.layer_name!r} of {type(self.classifier).__name__}: {error}. "
+                "The layer must run during the forward pass and output a (B, C, h, w) feature map."
+            ) from error
+        finally:
+            if cam is not None:
+                cam.activations_and_grads.release()
+            for p, flag in zip(params, needed):
+                p.requires_grad_(flag)
+            self.classifier.train(was_training)
+        masks = torch.from_numpy(maps).to(device=images.device, dtype=images.dtype).unsqueeze(1)
+        return normalise_per_image(masks)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, layer={self.layer_name!r}"

@@ -1,0 +1,153 @@
+"""``blackbox-saliency evaluate``: compare a trained masker with the baselines on one data set.
+
+Writes one table (Markdown and JSON) with, per method, the saliency metric and
+its two terms, the localisation error, the pointing game, deletion/insertion
+AUCs and seconds per image.
+
+Example::
+
+    $ blackbox-saliency evaluate --methods gradient,gradcam,center,full,gt \\
+        --data ../shared/data/imagenet/val_dev --classifier efficientnet_lite0 --limit 8 --out reports/quick
+    $ blackbox-saliency evaluate --masker efficientnet_lite0 --data ../shared/data/imagenet/val_dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a masker and baselines (saliency metric, localisation, pointing, deletion/insertion, speed)",
+        description=(
+            "Evaluate maskers on a data set. Methods: 'masker' (the trained masker of --masker) and any registered "
+            "masker: gradient, gradcam, iterative, center, full, gt (gt needs ground-truth boxes)."
+        ),
+    )
+    parser.add_argument("--data", required=True, help="folder of photos (with boxes.csv or index.csv) or an .npz (images, labels)")
+    parser.add_argument("--methods", default=None, help="comma-separated methods (default: 'masker' when --masker is given)")
+    parser.add_argument("--classifier", default=None, help="black box name (default: the one the masker was trained for)")
+    parser.add_argument("--masker", default=None, help="trained masker: registered name or checkpoint path")
+    parser.add_argument("--out", default=None, help="write <OUT>.md and <OUT>.json (default: print only)")
+    parser.add_argument("--per-image", action="store_true", help="also write every image's values into the JSON report")
+    parser.add_argument("--title", default=None, help="title of the Markdown report")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate N images only (evenly spaced over the data set)")
+    parser.add_argument("--batch-size", type=int, default=16, help="images per masker call (default 16)")
+    parser.add_argument("--target", choices=("label", "predicted"), default="label", help="class to explain (default: the label)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="mask threshold for boxes (default 0.5)")
+    parser.add_argument("--deletion-steps", type=int, default=16, help="steps of the deletion/insertion curves; 0 skips them")
+    parser.add_argument("--deletion-limit", type=int, default=None, help="deletion/insertion curves on N images per method only (evenly spaced)")
+    parser.add_argument(
+        "--method-limit",
+        action="append",
+        default=[],
+        metavar="METHOD=N",
+        help="run METHOD on N of the images only (evenly spaced; repeatable), e.g. iterative=20",
+    )
+    parser.add_argument("--iterative-steps", type=int, default=None, help="Adam steps of the iterative baseline (default 300)")
+    parser.add_argument("--gradcam-layer", default=None, help="layer of the classifier for Grad-CAM (default per classifier)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+
+
+def _method_limits(items: list[str]) -> dict[str, int]:
+    limits = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            limits[name.strip()] = int(value)
+        except ValueError:
+            raise InputError(f"--method-limit expects METHOD=N (N an integer), got {item!r}.") from None
+        if limits[name.strip()] < 1:
+            raise InputError(f"--method-limit {item!r}: N must be >= 1.")
+    return limits
+
+
+def _command_line() -> str:
+    return "blackbox-saliency " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..evaluation import build_methods, evaluate, open_dataset, parse_methods, to_markdown, write_report
+    from ..plugins import load_classifier
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    methods = parse_methods(args.methods) if args.methods else (["masker"] if args.masker else None)
+    if methods is None:
+        from ..evaluation import valid_methods
+
+        raise InputError(f"pass --methods (from {', '.join(valid_methods())}) and/or --masker NAME|PATH.")
+    if args.masker and "masker" not in methods:
+        methods = ["masker", *methods]
+    limits = _method_limits(args.method_limit)
+    unknown = sorted(set(limits) - set(methods))
+    if unknown:
+        raise InputError(f"--method-limit names method(s) not in --methods: {', '.join(unknown)}.")
+
+    classifier_name = args.classifier
+    options: dict[str, dict[str, object]] = {}
+    masker = None
+    if "masker" in methods:
+        from ..plugins import load_masker
+
+        masker = load_masker(args.masker)
+        classifier_name = classifier_name or getattr(masker, "classifier_name", None)
+    if not classifier_name:
+        raise InputError("pass --classifier NAME (e.g. efficientnet_lite0 or cifar10_resnet20); `blackbox-saliency plugins` lists them.")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as error:
+        raise InputError(f"--device {args.device!r} is not a torch device: {error}") from None
+    classifier = load_classifier(classifier_name).to(device).eval()
+    if args.iterative_steps is not None:
+        options["iterative"] = {"steps": args.iterative_steps}
+    if args.gradcam_layer is not None:
+        options["gradcam"] = {"layer": args.gradcam_layer}
+    built = build_methods([m for m in methods if m != "masker"], classifier, options=options)
+    if masker is not None:
+        built = {"masker": masker.to(device).eval(), **built}
+        built = {m: built[m] for m in methods}
+
+    dataset = open_dataset(Path(args.data), size=tuple(classifier.input_size))
+    began = time.perf_counter()
+    result = evaluate(
+        classifier,
+        dataset,
+        built,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        method_limits=limits,
+        target=args.target,
+        threshold=args.threshold,
+        deletion_steps=args.deletion_steps,
+        deletion_limit=args.deletion_limit,
+        progress=not args.no_progress,
+    )
+    result.meta.update(
+        {
+            "classifier": classifier_name,
+            "masker": args.masker,
+            "wall_seconds": round(time.perf_counter() - began, 1),
+            "date": time.strftime("%Y-%m-%d"),
+            "options": options or None,
+        }
+    )
+    title = args.title or f"Evaluation of {', '.join(methods)} on {Path(args.data).name} with {classifier_name}"
+    command = _command_line()
+    print(to_markdown(result, title, command))
+    if args.out:
+        md, js = write_report(result, args.out, title, command, per_image=args.per_image)
+        print(f"wrote {md} and {js}")
+    return 0

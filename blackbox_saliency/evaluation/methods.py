@@ -1,0 +1,81 @@
+"""Build the maskers an evaluation compares, from method names.
+
+A method is ``masker`` (a trained masker given by registered name or checkpoint
+path, loaded with :func:`blackbox_saliency.load_masker`) or the name of any
+registered masker: the built-in baselines ``gradient``, ``gradcam``,
+``iterative``, ``center``, ``full``, ``gt``, and those of installed plugins.
+Registered maskers are built with ``classifier=`` the black box plus the
+method's options.
+
+Example:
+    >>> from blackbox_saliency.evaluation.methods import parse_methods
+    >>> parse_methods("center, full")
+    ['center', 'full']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import nn
+
+from ..errors import InputError, PluginError
+from ..interfaces import Masker
+
+__all__ = ["MASKER", "BASELINES", "valid_methods", "parse_methods", "build_method", "build_methods"]
+
+MASKER = "masker"
+BASELINES = ("gradient", "gradcam", "iterative", "center", "full", "gt")
+
+
+def valid_methods() -> list[str]:
+    """``masker`` followed by every registered masker name (built-in baselines first)."""
+    from ..plugins.manager import registry
+
+    names = [n for n in registry("maskers") if n != MASKER]
+    ordered = [n for n in BASELINES if n in names] + sorted(n for n in names if n not in BASELINES)
+    return [MASKER, *ordered]
+
+
+def parse_methods(text: str | Sequence[str]) -> list[str]:
+    """Split ``"a,b,c"`` into names, refusing unknown or repeated ones (the error lists the valid names)."""
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n and n.strip()]
+    if not names:
+        raise InputError(f"no method given; choose from {', '.join(valid_methods())}.")
+    valid = valid_methods()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise PluginError(f"unknown method(s) {', '.join(map(repr, unknown))}; valid methods: {', '.join(valid)}.")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"method(s) listed twice: {', '.join(repeated)}.")
+    return names
+
+
+def build_method(name: str, classifier: nn.Module, masker: str | None = None, **options: object) -> Masker:
+    """Build one method's masker, on the classifier's device, in eval mode."""
+    from ..plugins import load_masker
+
+    if name == MASKER:
+        if not masker:
+            raise InputError("the method 'masker' needs a trained masker: pass --masker NAME|PATH (or masker=...).")
+        built = load_masker(masker, **options)
+    else:
+        built = load_masker(name, classifier=classifier, **options)
+    if not isinstance(built, nn.Module):
+        raise PluginError(f"the masker factory for {name!r} returned {type(built).__name__}, not a torch.nn.Module Masker.")
+    device = next((p.device for p in classifier.parameters()), None)
+    if device is not None:
+        built = built.to(device)
+    return built.eval()
+
+
+def build_methods(
+    names: Sequence[str],
+    classifier: nn.Module,
+    masker: str | None = None,
+    options: Mapping[str, Mapping[str, object]] | None = None,
+) -> dict[str, Masker]:
+    """Build every named method (``options[name]`` are its keyword options)."""
+    options = options or {}
+    return {name: build_method(name, classifier, masker, **dict(options.get(name, {}))) for name in names}

@@ -1,0 +1,292 @@
+"""Run several maskers over one data set and collect every metric per method.
+
+Per method: the paper's saliency metric ``s = log(max(a, 0.05)) - log p`` and its
+two terms, the localisation error (box of the mask above ``threshold``, hit at
+IoU >= 0.5 with any ground-truth box), the pointing game, deletion and
+insertion AUCs, and the seconds per image spent in the masker alone (metrics
+are not timed). Images are read once per batch and shared by all methods, so
+every method sees the same images; ``method_limits`` lets an expensive method
+(``iterative``) run on N of the images only, and ``deletion_limit`` does the
+same for the deletion/insertion curves (the report says so). Every subset,
+``limit`` included, is spread evenly over the data set (image
+``floor(i * N / n)``), so that class-sorted data (the CIFAR-10 files) give
+every class its share.
+
+Example:
+    >>> from blackbox_saliency import load_classifier
+    >>> from blackbox_saliency.evaluation import build_methods, evaluate, open_dataset
+    >>> net = load_classifier("cifar10_resnet20")  # doctest: +SKIP
+    >>> data = open_dataset("../shared/data/cifar10/cifar10_test2k.npz", size=net.input_size)  # doctest: +SKIP
+    >>> result = evaluate(net, data, build_methods(["center", "full"], net), limit=8)  # doctest: +SKIP
+    >>> [row.method for row in result.rows]  # doctest: +SKIP
+    ['center', 'full']
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import InputError
+from ..interfaces import Masker
+from ..metrics import deletion_insertion, localisation_error, pointing_game, saliency_metric
+from .datasets import EvalDataset, collate
+
+__all__ = ["MethodRow", "EvaluationResult", "evaluate", "evenly_spaced", "TARGETS"]
+
+TARGETS = ("label", "predicted")
+AREA_FLOOR = 0.05
+
+
+@dataclass
+class MethodRow:
+    """Summary of one method (``None`` where a metric does not apply, e.g. no boxes)."""
+
+    method: str
+    images: int
+    saliency: float
+    log_area: float
+    log_prob: float
+    loc_error: float | None
+    pointing: float | None
+    deletion_auc: float | None
+    insertion_auc: float | None
+    deletion_images: int
+    seconds_per_image: float
+    description: str = ""
+
+
+@dataclass
+class _Accumulator:
+    seconds: float = 0.0
+    s: list[float] = field(default_factory=list)
+    log_area: list[float] = field(default_factory=list)
+    log_prob: list[float] = field(default_factory=list)
+    miss: list[bool] = field(default_factory=list)
+    hit: list[bool] = field(default_factory=list)
+    deletion: list[float] = field(default_factory=list)
+    insertion: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EvaluationResult:
+    """Rows (one per method), the settings and facts of the run (``meta``), notes, and per-image values."""
+
+    rows: list[MethodRow]
+    meta: dict[str, object]
+    notes: list[str]
+    per_image: dict[str, dict[str, list]]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"meta": self.meta, "notes": self.notes, "rows": [asdict(r) for r in self.rows], "per_image": self.per_image}
+
+
+def evenly_spaced(total: int, count: int) -> list[int]:
+    """``count`` distinct indices spread evenly over ``range(total)``: ``floor(i * total / count)``.
+
+    Example:
+        >>> evenly_spaced(10, 4)
+        [0, 2, 5, 7]
+    """
+    count = max(0, min(count, total))
+    return [i * total // count for i in range(count)]
+
+
+def _mean(values: list) -> float | None:
+    return float(sum(values) / len(values)) if values else None
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def evaluate(
+    classifier: nn.Module,
+    dataset: EvalDataset,
+    methods: Mapping[str, Masker],
+    *,
+    batch_size: int = 16,
+    limit: int | None = None,
+    method_limits: Mapping[str, int] | None = None,
+    target: str = "label",
+    threshold: float = 0.5,
+    deletion_steps: int = 16,
+    deletion_limit: int | None = None,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Evaluate every masker of ``methods`` on ``dataset`` (or ``limit`` evenly spaced images of it).
+
+    Args:
+        classifier: the black box; masks explain its ``target`` class.
+        dataset: an :class:`~blackbox_saliency.evaluation.datasets.EvalDataset`.
+        methods: name -> masker (see :func:`~blackbox_saliency.evaluation.methods.build_methods`).
+        batch_size: images per masker call.
+        limit: evaluate ``limit`` images only (an evenly spaced subset).
+        method_limits: name -> number of images for that method (e.g. ``{"iterative": 20}``), evenly spaced
+            over the evaluated ones.
+        target: ``"label"`` (the ground-truth class) or ``"predicted"`` (the black box's top-1).
+        threshold: mask threshold of the saliency metric's and the localisation's box.
+        deletion_steps: points of the deletion/insertion curves minus one; 0 skips them.
+        deletion_limit: compute the curves on ``deletion_limit`` evenly spaced images only.
+        progress: show a tqdm bar.
+    """
+    if target not in TARGETS:
+        raise InputError(f"`target` must be one of {TARGETS}, got {target!r}.")
+    if not methods:
+        raise InputError("no method to evaluate; pass at least one masker.")
+    if batch_size < 1:
+        raise InputError(f"`batch_size` must be >= 1, got {batch_size}.")
+    if limit is not None and limit < 1:
+        raise InputError(f"`limit` must be >= 1, got {limit}.")
+    if deletion_steps < 0:
+        raise InputError(f"`deletion_steps` must be >= 0 (0 skips the curves), got {deletion_steps}.")
+    if target == "label" and not dataset.has_labels:
+        raise InputError("the data set has no labels; evaluate with target='predicted' (--target predicted).")
+    method_limits = dict(method_limits or {})
+    unknown = sorted(set(method_limits) - set(methods))
+    if unknown:
+        raise InputError(f"`method_limits` names methods that are not evaluated: {unknown}.")
+    notes: list[str] = []
+    methods = dict(methods)
+    for name in list(methods):
+        if hasattr(methods[name], "set_boxes") and not dataset.has_boxes:
+            del methods[name]
+            notes.append(f"`{name}` skipped: the data set has no ground-truth boxes.")
+    if not methods:
+        raise InputError("no method left to evaluate (ground-truth boxes are missing for the 'gt' method).")
+
+    total = len(dataset) if limit is None else min(limit, len(dataset))
+    order = evenly_spaced(len(dataset), total)
+    counts = {name: min(total, method_limits.get(name, total)) for name in methods}
+    chosen = {name: set(evenly_spaced(total, counts[name])) for name in methods}
+    wanted_curves = total if deletion_limit is None else min(total, deletion_limit)
+    curve_chosen = {}
+    for name in methods:
+        own = sorted(chosen[name])
+        curve_chosen[name] = {own[k] for k in evenly_spaced(len(own), wanted_curves)} if deletion_steps else set()
+    device = _device_of(classifier)
+    was_training = classifier.training
+    classifier.eval()
+    acc = {name: _Accumulator() for name in methods}
+    correct = 0
+    bar = tqdm(total=sum(counts.values()), desc="evaluate", unit="img", disable=not progress)
+    try:
+        for start in range(0, total, batch_size):
+            positions = range(start, min(start + batch_size, total))
+            batch = collate([dataset[order[i]] for i in positions])
+            images = batch.images.to(device)
+            with torch.no_grad():
+                predicted = classifier(images).argmax(dim=1).cpu()
+            if dataset.has_labels:
+                correct += int((predicted == batch.labels).sum())
+            classes = (batch.labels if target == "label" else predicted).to(device)
+            for name, masker in methods.items():
+                rows_here = [j for j, i in enumerate(positions) if i in chosen[name]]
+                if not rows_here:
+                    continue
+                bar.set_postfix_str(name)
+                pick = torch.tensor(rows_here, device=device)
+                x, c = images.index_select(0, pick), classes.index_select(0, pick)
+                boxes = None if batch.boxes is None else [batch.boxes[j].to(device) for j in rows_here]
+                if hasattr(masker, "set_boxes"):
+                    masker.set_boxes(boxes)
+                _sync(device)
+                began = time.perf_counter()
+                with torch.no_grad():
+                    masks = masker(x, c)
+                _sync(device)
+                a = acc[name]
+                a.seconds += time.perf_counter() - began
+                masks = masks.detach().to(dtype=x.dtype).clamp(0.0, 1.0)
+                sal = saliency_metric(classifier, x, masks, c, threshold=threshold, area_floor=AREA_FLOOR)
+                log_area = torch.log(sal.area.clamp_min(AREA_FLOOR))
+                a.s += sal.s.tolist()
+                a.log_area += log_area.tolist()
+                a.log_prob += (log_area - sal.s).tolist()
+                a.names += [batch.names[j] for j in rows_here]
+                if boxes is not None:
+                    a.miss += localisation_error(sal.boxes, boxes).miss.tolist()
+                    a.hit += pointing_game(masks, boxes).hits.tolist()
+                curve_rows = [k for k, j in enumerate(rows_here) if positions[j] in curve_chosen[name]]
+                if curve_rows:
+                    sel = torch.tensor(curve_rows, device=device)
+                    curves = deletion_insertion(
+                        classifier, x.index_select(0, sel), masks.index_select(0, sel), c.index_select(0, sel), steps=deletion_steps, batch_size=64
+                    )
+                    a.deletion += curves.deletion.tolist()
+                    a.insertion += curves.insertion.tolist()
+                bar.update(len(rows_here))
+    finally:
+        bar.close()
+        classifier.train(was_training)
+
+    rows = []
+    for name, masker in methods.items():
+        a = acc[name]
+        rows.append(
+            MethodRow(
+                method=name,
+                images=len(a.s),
+                saliency=_mean(a.s),
+                log_area=_mean(a.log_area),
+                log_prob=_mean(a.log_prob),
+                loc_error=_mean(a.miss),
+                pointing=_mean(a.hit),
+                deletion_auc=_mean(a.deletion),
+                insertion_auc=_mean(a.insertion),
+                deletion_images=len(a.deletion),
+                seconds_per_image=a.seconds / max(1, len(a.s)),
+                description=f"{type(masker).__name__}({masker.extra_repr()})",
+            )
+        )
+        if counts[name] < total:
+            notes.append(f"`{name}` ran on {counts[name]} of the {total} images only (evenly spaced subset, for cost).")
+        if deletion_steps and len(a.deletion) < len(a.s):
+            notes.append(f"`{name}`: deletion/insertion curves on {len(a.deletion)} of its {len(a.s)} images (evenly spaced subset, for cost).")
+    meta = {
+        "data": getattr(dataset, "description", ""),
+        "images": total,
+        "dataset_size": len(dataset),
+        "target": target,
+        "threshold": threshold,
+        "area_floor": AREA_FLOOR,
+        "deletion_steps": deletion_steps,
+        "batch_size": batch_size,
+        "classifier": type(classifier).__name__,
+        "classifier_top1": (correct / total) if dataset.has_labels and total else None,
+        "device": str(device),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "method_images": counts,
+        "deletion_images": {name: len(curve_chosen[name]) for name in methods},
+        "subset_rule": "evenly spaced: image floor(i * N / n) for i < n, over the data set in its stored order",
+    }
+    per_image = {
+        name: {
+            "names": a.names,
+            "s": a.s,
+            "log_area": a.log_area,
+            "log_prob": a.log_prob,
+            "loc_miss": a.miss,
+            "pointing_hit": a.hit,
+            "deletion": a.deletion,
+            "insertion": a.insertion,
+        }
+        for name, a in acc.items()
+    }
+    for row in rows:
+        if row.saliency is not None and not math.isfinite(row.saliency):
+            notes.append(f"`{row.method}` has a non-finite saliency metric (a crop with probability 0).")
+    return EvaluationResult(rows, meta, notes, per_image)

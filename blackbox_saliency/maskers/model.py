@@ -1,0 +1,167 @@
+"""The real-time masking model of Dabkowski & Gal (2017), section 4.
+
+Frozen multi-scale encoder -> class-selective feature filter on the coarsest
+scale -> upsampler blocks (transposed conv x2, concatenation with the encoder
+map of that scale, bottlenecks) -> 1x1 conv to two channels ->
+``M = |C0| / (|C0| + |C1| + eps)``. The mask is computed at a fraction of the
+input resolution (1/4 with a 5-scale encoder and three blocks) and
+:meth:`SaliencyMasker.forward` upsamples it bilinearly to the image size.
+
+Gradients reach the decoder and the class embedding only: the encoder's
+parameters have ``requires_grad=False`` and it stays in eval mode.
+
+Example:
+    >>> import torch
+    >>> from blackbox_saliency.maskers import SaliencyMasker
+    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False).eval()
+    >>> masker(torch.rand(2, 3, 64, 64), torch.tensor([3, 5])).shape
+    torch.Size([2, 1, 64, 64])
+    >>> out = masker.forward_train(torch.rand(2, 3, 64, 64), torch.tensor([3, 5]))
+    >>> out.masks.shape, out.class_scores.shape
+    (torch.Size([2, 1, 16, 16]), torch.Size([2]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..conventions import check_classes, check_images
+from ..errors import InputError
+from ..interfaces import Masker
+from .decoder import Decoder
+from .encoders import build_encoder
+from .feature_filter import FeatureFilter
+from .presets import resolve_config
+
+__all__ = ["MaskerOutput", "SaliencyMasker"]
+
+
+class MaskerOutput(NamedTuple):
+    """What :meth:`SaliencyMasker.forward_train` returns.
+
+    Attributes:
+        masks: low-resolution masks (B, 1, h, w) in [0, 1].
+        class_scores: ``max_ij X_ij . C_s`` (B,) for the selected classes (push up for the true
+            class, down for a fake one).
+    """
+
+    masks: torch.Tensor
+    class_scores: torch.Tensor
+
+
+class SaliencyMasker(Masker):
+    """Masking model: ``forward(images (B,3,H,W) in [0,1], classes (B,) int64) -> masks (B,1,H,W) in [0,1]``.
+
+    Args:
+        num_classes: number of class selectors (the black box's classes).
+        encoder: encoder name (see :mod:`blackbox_saliency.maskers.encoders`).
+        preset: ``"fast"`` or ``"paper"`` (see :mod:`blackbox_saliency.maskers.presets`).
+        encoder_pretrained: load the encoder's pretrained weights (tests use ``False``).
+        classifier_name: name of the black box this masker explains (recorded in :attr:`config`).
+        **overrides: any :class:`~blackbox_saliency.maskers.presets.MaskerConfig` field.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        encoder: str = "efficientnet_lite0",
+        preset: str = "fast",
+        encoder_pretrained: bool = True,
+        classifier_name: str | None = None,
+        **overrides: object,
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise InputError(f"`num_classes` must be a positive int, got {num_classes!r}.")
+        cfg = resolve_config(preset, **overrides)
+        self.encoder = build_encoder(encoder, pretrained=encoder_pretrained)
+        blocks = cfg.upsampler_channels[: len(self.encoder.channels) - 1]
+        self.num_classes = num_classes
+        self.classifier_name = classifier_name
+        self.input_size = cfg.input_size
+        self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std)
+        self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps)
+        self.mask_stride = self.encoder.strides[-1 - len(blocks)]
+        resolved = cfg.to_dict()
+        resolved["upsampler_channels"] = list(blocks)
+        self.config: dict = {
+            "num_classes": num_classes,
+            "encoder": encoder,
+            "preset": preset,
+            "encoder_pretrained": bool(encoder_pretrained),
+            "classifier_name": classifier_name,
+            **resolved,
+        }
+
+    # ----------------------------------------------------------------- parameters
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The decoder's and the class embedding's parameters (never the encoder's)."""
+        yield from self.filter.parameters()
+        yield from self.decoder.parameters()
+
+    def init_embedding_from(self, weight: torch.Tensor, scale: float = 1.0) -> None:
+        """Initialise the class embedding with ``scale * weight`` (num_classes, coarsest channels), e.g. a classifier head."""
+        self.filter.init_from(weight, scale)
+
+    def init_embedding_from_encoder_head(self, scale: float = 1.0) -> None:
+        """Initialise the class embedding from the encoder's own classifier head.
+
+        Works when the encoder's head maps the coarsest feature map to exactly ``num_classes``
+        logits (EfficientNet-Lite0 and torchvision ResNets for 1000 ImageNet classes, the CIFAR
+        ResNets for 10 classes). Then ``X_ij . C_s`` is the class-``s`` logit contribution of location ij.
+        """
+        weight = self.encoder.head_weight
+        if weight is None:
+            raise InputError(f"encoder {self.encoder.name!r} has no classifier head acting on its coarsest map ({self.encoder.channels[-1]} channels).")
+        if weight.shape[0] != self.num_classes:
+            raise InputError(f"encoder {self.encoder.name!r}'s head has {weight.shape[0]} classes but this masker has {self.num_classes}.")
+        self.init_embedding_from(weight, scale)
+
+    # ----------------------------------------------------------------- forward
+    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Frozen encoder features (finest -> coarsest) of images in [0, 1], after the optional resize."""
+        if self.input_size is not None and tuple(images.shape[-2:]) != tuple(self.input_size):
+            downscale = images.shape[-2] > self.input_size[0] or images.shape[-1] > self.input_size[1]
+            images = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False, antialias=downscale)
+        return self.encoder(images)
+
+    def decode(self, features: list[torch.Tensor], classes: torch.Tensor) -> MaskerOutput:
+        """Low-resolution masks and class scores from encoder features (lets a trainer reuse one encoding for several class selectors)."""
+        filtered, scores = self.filter(features[-1], classes)
+        return MaskerOutput(self.decoder(filtered, features), scores)
+
+    def _dtype(self) -> torch.dtype:
+        return self.filter.embedding.weight.dtype
+
+    def _check(self, images: torch.Tensor, classes: torch.Tensor) -> None:
+        check_images(images, check_range=False)
+        check_classes(classes, self.num_classes, batch=images.shape[0])
+
+    def forward_train(self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None) -> MaskerOutput:
+        """Return low-resolution masks (B, 1, h, w) in [0, 1] and the class scores (B,).
+
+        ``features`` (from :meth:`encode` of the same images) skips the encoder, e.g. to score a
+        fake class selector on the same batch.
+        """
+        self._check(images, classes)
+        if features is None:
+            features = self.encode(images.to(self._dtype()))
+        return self.decode(features, classes)
+
+    def masks_unchecked(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without input checks (what the exported graphs contain)."""
+        low = self.decode(self.encode(images), classes).masks
+        return F.interpolate(low, size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+    def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images``, in their dtype."""
+        self._check(images, classes)
+        return self.masks_unchecked(images.to(self._dtype()), classes).to(images.dtype)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, encoder={self.encoder.name!r}, mask_stride={self.mask_stride}, classifier_name={self.classifier_name!r}"

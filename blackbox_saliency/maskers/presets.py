@@ -1,0 +1,90 @@
+"""Architecture presets of the masking model (decoder widths, depths, mask resolution).
+
+``"paper"`` follows Dabkowski & Gal (2017), section 4: three upsampler blocks
+with 768, 384 and 192 channels, three bottleneck blocks each, mask at 1/4 of
+the input resolution. ``"fast"`` keeps the structure but is narrow and shallow
+(64/32/16 channels, one bottleneck per block) so that the decoder costs a small
+fraction of the encoder on a CPU.
+
+Example:
+    >>> from dataclasses import asdict
+    >>> from blackbox_saliency.maskers.presets import resolve_config
+    >>> cfg = resolve_config("fast", bottlenecks_per_block=2)
+    >>> cfg.upsampler_channels, cfg.bottlenecks_per_block
+    ((64, 32, 16), 2)
+    >>> sorted(asdict(cfg))[:2]
+    ['bottleneck_reduction', 'bottlenecks_per_block']
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..errors import InputError
+
+__all__ = ["MaskerConfig", "PRESETS", "resolve_config"]
+
+
+@dataclass(frozen=True)
+class MaskerConfig:
+    """Decoder hyper-parameters (everything except the encoder and the number of classes).
+
+    Attributes:
+        upsampler_channels: output channels of each upsampler block, coarse to fine. The number of
+            blocks is ``len(upsampler_channels)``, capped at (encoder scales - 1); each block doubles
+            the resolution, so the mask stride is ``coarsest_stride / 2**blocks``.
+        bottlenecks_per_block: residual bottleneck blocks after each upsample + concatenation.
+        bottleneck_reduction: inner width of a bottleneck = channels // bottleneck_reduction (He et al.: 4).
+        embedding_init_std: std of the random class-embedding init, as a multiple of 1/sqrt(C).
+        mask_eps: epsilon in ``M = |C0| / (|C0| + |C1| + eps)``.
+        input_size: ``None`` runs the encoder at the image's own resolution; ``(H, W)`` resizes the
+            images to that size first (the mask is still returned at the image's resolution).
+    """
+
+    upsampler_channels: tuple[int, ...] = (64, 32, 16)
+    bottlenecks_per_block: int = 1
+    bottleneck_reduction: int = 4
+    embedding_init_std: float = 1.0
+    mask_eps: float = 1e-6
+    input_size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        channels = tuple(int(c) for c in self.upsampler_channels)
+        if not channels or min(channels) < 1:
+            raise InputError(f"`upsampler_channels` must be a non-empty sequence of positive ints, got {self.upsampler_channels!r}.")
+        object.__setattr__(self, "upsampler_channels", channels)
+        if int(self.bottlenecks_per_block) < 0:
+            raise InputError(f"`bottlenecks_per_block` must be >= 0, got {self.bottlenecks_per_block}.")
+        if int(self.bottleneck_reduction) < 1:
+            raise InputError(f"`bottleneck_reduction` must be >= 1, got {self.bottleneck_reduction}.")
+        if not self.mask_eps > 0:
+            raise InputError(f"`mask_eps` must be > 0, got {self.mask_eps}.")
+        if self.input_size is not None:
+            size = tuple(int(s) for s in self.input_size)
+            if len(size) != 2 or min(size) < 8:
+                raise InputError(f"`input_size` must be None or (height, width) with both >= 8, got {self.input_size!r}.")
+            object.__setattr__(self, "input_size", size)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (tuples become lists)."""
+        out = asdict(self)
+        out["upsampler_channels"] = list(self.upsampler_channels)
+        out["input_size"] = None if self.input_size is None else list(self.input_size)
+        return out
+
+
+PRESETS: dict[str, MaskerConfig] = {
+    "paper": MaskerConfig(upsampler_channels=(768, 384, 192), bottlenecks_per_block=3),
+    "fast": MaskerConfig(upsampler_channels=(64, 32, 16), bottlenecks_per_block=1),
+}
+
+
+def resolve_config(preset: str = "fast", **overrides: object) -> MaskerConfig:
+    """Return the preset's :class:`MaskerConfig` with ``overrides`` applied (unknown keys raise InputError)."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown masker preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    known = {f.name for f in fields(MaskerConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InputError(f"unknown masker option(s) {unknown}; valid options: {sorted(known)}.")
+    return replace(PRESETS[preset], **overrides)

@@ -1,0 +1,136 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+A checkpoint is a ``torch.save`` dict, written atomically and readable with ``weights_only=True``::
+
+    {"kind": "blackbox_saliency.training_state", "format_version": 1, "library_version": ...,
+     "step": int, "epoch": int, "batch_in_epoch": int,   # the data position (see ResumableBatchSampler)
+     "config": TrainConfig.to_dict(), "masker_config": masker.config,
+     "masker_state": {...},                              # trainable weights and buffers (no encoder)
+     "optimizer": optimizer.state_dict(),
+     "rng": [per-rank RNG states], "world_size": int, "metrics": {...}}
+
+RNG states are stored as tensors and plain numbers (torch, CUDA, numpy, python ``random``) so that
+``weights_only=True`` loading works.
+
+Example:
+    >>> import random, torch
+    >>> from blackbox_saliency.training.checkpointing import capture_rng_state, restore_rng_state
+    >>> state = capture_rng_state()
+    >>> a = (torch.rand(1).item(), random.random())
+    >>> restore_rng_state(state)
+    >>> (torch.rand(1).item(), random.random()) == a
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._version import __version__
+from ..atomic import atomic_torch_save
+from ..errors import CheckpointError
+
+__all__ = [
+    "TRAINING_CHECKPOINT_KIND",
+    "FORMAT_VERSION",
+    "capture_rng_state",
+    "restore_rng_state",
+    "trainable_state",
+    "load_trainable_state",
+    "save_training_state",
+    "load_training_state",
+]
+
+TRAINING_CHECKPOINT_KIND = "blackbox_saliency.training_state"
+FORMAT_VERSION = 1
+_REQUIRED = {"step": int, "epoch": int, "batch_in_epoch": int, "config": dict, "masker_config": dict, "masker_state": dict, "optimizer": dict}
+
+
+def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """The global RNG states (torch CPU, CUDA of ``device``, numpy, python) as tensors and plain values."""
+    np_state = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    cuda = None
+    if device is not None and torch.device(device).type == "cuda":
+        cuda = torch.cuda.get_rng_state(device)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": cuda,
+        "numpy": {
+            "name": str(np_state[0]),
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64), "gauss_next": py_gauss},
+    }
+
+
+def restore_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") is not None and device is not None and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
+
+
+def trainable_state(masker: nn.Module) -> dict[str, torch.Tensor]:
+    """CPU copies of the masker's state without the frozen encoder (``encoder.*`` keys)."""
+    return {k: v.detach().to("cpu").clone() for k, v in masker.state_dict().items() if not k.startswith("encoder.")}
+
+
+def load_trainable_state(masker: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load :func:`trainable_state` back; CheckpointError when keys or shapes do not fit."""
+    try:
+        result = masker.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise CheckpointError(f"the masker weights in {source} do not fit this masker: {str(error)[:500]}") from error
+    missing = [k for k in result.missing_keys if not k.startswith("encoder.")]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            f"the masker weights in {source} do not fit this masker (missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]})."
+        )
+
+
+def save_training_state(path: str | os.PathLike[str], **entries: Any) -> Path:
+    """Atomically write a training checkpoint holding ``entries`` (see the module docs for the keys)."""
+    payload = {"kind": TRAINING_CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "library_version": __version__, **entries}
+    return atomic_torch_save(payload, path)
+
+
+def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Read and validate a training checkpoint (``weights_only=True``); CheckpointError when unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the checkpoint's path."
+        )
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # damaged files raise UnpicklingError, RuntimeError, EOFError, ...
+        raise CheckpointError(
+            f"cannot read training checkpoint {path}: {type(error).__name__}: {str(error)[:300]}; the file is corrupt or "
+            "truncated. Delete it to start again, or resume from a copy."
+        ) from error
+    if not isinstance(payload, dict) or payload.get("kind") != TRAINING_CHECKPOINT_KIND:
+        kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
+        hint = " (that is a trained masker: load it with load_masker)" if kind == "blackbox_saliency.masker" else ""
+        raise CheckpointError(f"{path} is not a training checkpoint (kind {kind!r}){hint}; --resume needs the checkpoint.pt of a training run.")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has training-checkpoint format {version!r}; this library reads format <= {FORMAT_VERSION}.")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{path} is damaged: entry {key!r} is missing or not a {kind.__name__}.")
+    return payload

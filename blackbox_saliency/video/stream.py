@@ -1,0 +1,230 @@
+"""Streaming explainer: frames in, masks and overlays out, batched on the chosen device.
+
+:class:`StreamingExplainer` consumes any iterable of frames (NumPy uint8 ``(H, W, 3)`` or
+tensors ``(3, H, W)`` / ``(H, W, 3)``), groups consecutive frames into batches of
+``batch_size`` (a partial batch is flushed at the end or when the frame size changes), runs
+the masker (and the black box only when needed) once per batch, optionally smooths the masks
+over time (:class:`~blackbox_saliency.video.smoothing.MaskSmoother`) and renders overlays
+(heat map + tightest box) without leaving the device. Results come out in frame order, one
+:class:`FrameResult` per frame; latency is at most ``batch_size`` frames.
+
+Class selection (``classes``):
+
+* an int or a class name: that class for the whole clip (names need a classifier);
+* ``"top"``: the black box's top-1 class of *each* frame;
+* ``"first"``: the black box's top-1 class of the first frame, kept for the whole clip (the
+  black box then runs once; pass ``report_probs=True`` to score every frame anyway).
+
+Example:
+    >>> import numpy as np, torch
+    >>> from blackbox_saliency.interfaces import Masker
+    >>> class Brightness(Masker):  # a toy masker: bright pixels are "evidence"
+    ...     num_classes = 1
+    ...     def forward(self, images, classes):
+    ...         return images.mean(1, keepdim=True)
+    >>> frames = [np.full((8, 8, 3), v, dtype=np.uint8) for v in (0, 255, 255)]
+    >>> explainer = StreamingExplainer(Brightness(), classes=0, batch_size=2, smooth=0.5)
+    >>> [round(r.mask.mean().item(), 2) for r in explainer.stream(frames)]
+    [0.0, 0.5, 0.75]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from ..interfaces import Masker
+from ..visualize import BOX_COLOUR, DEFAULT_CMAP, blend_unchecked, colormap_lut, draw_boxes
+from .frames import frame_to_tensor
+from .smoothing import MaskSmoother
+
+__all__ = ["FrameResult", "StreamingExplainer", "CLASS_KEYWORDS"]
+
+CLASS_KEYWORDS = ("top", "first")
+
+
+@dataclass
+class FrameResult:
+    """The explanation of one frame.
+
+    Attributes:
+        index: position of the frame in the stream (0-based).
+        class_id: the explained class; ``class_name`` its name when a classifier is known.
+        prob: the black box's probability of ``class_id`` on this frame, or ``None`` when the
+            black box did not run on it.
+        mask: (1, H, W) float mask in [0, 1] (after smoothing) on the explainer's device.
+        box: (4,) tightest box ``(x0, y0, x1, y1)`` (exclusive x1, y1) of ``mask > threshold``.
+        overlay: (H, W, 3) uint8 overlay on the device, or ``None`` with ``overlays=False``.
+    """
+
+    index: int
+    class_id: int
+    class_name: str | None
+    prob: float | None
+    mask: torch.Tensor
+    box: torch.Tensor
+    overlay: torch.Tensor | None
+
+
+class StreamingExplainer:
+    """Explain a stream of video frames with a masker, in batches, on one device.
+
+    Args:
+        masker: any :class:`~blackbox_saliency.interfaces.Masker` (moved to ``device``, eval mode).
+        classifier: the black box; needed for ``"top"``/``"first"``, class names and probabilities.
+        classes: an int, a class name, ``"top"`` (per frame) or ``"first"`` (see the module doc).
+        batch_size: frames per masker call.
+        smooth: EMA weight of the past mask in [0, 1); 0 or ``None`` = no smoothing.
+        device: where everything runs; default the masker's device.
+        overlays: render overlays (set ``False`` when only masks are wanted).
+        report_probs: run the black box on every batch even when the class is fixed, to report ``prob``.
+        threshold: mask threshold of the tightest box; ``alpha``, ``cmap``: overlay look.
+    """
+
+    def __init__(
+        self,
+        masker: Masker,
+        classifier: torch.nn.Module | None = None,
+        classes: int | str = "top",
+        batch_size: int = 8,
+        smooth: float | None = 0.6,
+        device: torch.device | str | None = None,
+        overlays: bool = True,
+        report_probs: bool = False,
+        threshold: float = 0.5,
+        alpha: float = 0.5,
+        cmap: str = DEFAULT_CMAP,
+        box: bool = True,
+    ) -> None:
+        if not isinstance(masker, torch.nn.Module):
+            raise InputError(f"`masker` must be a Masker (torch.nn.Module), got {type(masker).__name__}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise InputError(f"`alpha` must lie in [0, 1], got {alpha}.")
+        if device is None:
+            param = next(iter(masker.parameters()), None)
+            device = param.device if param is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        self.masker = masker.to(self.device).eval()
+        self.classifier = classifier.to(self.device).eval() if classifier is not None else None
+        self.batch_size = batch_size
+        self.smoother = MaskSmoother(smooth or 0.0)
+        self.overlays = overlays
+        self.report_probs = report_probs
+        self.threshold = float(threshold)
+        self.alpha = float(alpha)
+        self.box = box
+        self._lut = colormap_lut(cmap, 256, self.device)
+        self.mode, self.fixed_class = self._resolve_classes(classes)
+        self._reset_clip()
+
+    # ------------------------------------------------------------------ classes
+    def _resolve_classes(self, classes: int | str) -> tuple[str, int | None]:
+        if isinstance(classes, str) and classes.strip().lower() in CLASS_KEYWORDS:
+            if self.classifier is None:
+                raise InputError(f"classes={classes!r} needs the black box: pass `classifier=` (or a fixed class id).")
+            return classes.strip().lower(), None
+        if isinstance(classes, bool) or not isinstance(classes, (int, str)):
+            raise InputError(f"`classes` must be a class id, a class name, 'top' or 'first', got {classes!r}.")
+        if isinstance(classes, str) and not classes.strip().lstrip("-").isdigit():
+            if self.classifier is None or not hasattr(self.classifier, "class_index"):
+                raise InputError(f"class name {classes!r} needs a classifier with class names; pass `classifier=` or a class id.")
+            return "fixed", int(self.classifier.class_index(classes))
+        index = int(classes)
+        limit = getattr(self.masker, "num_classes", None) or getattr(self.classifier, "num_classes", None)
+        if index < 0 or (limit is not None and index >= limit):
+            raise InputError(f"class id {index} is out of range [0, {limit - 1 if limit else '...'}].")
+        return "fixed", index
+
+    def class_name(self, class_id: int) -> str | None:
+        """The classifier's name for ``class_id`` (``None`` without a classifier)."""
+        names = getattr(self.classifier, "class_names", None)
+        return names[class_id] if names is not None and 0 <= class_id < len(names) else None
+
+    def _reset_clip(self) -> None:
+        self.smoother.reset()
+        self._clip_class: int | None = self.fixed_class
+
+    # ------------------------------------------------------------------ streaming
+    def stream(self, frames: Iterable[object]) -> Iterator[FrameResult]:
+        """Yield one :class:`FrameResult` per frame, in order (a new clip: smoothing and ``"first"`` restart)."""
+        self._reset_clip()
+        pending: list[torch.Tensor] = []
+        start = 0
+        dtype = self._dtype()
+        for index, frame in enumerate(frames):
+            tensor = frame_to_tensor(frame, self.device, dtype, index=index)
+            if pending and tensor.shape != pending[0].shape:
+                yield from self._run(pending, start)
+                start, pending = index, []
+            pending.append(tensor)
+            if len(pending) == self.batch_size:
+                yield from self._run(pending, start)
+                start, pending = index + 1, []
+        if pending:
+            yield from self._run(pending, start)
+
+    __call__ = stream
+
+    def _dtype(self) -> torch.dtype:
+        param = next(iter(self.masker.parameters()), None)
+        return param.dtype if param is not None and torch.is_floating_point(param) else torch.float32
+
+    @torch.no_grad()
+    def _run(self, frames: list[torch.Tensor], start: int) -> Iterator[FrameResult]:
+        images = torch.stack(frames)
+        n = images.shape[0]
+        probs: torch.Tensor | None = None
+        if self.mode == "top":
+            probs, classes = self._top1(images)
+        else:
+            if self._clip_class is None:  # "first": the top-1 class of the clip's first frame
+                _, first = self._top1(images[:1])
+                self._clip_class = int(first[0])
+            classes = torch.full((n,), self._clip_class, dtype=torch.int64, device=self.device)
+            if self.report_probs and self.classifier is not None:
+                probs = torch.softmax(self._classify(images), dim=1).gather(1, classes.view(-1, 1)).squeeze(1)
+        explain = getattr(self.masker, "explain", self.masker)  # Masker.explain checks range and classes first
+        masks = explain(images, classes).to(images.dtype)
+        if masks.shape[-2:] != images.shape[-2:]:
+            masks = torch.nn.functional.interpolate(masks, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        masks = masks.clamp(0.0, 1.0)
+        class_list = classes.tolist()
+        masks = self.smoother(masks, class_list)
+        from ..metrics.boxes import mask_to_box
+
+        boxes = mask_to_box(masks, self.threshold)
+        overlays = None
+        if self.overlays:
+            pictures = blend_unchecked(images, masks, self._lut.to(images.dtype), self.alpha)
+            if self.box:
+                pictures = draw_boxes(pictures, boxes, BOX_COLOUR, width=max(2, round(min(images.shape[-2:]) / 150)))
+            overlays = pictures.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        prob_list = probs.tolist() if probs is not None else [None] * n
+        for i in range(n):
+            yield FrameResult(
+                index=start + i,
+                class_id=class_list[i],
+                class_name=self.class_name(class_list[i]),
+                prob=prob_list[i],
+                mask=masks[i],
+                box=boxes[i],
+                overlay=None if overlays is None else overlays[i],
+            )
+
+    def _classify(self, images: torch.Tensor) -> torch.Tensor:
+        """Float32 logits of the black box (fed in its own parameter dtype, e.g. a float32 box next to a half masker)."""
+        assert self.classifier is not None
+        param = next(iter(self.classifier.parameters()), None)
+        if param is not None and torch.is_floating_point(param) and param.dtype != images.dtype:
+            images = images.to(param.dtype)
+        return self.classifier(images).float()
+
+    def _top1(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = torch.softmax(self._classify(images), dim=1)
+        top, classes = probs.max(dim=1)
+        return top, classes.to(torch.int64)

@@ -1,0 +1,56 @@
+"""``blackbox-saliency evaluate`` end to end on a few real CIFAR-10 images."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from blackbox_saliency.cli.main import main
+
+
+@pytest.fixture
+def cifar_npz(data_dir):
+    path = data_dir / "cifar10" / "cifar10_test2k.npz"
+    if not path.is_file() or not (data_dir / "cifar10" / "weights").is_dir():
+        pytest.skip(f"CIFAR-10 test subset or ResNet weights missing under {data_dir}/cifar10")
+    return path
+
+
+def test_evaluate_writes_markdown_and_json(cifar_npz, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["evaluate", "--methods", "gradient,center,full", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"]
+    threads = torch.get_num_threads()
+    try:
+        rc = main([*args, "--limit", "4", "--deletion-steps", "2", "--threads", "1", "--no-progress", "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)  # --threads sets a process-wide value
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "| gradient | 4 |" in printed and "wrote" in printed
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["method"] for r in report["rows"]] == ["gradient", "center", "full"]
+    assert report["meta"]["classifier"] == "cifar10_resnet20" and report["meta"]["images"] == 4
+    assert (tmp_path / "report.md").read_text().startswith("# Evaluation of gradient, center, full")
+
+
+def test_unknown_method_lists_valid_ones(cifar_npz, capsys):
+    rc = main(["evaluate", "--methods", "center,saliency", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "unknown method(s) 'saliency'" in err and "gradient, gradcam, iterative, center, full, gt" in err
+
+
+def test_gradcam_on_a_missing_layer_is_a_clear_error(cifar_npz, capsys):
+    pytest.importorskip("pytorch_grad_cam", reason="pytorch-grad-cam is the optional extra blackbox-saliency[baselines]")
+    rc = main(["evaluate", "--methods", "gradcam", "--gradcam-layer", "layer9", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"])
+    assert rc == 1
+    assert "has no layer named 'layer9'" in capsys.readouterr().err
+
+
+def test_needs_methods_or_a_masker(cifar_npz, capsys):
+    assert main(["evaluate", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"]) == 1
+    assert "pass --methods" in capsys.readouterr().err
+    assert main(["evaluate", "--methods", "center", "--method-limit", "iterative=3", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"]) == 1
+    assert "not in --methods" in capsys.readouterr().err

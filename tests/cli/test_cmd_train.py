@@ -1,0 +1,84 @@
+"""``blackbox-saliency train``: options map onto TrainConfig; bad input gives a clean error and exit code 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from blackbox_saliency.cli.cmd_train import config_from_args
+from blackbox_saliency.cli.main import build_parser, main
+from blackbox_saliency.training import TrainConfig
+
+REQUIRED = ["train", "--classifier", "cifar10_resnet20", "--data", "DATA", "--out", "OUT"]
+
+
+def _config(*extra: str) -> TrainConfig:
+    return config_from_args(build_parser().parse_args([*REQUIRED, *extra]))
+
+
+def test_defaults_are_train_config_defaults():
+    config = _config()
+    defaults = TrainConfig(classifier="cifar10_resnet20", data="DATA", out="OUT")
+    assert config.to_dict() == defaults.to_dict()
+
+
+def test_every_option_reaches_the_config():
+    config = _config(
+        "--encoder", "resnet18", "--no-pretrained-encoder", "--preset", "fast", "--decoder-channels", "32,16", "--bottlenecks", "2",
+        "--mask-input-size", "64", "--embedding-init", "encoder-head", "--data-kind", "npz", "--labels", "blackbox", "--image-size", "48",
+        "--augment", "heavy", "--crop-scale", "0.5,0.9", "--val-data", "VAL", "--val-size", "7", "--val-every", "3", "--val-batch-size", "5",
+        "--tv-coef", "0.5", "--area-coef", "2", "--area-power", "0.3", "--destroy-coef", "4", "--destroy-power", "0.5", "--variant", "reference",
+        "--remover", "blur", "--fake-prob", "0.2", "--aux-coef", "0", "--steps", "11", "--batch-size", "3", "--lr", "0.01",
+        "--weight-decay", "0.1", "--lr-schedule", "cosine", "--warmup-steps", "2", "--grad-clip", "1.5", "--seed", "9", "--resume",
+        "--checkpoint-every", "4", "--log-every", "2", "--device", "cpu", "--num-workers", "1", "--threads", "2", "--no-progress",
+    )
+    expected = dict(
+        encoder="resnet18", encoder_pretrained=False, preset="fast", embedding_init="encoder_head", data_kind="npz", labels="blackbox",
+        image_size=48, augment="heavy", crop_scale=(0.5, 0.9), val_data="VAL", val_size=7, val_every=3, val_batch_size=5, tv_coef=0.5,
+        area_coef=2.0, area_power=0.3, destroy_coef=4.0, destroy_power=0.5, variant="reference", remover="blur", fake_prob=0.2,
+        aux_coef=0.0, steps=11, batch_size=3, lr=0.01, weight_decay=0.1, lr_schedule="cosine", warmup_steps=2, grad_clip=1.5, seed=9,
+        resume="auto", checkpoint_every=4, log_every=2, device="cpu", num_workers=1, threads=2, progress=False,
+    )
+    for key, value in expected.items():
+        assert getattr(config, key) == value, key
+    assert config.masker_overrides == {"upsampler_channels": [32, 16], "bottlenecks_per_block": 2, "input_size": [64, 64]}
+    assert config.validate() is config
+    assert _config("--resume", "some/checkpoint.pt").resume == "some/checkpoint.pt"
+
+
+def test_malformed_lists_are_argparse_errors(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*REQUIRED, "--decoder-channels", "a,b"])
+    assert "comma-separated integers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--classifier": "no_such_net"}, "no classifier named 'no_such_net'"),
+        ({"--data": "{tmp}/missing"}, "does not exist"),
+        ({"--steps": "0"}, "`steps` must be"),
+    ],
+)
+def test_bad_input_exits_1_with_a_message(tmp_path, cifar_npz, capsys, change, message):
+    values = {"--classifier": "cifar10_resnet20", "--data": str(cifar_npz), "--out": str(tmp_path / "run"), "--steps": "1"}
+    values.update({k: v.format(tmp=tmp_path) for k, v in change.items()})
+    argv = ["train", *[x for pair in values.items() for x in pair], "--preset", "fast", "--device", "cpu", "--no-progress"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("blackbox-saliency train: error:") and message in err
+
+
+def test_corrupt_checkpoint_on_resume(tmp_path, cifar_npz, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"\x00" * 100)
+    argv = ["train", "--classifier", "cifar10_resnet20", "--data", str(cifar_npz), "--out", str(tmp_path / "run"), "--resume"]
+    assert main(argv) == 1
+    assert "corrupt or truncated" in capsys.readouterr().err
+
+
+@pytest.fixture
+def cifar_npz(data_dir):
+    path = data_dir / "cifar10" / "cifar10_test2k.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (shared CIFAR-10 data)")
+    return path

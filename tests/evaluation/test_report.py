@@ -1,0 +1,34 @@
+"""Markdown and JSON reports."""
+
+from __future__ import annotations
+
+import json
+
+from blackbox_saliency.evaluation import build_methods, evaluate, open_dataset
+from blackbox_saliency.evaluation.report import COLUMNS, to_markdown, write_report
+
+
+def test_report_files_have_every_column(tiny_imagenet, val_dev, tmp_path):
+    data = open_dataset(val_dev, size=tiny_imagenet.input_size)
+    result = evaluate(tiny_imagenet, data, build_methods(["center", "full", "gt"], tiny_imagenet), limit=2, deletion_steps=2, progress=False)
+    md, js = write_report(result, tmp_path / "out" / "table.v1", title="Tiny", command="blackbox-saliency evaluate ...")
+    assert md.name == "table.v1.md" and js.name == "table.v1.json"
+    text = md.read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| method"))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [h for _, h, _ in COLUMNS]
+    assert "| gt | 2 |" in text and "blackbox-saliency evaluate ..." in text
+    data = json.loads(js.read_text())
+    assert data["command"] == "blackbox-saliency evaluate ..."
+    assert [row["method"] for row in data["rows"]] == ["center", "full", "gt"]
+    assert set(data["rows"][0]) >= {key for key, _, _ in COLUMNS}
+    assert "per_image" not in data  # per-image values only on request
+    assert not list((tmp_path / "out").glob(".*.tmp"))  # atomic writes leave no temporary file
+    _, js = write_report(result, tmp_path / "with", per_image=True)
+    assert json.loads(js.read_text())["per_image"]["gt"]["names"] == ["ILSVRC2012_val_00000801.JPEG", "ILSVRC2012_val_00000901.JPEG"]
+
+
+def test_missing_metrics_print_as_na(tiny_imagenet, cifar_npz):
+    data = open_dataset(cifar_npz, size=(32, 32))
+    result = evaluate(tiny_imagenet, data, build_methods(["full"], tiny_imagenet), limit=1, deletion_steps=0, target="predicted", progress=False)
+    row = next(line for line in to_markdown(result).splitlines() if line.startswith("| full"))
+    assert row.count("n/a") == 4

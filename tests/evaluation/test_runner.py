@@ -1,0 +1,66 @@
+"""The batched runner: every metric per method on a tiny real subset."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import pytest
+
+from blackbox_saliency import InputError
+from blackbox_saliency.evaluation import build_methods, evaluate, open_dataset
+from blackbox_saliency.evaluation.runner import evenly_spaced
+
+HAS_GRADCAM = importlib.util.find_spec("pytorch_grad_cam") is not None
+
+
+def test_evenly_spaced():
+    assert evenly_spaced(2000, 4) == [0, 500, 1000, 1500]
+    assert evenly_spaced(3, 5) == [0, 1, 2]
+    assert evenly_spaced(10, 0) == []
+
+
+def test_all_methods_on_four_val_dev_images(tiny_imagenet, val_dev):
+    names = ["gradient", "gradcam", "iterative", "center", "full", "gt"] if HAS_GRADCAM else ["gradient", "iterative", "center", "full", "gt"]
+    methods = build_methods(names, tiny_imagenet, options={"iterative": {"steps": 2}})
+    data = open_dataset(val_dev, size=tiny_imagenet.input_size)
+    result = evaluate(
+        tiny_imagenet, data, methods, limit=4, batch_size=3, method_limits={"iterative": 2}, deletion_steps=4, deletion_limit=3, progress=False
+    )
+    rows = {row.method: row for row in result.rows}
+    assert list(rows) == names
+    for name, row in rows.items():
+        assert row.images == (2 if name == "iterative" else 4)
+        assert row.deletion_images == (2 if name == "iterative" else 3)
+        assert row.saliency == pytest.approx(row.log_area - row.log_prob, abs=1e-5)
+        assert row.log_area <= 0 and row.log_prob <= 0
+        for value in (row.loc_error, row.pointing, row.deletion_auc, row.insertion_auc):
+            assert 0.0 <= value <= 1.0
+        assert row.seconds_per_image >= 0
+    assert rows["full"].log_area == 0.0
+    assert rows["center"].log_area == pytest.approx(math.log(0.5), abs=0.02)
+    assert rows["gt"].pointing == 1.0  # the maximum of a box mask lies in a box
+    per_image = result.per_image["center"]
+    assert per_image["names"][0] == "ILSVRC2012_val_00000801.JPEG" and len(per_image["s"]) == 4
+    assert result.meta["images"] == 4 and result.meta["method_images"]["iterative"] == 2
+    assert any("`iterative` ran on 2 of the 4 images" in note for note in result.notes)
+
+
+def test_without_boxes_gt_is_skipped_and_box_metrics_are_missing(tiny_imagenet, cifar_npz):
+    data = open_dataset(cifar_npz, size=(32, 32))
+    methods = build_methods(["center", "gt"], tiny_imagenet)
+    result = evaluate(tiny_imagenet, data, methods, limit=2, deletion_steps=0, target="predicted", progress=False)
+    assert [row.method for row in result.rows] == ["center"]
+    assert result.rows[0].loc_error is None and result.rows[0].pointing is None and result.rows[0].deletion_auc is None
+    assert any("`gt` skipped" in note for note in result.notes)
+
+
+def test_bad_arguments(tiny_imagenet, cifar_npz):
+    data = open_dataset(cifar_npz, size=(32, 32))
+    methods = build_methods(["full"], tiny_imagenet)
+    with pytest.raises(InputError, match="target"):
+        evaluate(tiny_imagenet, data, methods, target="best")
+    with pytest.raises(InputError, match="not evaluated"):
+        evaluate(tiny_imagenet, data, methods, method_limits={"iterative": 3})
+    with pytest.raises(InputError, match="no method"):
+        evaluate(tiny_imagenet, data, {})

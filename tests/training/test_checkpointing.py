@@ -1,0 +1,72 @@
+"""Training checkpoints: RNG round trip, weights_only loading, clear errors."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from blackbox_saliency.errors import CheckpointError
+from blackbox_saliency.training.checkpointing import (
+    capture_rng_state,
+    load_trainable_state,
+    load_training_state,
+    restore_rng_state,
+    save_training_state,
+    trainable_state,
+)
+
+
+def _draw():
+    return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)], np.random.randn(), random.gauss(0, 1)
+
+
+def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
+    np.random.randn()  # leave a cached gaussian in numpy's state
+    state = capture_rng_state()
+    expected = _draw()
+    save_training_state(tmp_path / "c.pt", step=1, epoch=0, batch_in_epoch=1, config={}, masker_config={}, masker_state={},
+                        optimizer={}, rng=[state])
+    loaded = load_training_state(tmp_path / "c.pt")
+    _draw()
+    restore_rng_state(loaded["rng"][0])
+    assert _draw() == expected
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(2, 2)
+        self.decoder = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+
+
+def test_trainable_state_skips_the_encoder_and_checks_keys():
+    a, b = _Net(), _Net()
+    state = trainable_state(a)
+    assert state and not any(k.startswith("encoder.") for k in state) and "decoder.1.running_mean" in state
+    load_trainable_state(b, state)
+    assert torch.equal(a.decoder[0].weight, b.decoder[0].weight) and not torch.equal(a.encoder.weight, b.encoder.weight)
+    with pytest.raises(CheckpointError, match="missing"):
+        load_trainable_state(b, {k: v for k, v in state.items() if "running" not in k})
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_trainable_state(b, {**state, "decoder.0.weight": torch.zeros(3, 3)})
+
+
+def test_unusable_checkpoints_raise_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no training checkpoint"):
+        load_training_state(tmp_path / "missing.pt")
+    (tmp_path / "corrupt.pt").write_bytes(b"\x80\x02 definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_training_state(tmp_path / "corrupt.pt")
+    torch.save({"kind": "blackbox_saliency.masker"}, tmp_path / "masker.pt")
+    with pytest.raises(CheckpointError, match="load_masker"):
+        load_training_state(tmp_path / "masker.pt")
+    save_training_state(tmp_path / "partial.pt", step=3)
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_training_state(tmp_path / "partial.pt")
+    torch.save({"kind": "blackbox_saliency.training_state", "format_version": 99}, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="format"):
+        load_training_state(tmp_path / "future.pt")

@@ -1,0 +1,150 @@
+"""The masker trainer: learns a toy task, reduces the objective on CIFAR-10, resumes exactly after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from blackbox_saliency import load_classifier, load_masker
+from blackbox_saliency.errors import CheckpointError, DataNotFoundError, InputError, PluginError
+from blackbox_saliency.maskers import SaliencyMasker
+from blackbox_saliency.objective import SaliencyObjective
+from blackbox_saliency.training import TrainConfig, build_dataset, train
+from blackbox_saliency.training.checkpointing import load_training_state
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _toy_config(tmp_path, **changes) -> TrainConfig:
+    values = dict(classifier="toy", data="toy", out=str(tmp_path / "toy"), steps=150, batch_size=32, lr=2e-2, fake_prob=0.5,
+                  progress=False, device="cpu", checkpoint_every=0, val_every=0, log_every=50)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_toy_masks_cover_the_square_and_fake_classes_get_small_masks(tmp_path, toy_blackbox, toy_encoder, squares, squares_dataset, single_thread):
+    torch.manual_seed(0)
+    masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
+    result = train(_toy_config(tmp_path), classifier=toy_blackbox, masker=masker, train_data=squares_dataset(2048, 0),
+                   val_data=squares_dataset(64, 5))
+    images, labels, square = squares(200, seed=7)
+    with torch.no_grad():
+        masks = result.masker(images, labels)
+        other_colour = result.masker(images, 1 - labels)
+        nothing = result.masker(images, torch.full_like(labels, 2))
+    inside = float((masks * square).sum() / square.sum())
+    outside = float((masks * (1 - square)).sum() / (1 - square).sum())
+    assert inside > 0.7 and outside < 0.2, (inside, outside)
+    assert float(other_colour.mean()) < 0.5 * float(masks.mean()) and float(nothing.mean()) < 0.5 * float(masks.mean())
+    # the validation pass ran on the toy set and the masker beats the central box there
+    assert result.metrics["saliency_metric"] < result.metrics["baseline_saliency_metric"]
+    # the saved masker is what load_masker reads, with the metadata
+    again = load_masker(result.masker_path)
+    assert torch.allclose(again(images[:4], labels[:4]), masks[:4], atol=1e-6)
+    assert again.metadata["steps"] == 150 and "saliency_metric" in again.metadata["final_metrics"]
+    assert again.metadata["classifier"] == "toy" and again.metadata["command_line"]
+    summary = json.loads((Path(result.masker_path).parent / "result.json").read_text())
+    assert summary["steps"] == 150 and result.images_per_s > 0
+
+
+def test_toy_blackbox_labels_for_unlabelled_data(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread):
+    data = squares_dataset(64, 1)
+    data.labels[:] = -1
+    masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
+    with pytest.raises(InputError, match="--labels blackbox"):
+        train(_toy_config(tmp_path, steps=2), classifier=toy_blackbox, masker=masker, train_data=data)
+    result = train(_toy_config(tmp_path, steps=2, labels="blackbox"), classifier=toy_blackbox, masker=masker, train_data=data)
+    assert result.steps == 2
+
+
+def test_short_cifar_run_reduces_the_objective(tmp_path, data_dir, single_thread):
+    classifier = load_classifier("cifar10_resnet20")
+    evaluation = build_dataset(data_dir / "cifar10" / "cifar10_test2k.npz", 32, train=False, limit=64)
+    images = torch.stack([evaluation[i][0] for i in range(len(evaluation))])
+    labels = torch.as_tensor(evaluation.labels)
+    objective = SaliencyObjective(classifier)
+    alternative = objective.remover(images, torch.Generator().manual_seed(5))  # the same alternative before and after
+
+    def fixed_batch_loss(masker) -> float:
+        masker.eval()
+        with torch.no_grad():
+            return float(objective(images, masker.forward_train(images, labels).masks, labels, alternative=alternative).total.mean())
+
+    torch.manual_seed(0)
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", preset="fast", classifier_name="cifar10_resnet20")
+    masker.init_embedding_from_encoder_head()  # what the trainer does for a masker it builds (embedding_init="auto")
+    before = fixed_batch_loss(masker)
+    config = TrainConfig(classifier="cifar10_resnet20", data=str(data_dir / "cifar10" / "cifar10_train25k.npz"), out=str(tmp_path / "c10"),
+                         preset="fast", steps=40, batch_size=8, lr=1e-2, progress=False, device="cpu", val_every=0, checkpoint_every=0)
+    result = train(config, masker=masker)
+    after = fixed_batch_loss(result.masker)
+    assert after < before - 0.4, (before, after)
+
+
+def _cli(out: Path, data: Path, steps: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "blackbox_saliency", "train", "--classifier", "cifar10_resnet20", "--data", str(data), "--out", str(out),
+            "--preset", "fast", "--steps", str(steps), "--batch-size", "4", "--lr", "1e-2", "--checkpoint-every", "2", "--log-every", "1",
+            "--val-every", "0", "--device", "cpu", "--num-workers", "0", "--threads", "1", "--no-progress", *extra]
+
+
+def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path, cifar_test_npz, single_thread):
+    """A run killed after a checkpoint and resumed ends bit-identical to an uninterrupted run (CPU, one thread)."""
+    from blackbox_saliency.cli.main import main
+
+    steps = 8
+    assert main(_cli(tmp_path / "straight", cifar_test_npz, steps)[3:]) == 0  # in-process: saves one interpreter start
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(_cli(killed, cifar_test_npz, 10_000), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (killed / "checkpoint.pt").exists():
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    saved_step = load_training_state(killed / "checkpoint.pt")["step"]
+    assert 2 <= saved_step < steps, saved_step  # the constant lr makes the long run's first steps those of the short run
+
+    assert main(_cli(killed, cifar_test_npz, steps, "--resume")[3:]) == 0
+    logged = [json.loads(line)["step"] for line in (killed / "log.jsonl").read_text().splitlines()]
+    start = len(logged) - 1 - logged[::-1].index(saved_step + 1)  # the killed run may have logged a few steps past it
+    resumed = logged[start:]
+    assert resumed == list(range(saved_step + 1, steps + 1))
+
+    straight, again = load_training_state(tmp_path / "straight" / "checkpoint.pt"), load_training_state(killed / "checkpoint.pt")
+    assert straight["step"] == again["step"] == steps
+    for key, value in straight["masker_state"].items():
+        assert torch.equal(value, again["masker_state"][key]), key
+    for index, slot in straight["optimizer"]["state"].items():
+        assert all(torch.equal(slot[k], again["optimizer"]["state"][index][k]) for k in slot)
+
+
+def test_bad_inputs_fail_with_clear_errors(tmp_path, cifar_test_npz):
+    base = dict(classifier="cifar10_resnet20", data=str(cifar_test_npz), out=str(tmp_path / "run"), preset="fast", steps=2,
+                batch_size=4, progress=False, device="cpu")
+    with pytest.raises(PluginError, match="no classifier named 'nope'"):
+        train(TrainConfig(**{**base, "classifier": "nope"}))
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        train(TrainConfig(**{**base, "data": str(tmp_path / "missing")}))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        train(TrainConfig(**base, resume="auto"))
+    with pytest.raises(CheckpointError, match="no training checkpoint"):
+        train(TrainConfig(**base, resume=str(tmp_path / "none.pt")))
