@@ -13,6 +13,7 @@ from .errors import BlackBoxSaliencyError, CheckpointError, DataNotFoundError, I
 from .evidence import phi
 from .interfaces import BlackBoxClassifier, EvidenceRemover, Masker
 from .objective import ObjectiveTerms, SaliencyObjective
+from . import metrics
 from .plugins import ENTRY_POINT_GROUP, available, hookimpl, load_classifier, load_evidence_remover, load_masker
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "load_classifier",
     "load_evidence_remover",
     "load_masker",
+    "metrics",
     "phi",
 ]

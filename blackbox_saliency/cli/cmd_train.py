@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--preset", default=_D.preset, choices=["paper", "fast"], help="decoder size (default %(default)s)")
     g.add_argument("--decoder-channels", type=_int_list, default=None, metavar="C1,C2,...", help="upsampler channels, coarse to fine (overrides the preset)")
     g.add_argument("--bottlenecks", type=int, default=None, metavar="N", help="bottleneck blocks per upsampler block (overrides the preset)")
+    g.add_argument("--feature-filter", default=None, choices=["paper", "relative"],
+                   help="class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative (default paper)")
     g.add_argument("--mask-input-size", type=int, default=None, metavar="S", help="resize images to S x S before the encoder")
     g.add_argument("--embedding-init", default=_D.embedding_init, choices=[e.replace("_", "-") for e in EMBEDDING_INITS],
                    help="class embedding init; auto = the encoder's own head when it has the classifier's classes (default %(default)s)")
@@ -109,6 +111,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         overrides["upsampler_channels"] = list(args.decoder_channels)
     if args.bottlenecks is not None:
         overrides["bottlenecks_per_block"] = args.bottlenecks
+    if args.feature_filter is not None:
+        overrides["feature_filter"] = args.feature_filter
     if args.mask_input_size is not None:
         overrides["input_size"] = [args.mask_input_size, args.mask_input_size]
     return TrainConfig(

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
@@ -43,7 +44,7 @@ def _load_extension() -> tuple[ModuleType | None, str]:
     if os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
         return None, f"disabled by {DISABLE_ENV}={os.environ[DISABLE_ENV]}"
     try:
-        from .. import _C  # type: ignore[attr-defined]
+        _C = importlib.import_module("blackbox_saliency._C")
     except ImportError as error:
         if isinstance(error, ModuleNotFoundError) and error.name == "blackbox_saliency._C":
             return None, "blackbox_saliency._C is not built (`pip install .` or `python setup.py build_ext --inplace`)"

@@ -84,7 +84,7 @@ class SaliencyMasker(Masker):
         self.num_classes = num_classes
         self.classifier_name = classifier_name
         self.input_size = cfg.input_size
-        self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std)
+        self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std, mode=cfg.feature_filter)
         self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps)
         self.mask_stride = self.encoder.strides[-1 - len(blocks)]
         resolved = cfg.to_dict()

@@ -37,6 +37,8 @@ class MaskerConfig:
         bottleneck_reduction: inner width of a bottleneck = channels // bottleneck_reduction (He et al.: 4).
         embedding_init_std: std of the random class-embedding init, as a multiple of 1/sqrt(C).
         mask_eps: epsilon in ``M = |C0| / (|C0| + |C1| + eps)``.
+        feature_filter: ``"paper"`` gates the coarsest map with ``sigmoid(X . C_s)``; ``"relative"``
+            with the class-relative score (see :mod:`~blackbox_saliency.maskers.feature_filter`).
         input_size: ``None`` runs the encoder at the image's own resolution; ``(H, W)`` resizes the
             images to that size first (the mask is still returned at the image's resolution).
     """
@@ -46,6 +48,7 @@ class MaskerConfig:
     bottleneck_reduction: int = 4
     embedding_init_std: float = 1.0
     mask_eps: float = 1e-6
+    feature_filter: str = "paper"
     input_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
@@ -59,6 +62,10 @@ class MaskerConfig:
             raise InputError(f"`bottleneck_reduction` must be >= 1, got {self.bottleneck_reduction}.")
         if not self.mask_eps > 0:
             raise InputError(f"`mask_eps` must be > 0, got {self.mask_eps}.")
+        from .feature_filter import FILTER_MODES
+
+        if self.feature_filter not in FILTER_MODES:
+            raise InputError(f"`feature_filter` must be one of {FILTER_MODES}, got {self.feature_filter!r}.")
         if self.input_size is not None:
             size = tuple(int(s) for s in self.input_size)
             if len(size) != 2 or min(size) < 8:
