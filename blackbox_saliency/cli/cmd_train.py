@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--embedding-init", default=_D.embedding_init, choices=[e.replace("_", "-") for e in EMBEDDING_INITS],
                    help="class embedding init; auto = the encoder's own head when it has the classifier's classes (default %(default)s)")
 
+    g.add_argument("--init-from", default=None, metavar="MASKER_OR_CHECKPOINT",
+                   help="fine-tune: start from the weights (and architecture) of a masker.pt or a run's checkpoint.pt")
+
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True, help="training images: .npz, folder of .npz, ImageFolder, folder with index.csv, or flat folder")
     g.add_argument("--data-kind", default=_D.data_kind, choices=DATA_KINDS, help="layout of --data (default: detect)")
@@ -124,6 +127,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         preset=args.preset,
         masker_overrides=overrides,
         embedding_init=args.embedding_init.replace("-", "_"),
+        init_from=args.init_from,
         data_kind=args.data_kind,
         image_size=args.image_size,
         augment=args.augment,

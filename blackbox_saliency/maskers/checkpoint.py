@@ -40,7 +40,15 @@ from ..atomic import atomic_torch_save
 from ..errors import CheckpointError, InputError
 from .model import SaliencyMasker
 
-__all__ = ["CHECKPOINT_KIND", "FORMAT_VERSION", "encoder_fingerprint", "load_masker_checkpoint", "read_checkpoint", "save_masker"]
+__all__ = [
+    "CHECKPOINT_KIND",
+    "FORMAT_VERSION",
+    "build_masker_from_config",
+    "encoder_fingerprint",
+    "load_masker_checkpoint",
+    "read_checkpoint",
+    "save_masker",
+]
 
 CHECKPOINT_KIND = "blackbox_saliency.masker"
 FORMAT_VERSION = 1
@@ -55,6 +63,19 @@ def encoder_fingerprint(encoder: torch.nn.Module) -> str:
         digest.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
         digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return "sha256:" + digest.hexdigest()
+
+
+def build_masker_from_config(config: dict[str, Any]) -> SaliencyMasker:
+    """A fresh :class:`SaliencyMasker` with the architecture of a saved ``masker.config`` dict.
+
+    Example:
+        >>> m = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False)
+        >>> build_masker_from_config(m.config).config == m.config
+        True
+    """
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    kwargs = {k: config.pop(k) for k in _CONSTRUCTOR_KEYS if k in config}
+    return SaliencyMasker(**kwargs, **config)
 
 
 def _trainable_state(masker: SaliencyMasker) -> dict[str, torch.Tensor]:
@@ -136,9 +157,8 @@ def load_masker_checkpoint(path: str | os.PathLike[str], map_location: Any = "cp
     recorded_pretrained = config.get("encoder_pretrained")
     if encoder_state is not None:
         config["encoder_pretrained"] = False  # the stored weights replace any pretrained ones
-    kwargs = {k: config.pop(k) for k in _CONSTRUCTOR_KEYS if k in config}
     try:
-        masker = SaliencyMasker(**kwargs, **config)
+        masker = build_masker_from_config(config)
     except (InputError, TypeError, KeyError) as exc:
         raise CheckpointError(f"the config in {path} cannot be built by this version of blackbox-saliency: {exc}") from exc
     masker.config["encoder_pretrained"] = recorded_pretrained

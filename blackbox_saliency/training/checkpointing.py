@@ -134,3 +134,33 @@ def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu")
         if not isinstance(payload.get(key), kind):
             raise CheckpointError(f"{path} is damaged: entry {key!r} is missing or not a {kind.__name__}.")
     return payload
+
+
+def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
+    """The masker to fine-tune from: a trained masker file (``masker.pt``) or a training checkpoint.
+
+    The architecture comes from the file; the weights are its decoder and class embedding (the
+    encoder is rebuilt as usual). CheckpointError when the file is neither.
+    """
+    from ..maskers.checkpoint import CHECKPOINT_KIND, build_masker_from_config, load_masker_checkpoint
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"--init-from {path} does not exist; pass a masker.pt or a checkpoint.pt of an earlier run.")
+    try:
+        kind = torch.load(path, map_location="cpu", weights_only=True).get("kind")
+    except Exception as error:  # noqa: BLE001 - any unreadable file is a CheckpointError
+        raise CheckpointError(f"cannot read {path} to initialise the masker: {type(error).__name__}: {str(error)[:300]}.") from error
+    if kind == CHECKPOINT_KIND:
+        return load_masker_checkpoint(path)
+    state = load_training_state(path)
+    if not isinstance(state.get("masker_config"), dict) or not state["masker_config"]:
+        raise CheckpointError(f"the training checkpoint {path} records no masker architecture (masker_config); it cannot initialise a masker.")
+    if not state["masker_config"].get("encoder_pretrained", True):
+        raise CheckpointError(
+            f"the training checkpoint {path} is of a masker with a randomly initialised encoder, whose weights training "
+            "checkpoints do not hold; initialise from that run's masker.pt instead."
+        )
+    masker = build_masker_from_config(state["masker_config"])
+    load_trainable_state(masker, state["masker_state"], str(path))
+    return masker

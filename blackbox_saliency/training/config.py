@@ -54,7 +54,9 @@ class TrainConfig:
     Model: ``classifier`` (black-box name), ``encoder`` (None = the classifier's name when it is also an
     encoder), ``encoder_pretrained``, ``preset``, ``masker_overrides`` (any MaskerConfig field, e.g.
     ``{"upsampler_channels": [64, 32, 16]}``), ``embedding_init`` (``auto`` uses the encoder's own
-    classifier head when it has ``num_classes`` outputs).
+    classifier head when it has ``num_classes`` outputs), ``init_from`` (fine-tune: start from the
+    decoder and embedding of a ``masker.pt`` or ``checkpoint.pt``, whose architecture then replaces
+    ``preset`` and ``masker_overrides``).
 
     Data: ``data`` (see :func:`~blackbox_saliency.training.data.build_dataset`), ``data_kind``,
     ``image_size`` (None = the classifier's input size), ``augment``, ``crop_scale``, ``labels``
@@ -79,6 +81,7 @@ class TrainConfig:
     preset: str = "paper"
     masker_overrides: dict[str, Any] = field(default_factory=dict)
     embedding_init: str = "auto"
+    init_from: str | None = None
 
     data_kind: str = "auto"
     image_size: int | None = None

@@ -47,6 +47,7 @@ from ..errors import CheckpointError, DataNotFoundError, InputError
 from ..objective import SaliencyObjective
 from .checkpointing import (
     capture_rng_state,
+    load_initial_masker,
     load_trainable_state,
     load_training_state,
     restore_rng_state,
@@ -134,7 +135,10 @@ def _image_size(config: TrainConfig, classifier: nn.Module) -> int:
 def _build_masker(config: TrainConfig, classifier: nn.Module, masker: nn.Module | None) -> nn.Module:
     """A new SaliencyMasker as the config says (with its embedding init), or check the one given (left as it is)."""
     given = masker is not None
-    if masker is None:
+    if masker is None and config.init_from:
+        masker = load_initial_masker(config.init_from)
+        given = True  # a trained start: its embedding is kept, not re-initialised
+    elif masker is None:
         from ..maskers import SaliencyMasker
 
         overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in config.masker_overrides.items()}

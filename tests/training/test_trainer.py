@@ -148,3 +148,30 @@ def test_bad_inputs_fail_with_clear_errors(tmp_path, cifar_test_npz):
         train(TrainConfig(**base, resume="auto"))
     with pytest.raises(CheckpointError, match="no training checkpoint"):
         train(TrainConfig(**base, resume=str(tmp_path / "none.pt")))
+
+
+def test_init_from_a_trained_masker_fine_tunes_it(tmp_path, toy_blackbox, toy_encoder, squares, squares_dataset, single_thread):
+    torch.manual_seed(0)
+    masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
+    first = train(_toy_config(tmp_path, steps=40), classifier=toy_blackbox, masker=masker, train_data=squares_dataset(256, 0))
+    # one step with a vanishing learning rate: the fine-tuned masker's weights start where the first run ended
+    # (batch-norm running statistics do move in that step, so weights are compared, not masks)
+    tuned = train(_toy_config(tmp_path, out=str(tmp_path / "tuned"), steps=1, lr=1e-12, init_from=str(first.masker_path), tv_coef=7.0),
+                  classifier=toy_blackbox, train_data=squares_dataset(64, 1))
+    trained = dict(first.masker.named_parameters())
+    fresh = dict(SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,)).named_parameters())
+    for name, weight in tuned.masker.named_parameters():
+        if name.startswith("encoder."):
+            continue
+        assert torch.allclose(weight, trained[name], atol=1e-9), name
+    assert any(not torch.allclose(fresh[n], trained[n]) for n in trained if not n.startswith("encoder."))
+    assert load_masker(tuned.masker_path).metadata["training_config"]["init_from"] == str(first.masker_path)
+    # a training checkpoint of a random-encoder masker cannot rebuild it: a clear error pointing at masker.pt
+    with pytest.raises(CheckpointError, match="masker.pt"):
+        train(_toy_config(tmp_path, out=str(tmp_path / "again"), steps=1, init_from=str(first.checkpoint_path)),
+              classifier=toy_blackbox, train_data=squares_dataset(64, 1))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        train(_toy_config(tmp_path, out=str(tmp_path / "g"), steps=1, init_from=str(garbage)), classifier=toy_blackbox,
+              train_data=squares_dataset(64, 1))
