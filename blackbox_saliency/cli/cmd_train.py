@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--bottlenecks", type=int, default=None, metavar="N", help="bottleneck blocks per upsampler block (overrides the preset)")
     g.add_argument("--feature-filter", default=None, choices=["paper", "relative"],
                    help="class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative (default paper)")
+    g.add_argument("--gate-skips", action="store_true", default=None,
+                   help="also gate the decoder's skip features with the class gate (class-dependent masks; default off, as in the paper)")
     g.add_argument("--mask-input-size", type=int, default=None, metavar="S", help="resize images to S x S before the encoder")
     g.add_argument("--embedding-init", default=_D.embedding_init, choices=[e.replace("_", "-") for e in EMBEDDING_INITS],
                    help="class embedding init; auto = the encoder's own head when it has the classifier's classes (default %(default)s)")
@@ -116,6 +118,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         overrides["bottlenecks_per_block"] = args.bottlenecks
     if args.feature_filter is not None:
         overrides["feature_filter"] = args.feature_filter
+    if args.gate_skips:
+        overrides["gate_skips"] = True
     if args.mask_input_size is not None:
         overrides["input_size"] = [args.mask_input_size, args.mask_input_size]
     return TrainConfig(

@@ -88,6 +88,11 @@ class FeatureFilter(nn.Module):
 
     def forward(self, features: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the filtered features (B, C, h, w) and the class scores ``max_ij score_ij`` (B,)."""
+        filtered, _, scores = self.forward_with_gate(features, classes)
+        return filtered, scores
+
+    def forward_with_gate(self, features: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like :meth:`forward`, also returning the gate ``sigmoid(score)`` (B, 1, h, w) itself."""
         scores = self.score_map(features, classes)
-        filtered = features * torch.sigmoid(scores)
-        return filtered, scores.flatten(1).amax(dim=1)
+        gate = torch.sigmoid(scores)
+        return features * gate, gate, scores.flatten(1).amax(dim=1)

@@ -84,6 +84,7 @@ class SaliencyMasker(Masker):
         self.num_classes = num_classes
         self.classifier_name = classifier_name
         self.input_size = cfg.input_size
+        self.gate_skips = bool(cfg.gate_skips)
         self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std, mode=cfg.feature_filter)
         self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps)
         self.mask_stride = self.encoder.strides[-1 - len(blocks)]
@@ -132,7 +133,9 @@ class SaliencyMasker(Masker):
 
     def decode(self, features: list[torch.Tensor], classes: torch.Tensor) -> MaskerOutput:
         """Low-resolution masks and class scores from encoder features (lets a trainer reuse one encoding for several class selectors)."""
-        filtered, scores = self.filter(features[-1], classes)
+        filtered, gate, scores = self.filter.forward_with_gate(features[-1], classes)
+        if self.gate_skips:
+            features = [f * F.interpolate(gate, size=f.shape[-2:], mode="bilinear", align_corners=False) for f in features[:-1]] + [filtered]
         return MaskerOutput(self.decoder(filtered, features), scores)
 
     def _dtype(self) -> torch.dtype:

@@ -39,6 +39,10 @@ class MaskerConfig:
         mask_eps: epsilon in ``M = |C0| / (|C0| + |C1| + eps)``.
         feature_filter: ``"paper"`` gates the coarsest map with ``sigmoid(X . C_s)``; ``"relative"``
             with the class-relative score (see :mod:`~blackbox_saliency.maskers.feature_filter`).
+        gate_skips: also multiply every skip feature map the decoder concatenates by the class gate
+            (bilinearly upsampled). The paper gates the coarsest map only, which leaves the decoder free
+            to draw a class-independent "objectness" mask from the skips; gating them makes the class
+            selector decide where the mask may be non-zero.
         input_size: ``None`` runs the encoder at the image's own resolution; ``(H, W)`` resizes the
             images to that size first (the mask is still returned at the image's resolution).
     """
@@ -49,6 +53,7 @@ class MaskerConfig:
     embedding_init_std: float = 1.0
     mask_eps: float = 1e-6
     feature_filter: str = "paper"
+    gate_skips: bool = False
     input_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:

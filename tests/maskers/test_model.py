@@ -151,3 +151,18 @@ def test_output_follows_the_input_dtype():
         ref = masker(images.float(), torch.tensor([1, 2]))
     assert masks.dtype == torch.float64
     torch.testing.assert_close(masks.float(), ref)
+
+
+@pytest.mark.parametrize("gate_skips", [False, True])
+def test_a_closed_class_gate_silences_the_skips_only_when_they_are_gated(gate_skips, monkeypatch):
+    """With every gate closed (a class the image does not show), a skip-gated decoder sees only zeros,
+    so its mask no longer depends on the image; the paper's decoder still reads the skips."""
+    torch.manual_seed(0)
+    masker = SaliencyMasker(5, encoder="resnet18", encoder_pretrained=False, feature_filter="relative", gate_skips=gate_skips).eval()
+    monkeypatch.setattr(masker.filter, "score_map", lambda features, classes: torch.full_like(features[:, :1], -60.0))
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        masks = masker(images, torch.tensor([1, 1]))
+    same = torch.allclose(masks[0], masks[1], atol=1e-6)
+    assert same == gate_skips
+    assert masker.config["gate_skips"] is gate_skips
