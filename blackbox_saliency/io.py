@@ -22,13 +22,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .atomic import atomic_write
 from .errors import ImageReadError, InputError
 
-__all__ = ["load_image", "load_images", "save_image", "to_image_tensor", "to_pil_image"]
+__all__ = ["load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
 
 _PathLike = str | os.PathLike[str]
 
 
-def _open_rgb(path: _PathLike) -> Image.Image:
-    """Open, decode fully, apply the EXIF orientation and convert to RGB; ImageReadError on any failure."""
+def open_rgb(path: _PathLike, exif_orientation: bool = True) -> Image.Image:
+    """Open, decode fully, apply the EXIF orientation (unless ``exif_orientation=False``, e.g. when boxes are
+    given in the stored pixel grid) and convert to RGB; ImageReadError naming the file on any failure."""
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"cannot read image {path}: the file does not exist")
@@ -37,7 +38,8 @@ def _open_rgb(path: _PathLike) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            image = ImageOps.exif_transpose(image)
+            if exif_orientation:
+                image = ImageOps.exif_transpose(image)
             return image.convert("RGB")
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"cannot read image {path}: not an image format Pillow recognises") from exc
@@ -56,7 +58,7 @@ def load_image(path: _PathLike) -> torch.Tensor:
     The EXIF orientation tag is applied. Raises ImageReadError naming the path and
     the reason when the file is missing, unreadable or not an image.
     """
-    return _pil_to_tensor(_open_rgb(path))
+    return _pil_to_tensor(open_rgb(path))
 
 
 def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -86,7 +88,7 @@ def load_images(paths: Sequence[_PathLike], size: int | Sequence[int] | None = N
     target = None if size is None else _size_pair(size)
     tensors = []
     for path in paths:
-        image = _open_rgb(path)
+        image = open_rgb(path)
         if target is not None and image.size != (target[1], target[0]):
             image = image.resize((target[1], target[0]), Image.Resampling.BILINEAR)
         tensors.append(_pil_to_tensor(image))

@@ -33,11 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..errors import DataNotFoundError, ImageReadError, InputError
+from ..errors import DataNotFoundError, InputError
+from ..io import open_rgb
 
 __all__ = ["EvalSample", "EvalBatch", "EvalDataset", "PhotoFolder", "NpzDataset", "open_dataset", "collate", "crop_transform"]
 
@@ -94,11 +95,8 @@ def crop_transform(size: tuple[int, int], crop_fraction: float = CROP_FRACTION) 
 
 
 def _read_photo(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as handle:
-            return handle.convert("RGB")
-    except (OSError, UnidentifiedImageError) as error:
-        raise ImageReadError(f"cannot read the image {path}: {error}; replace or remove the file.") from error
+    # the official boxes are in the stored pixel grid: no EXIF rotation
+    return open_rgb(path, exif_orientation=False)
 
 
 class PhotoFolder(EvalDataset):

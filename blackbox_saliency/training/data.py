@@ -33,11 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from ..errors import DataNotFoundError, ImageReadError, InputError
+from ..io import open_rgb
 
 __all__ = [
     "AUGMENTATIONS",
@@ -239,12 +240,7 @@ class _FileImages(ImageDataset):
         self.source = source
 
     def raw(self, index: int) -> Image.Image:
-        path = self.files[index]
-        try:
-            with Image.open(path) as image:
-                return image.convert("RGB")
-        except (OSError, UnidentifiedImageError) as error:
-            raise ImageReadError(f"cannot read image {path}: {error}; remove or replace the file.") from error
+        return open_rgb(self.files[index], exif_orientation=False)
 
 
 class IndexCsvImages(_FileImages):

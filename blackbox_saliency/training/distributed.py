@@ -94,7 +94,6 @@ class DistContext:
 def setup_distributed(device: str = "auto") -> DistContext:
     """Join the ``torchrun`` process group when there is one, and pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     resolved = resolve_device(device, local_rank)
     if world_size <= 1:

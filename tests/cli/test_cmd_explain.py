@@ -19,21 +19,6 @@ from blackbox_saliency.cli.main import main
 
 
 @pytest.fixture(scope="module")
-def masker_path(tmp_path_factory):
-    """An untrained SaliencyMasker checkpoint (real EfficientNet-Lite0 encoder, random decoder), shared by the CLI tests of a session."""
-    from blackbox_saliency.maskers import SaliencyMasker, save_masker
-
-    path = tmp_path_factory.getbasetemp() / "untrained_efficientnet_lite0_fast.pt"
-    if not path.exists():
-        generator_state = torch.get_rng_state()
-        torch.manual_seed(0)
-        masker = SaliencyMasker(1000, encoder="efficientnet_lite0", preset="fast", classifier_name="efficientnet_lite0")
-        torch.set_rng_state(generator_state)
-        save_masker(path, masker.eval(), {"note": "untrained, for tests"})
-    return path
-
-
-@pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the real photos")
     folder = tmp_path_factory.mktemp("photos")
