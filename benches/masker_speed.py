@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoder", default="efficientnet_lite0")
     parser.add_argument("--preset", default="fast", choices=("fast", "paper"))
     parser.add_argument("--classifier", default="efficientnet_lite0", help="black box measured alongside (plugin name)")
-    parser.add_argument("--masker", default=None, help="a masker checkpoint to measure instead of a fresh (untrained) model")
+    parser.add_argument("--masker", default=None, help="a masker name or checkpoint to measure instead of a fresh (untrained) model")
     parser.add_argument("--no-pretrained", action="store_true", help="random encoder / black-box weights (speed is the same)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
@@ -57,12 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build(args: argparse.Namespace):
     from blackbox_saliency import load_classifier
-    from blackbox_saliency.maskers import SaliencyMasker, load_masker_checkpoint
+    from blackbox_saliency import load_masker
+    from blackbox_saliency.maskers import SaliencyMasker
 
     pretrained = not args.no_pretrained
     classifier = load_classifier(args.classifier, pretrained=pretrained) if args.classifier != "none" else None
     if args.masker:
-        masker = load_masker_checkpoint(args.masker)
+        masker = load_masker(args.masker)  # a registered name (e.g. the shipped one) or a checkpoint path
     else:
         num_classes = classifier.num_classes if classifier is not None else 1000
         masker = SaliencyMasker(num_classes, encoder=args.encoder, preset=args.preset, encoder_pretrained=pretrained)
