@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--bottlenecks", type=int, default=None, metavar="N", help="bottleneck blocks per upsampler block (overrides the preset)")
     g.add_argument("--feature-filter", default=None, choices=["paper", "relative"],
                    help="class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative (default paper)")
-    g.add_argument("--gate-skips", action="store_true", default=None,
+    g.add_argument("--gate-skips", action="store_true",
                    help="also gate the decoder's skip features with the class gate (class-dependent masks; default off, as in the paper)")
     g.add_argument("--mask-input-size", type=int, default=None, metavar="S", help="resize images to S x S before the encoder")
     g.add_argument("--embedding-init", default=_D.embedding_init, choices=[e.replace("_", "-") for e in EMBEDDING_INITS],

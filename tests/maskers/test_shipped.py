@@ -14,6 +14,7 @@ import torch
 
 from blackbox_saliency import load_classifier, load_masker
 from blackbox_saliency.baselines.boxes import CenterBoxMasker, FullMasker
+from blackbox_saliency.evaluation.runner import evenly_spaced
 from blackbox_saliency.evaluation.datasets import collate, open_dataset
 from blackbox_saliency.maskers.plugin import ASSETS_DIR, shipped_masker_paths
 from blackbox_saliency.metrics import saliency_metric
@@ -32,8 +33,7 @@ def test_shipped_masker_file_and_model_card_exist(name):
 
 
 def _evenly_spaced(dataset, count: int):
-    step = len(dataset) / count
-    return collate([dataset[int(i * step)] for i in range(count)])
+    return collate([dataset[i] for i in evenly_spaced(len(dataset), count)])
 
 
 def _metric(classifier, masker, batch, classes):
