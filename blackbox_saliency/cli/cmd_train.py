@@ -16,6 +16,7 @@ import argparse
 
 from ..training.config import EMBEDDING_INITS, LABEL_SOURCES, LR_SCHEDULES, TrainConfig
 from ..training.data import AUGMENTATIONS, DATA_KINDS
+from ..training.precision import PRECISIONS
 
 _D = TrainConfig()
 
@@ -64,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fine-tune: start from the weights (and architecture) of a masker.pt or a run's checkpoint.pt")
 
     g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, help="training images: .npz, folder of .npz, ImageFolder, folder with index.csv, or flat folder")
+    g.add_argument("--data", required=True, action="append",
+                   help="training images: .npz, folder of .npz, ImageFolder, folder with index.csv, or flat folder; repeat it to draw from several")
     g.add_argument("--data-kind", default=_D.data_kind, choices=DATA_KINDS, help="layout of --data (default: detect)")
     g.add_argument("--labels", default=_D.labels, choices=LABEL_SOURCES, help="class to explain: the data set's label or the black box's top-1 (default %(default)s)")
     g.add_argument("--image-size", type=int, default=None, help="training image side (default: the classifier's input size)")
@@ -106,6 +108,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--num-workers", type=int, default=_D.num_workers, help="data loader workers, -1 = auto (default %(default)s)")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+    g = p.add_argument_group("speed")
+    g.add_argument("--precision", default=_D.precision, choices=PRECISIONS,
+                   help="autocast precision of the frozen encoder and black box; auto = bf16 where the CPU or GPU runs it natively, "
+                   "else fp32 (CPU) or fp16 (old GPUs). Masks, losses and optimiser state stay fp32 (default %(default)s)")
+    g.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="keep the frozen networks in the contiguous (NCHW) memory format instead of channels-last")
+    g.add_argument("--compile", action="store_true", help="torch.compile the masker's forward (slow to start; measure first)")
     p.set_defaults(func=run)
 
 
@@ -124,7 +134,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         overrides["input_size"] = [args.mask_input_size, args.mask_input_size]
     return TrainConfig(
         classifier=args.classifier,
-        data=args.data,
+        data=args.data[0] if len(args.data) == 1 else list(args.data),
         out=args.out,
         encoder=args.encoder,
         encoder_pretrained=args.encoder_pretrained,
@@ -165,6 +175,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         num_workers=args.num_workers,
         threads=args.threads,
         progress=args.progress,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
     )
 
 
@@ -177,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"trained masker: {result.masker_path}")
     print(f"checkpoint:     {result.checkpoint_path}")
-    print(f"steps: {result.steps}   throughput: {result.images_per_s:.1f} images/s   time: {result.seconds:.1f} s")
+    print(f"steps: {result.steps}   throughput: {result.images_per_s:.1f} images/s ({result.precision}, "
+          f"{result.data_wait_share:.0%} of it waiting for data)   time: {result.seconds:.1f} s")
     m = result.metrics
     if "saliency_metric" in m:
         print(

@@ -83,7 +83,10 @@ class MaskHead(nn.Module):
         self.eps = float(eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        both = self.conv(x).abs()
+        both = self.conv(x)
+        if both.dtype in (torch.float16, torch.bfloat16):  # under autocast: the mask itself is computed in float32
+            both = both.float()
+        both = both.abs()
         c0 = both[:, 0:1]
         return c0 / (c0 + both[:, 1:2] + self.eps)
 

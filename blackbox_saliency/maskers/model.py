@@ -145,13 +145,17 @@ class SaliencyMasker(Masker):
         check_images(images, check_range=False)
         check_classes(classes, self.num_classes, batch=images.shape[0])
 
-    def forward_train(self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None) -> MaskerOutput:
+    def forward_train(
+        self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None, check: bool = True
+    ) -> MaskerOutput:
         """Return low-resolution masks (B, 1, h, w) in [0, 1] and the class scores (B,).
 
         ``features`` (from :meth:`encode` of the same images) skips the encoder, e.g. to score a
-        fake class selector on the same batch.
+        fake class selector on the same batch. ``check=False`` skips the input checks (the training
+        step validates its data where it enters).
         """
-        self._check(images, classes)
+        if check:
+            self._check(images, classes)
         if features is None:
             features = self.encode(images.to(self._dtype()))
         return self.decode(features, classes)

@@ -112,35 +112,66 @@ class SaliencyObjective(nn.Module):
         fake: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         alternative: torch.Tensor | None = None,
+        check: bool = True,
     ) -> ObjectiveTerms:
         """Evaluate every term for masks (B, 1, h, w) (any resolution; upsampled to the images).
 
-        ``alternative`` may be given to fix ``A``; otherwise the remover draws it anew.
+        ``alternative`` may be given to fix ``A``; otherwise the remover draws it anew, for the real
+        selectors' images only. Fake selectors (``fake[i]`` True) get the area term alone, and their
+        images never reach the black box. ``fake`` may live on the CPU for images on another device
+        (the trainer draws it there, so picking the real images needs no device-to-host copy).
+        ``check=False`` skips the input checks (the training step validates its data where it enters).
         """
-        check_images(images)
-        check_masks(masks)
-        check_classes(classes, getattr(self.classifier, "num_classes", None))
-        batch = check_same_batch(images=images, masks=masks, classes=classes)
-        check_generator(generator, images.device)
-        if masks.dtype != images.dtype:
-            raise InputError(f"`masks` has dtype {masks.dtype} but `images` has {images.dtype}; use `masks.to(images.dtype)`.")
-        if fake is None:
-            fake = torch.zeros(batch, dtype=torch.bool, device=images.device)
-        elif not isinstance(fake, torch.Tensor) or fake.dtype != torch.bool or tuple(fake.shape) != (batch,):
+        if check:
+            check_images(images)
+            check_masks(masks)
+            check_classes(classes, getattr(self.classifier, "num_classes", None))
+            check_same_batch(images=images, masks=masks, classes=classes)
+            check_generator(generator, images.device)
+            if masks.dtype != images.dtype:
+                raise InputError(f"`masks` has dtype {masks.dtype} but `images` has {images.dtype}; use `masks.to(images.dtype)`.")
+        batch = images.shape[0]
+        if fake is not None and check and (not isinstance(fake, torch.Tensor) or fake.dtype != torch.bool or tuple(fake.shape) != (batch,)):
             shown = f"{fake.dtype} {tuple(fake.shape)}" if isinstance(fake, torch.Tensor) else type(fake).__name__
             raise InputError(f"`fake` must be a bool tensor of shape ({batch},), got {shown}.")
-        if alternative is None:
-            alternative = self.remover(images, generator)
-        else:
+        if alternative is not None and check:
             check_images(alternative, name="alternative")
             check_same_batch(images=images, alternative=alternative)
             check_same_spatial(images, alternative, "images", "alternative")
             if alternative.dtype != images.dtype:
                 raise InputError(f"`alternative` has dtype {alternative.dtype} but `images` has {images.dtype}; cast one of them.")
-        _, preserved, destroyed, tv = mask_blend_tv(masks, images, alternative, True)
         area = masks.reshape(batch, -1).mean(dim=1)
-        real = (~fake).to(images.dtype)
+        area_term = self.area_coef * (area + 1e-6).pow(self.area_power) if self.area_power != 1.0 else self.area_coef * area
+        real_index = None
+        if fake is not None:
+            real_index = torch.nonzero(~fake.detach()).squeeze(1).to(images.device, non_blocking=True)
+            if real_index.numel() == batch:
+                real_index = None
+        zeros = torch.zeros_like(area)
+        if real_index is not None and real_index.numel() == 0:  # only fake selectors: nothing for the black box to see
+            return ObjectiveTerms(tv=zeros, area=area_term, preserve=zeros.clone(), destroy=zeros.clone(), total=area_term.clone())
+        if real_index is not None:
+            images, masks, classes = images[real_index], masks[real_index], classes[real_index]
+            if alternative is not None:
+                alternative = alternative[real_index]
+        if alternative is None:
+            alternative = self.remover(images, generator) if check else self.remover.remove(images, generator)
+        tv, preserve, destroy = self._real_terms(images, masks, classes, alternative)
+        if real_index is not None:
+            tv, preserve, destroy = (zeros.index_put((real_index,), t.to(zeros.dtype)) for t in (tv, preserve, destroy))
+        terms = ObjectiveTerms(tv=tv, area=area_term, preserve=preserve, destroy=destroy, total=zeros)
+        terms.total = terms.tv + terms.area + terms.preserve + terms.destroy
+        return terms
+
+    def _real_terms(
+        self, images: torch.Tensor, masks: torch.Tensor, classes: torch.Tensor, alternative: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Weighted TV, preserve and destroy terms (each (B,)) for real selectors: one black-box call on both blends."""
+        batch = images.shape[0]
+        _, preserved, destroyed, tv = mask_blend_tv(masks, images, alternative, True)
         logits = self.classifier(torch.cat([preserved, destroyed], dim=0))
+        if logits.dtype in (torch.float16, torch.bfloat16):  # autocast: losses are computed in float32
+            logits = logits.float()
         kept_logits, gone_logits = logits[:batch], logits[batch:]
         index = classes.view(-1, 1)
         preserve = -F.log_softmax(kept_logits, dim=1).gather(1, index).squeeze(1)
@@ -150,13 +181,5 @@ class SaliencyObjective(nn.Module):
             target = gone_logits.gather(1, index).squeeze(1)
             others = gone_logits.scatter(1, index, float("-inf")).amax(dim=1)
             destroyed_score = F.relu(target - others + self.hinge_margin)
-        area_term = self.area_coef * (area + 1e-6).pow(self.area_power) if self.area_power != 1.0 else self.area_coef * area
-        terms = ObjectiveTerms(
-            tv=self.tv_coef * tv * real,
-            area=area_term,
-            preserve=preserve * real,
-            destroy=self.destroy_coef * destroyed_score * real,
-            total=torch.zeros_like(area),
-        )
-        terms.total = terms.tv + terms.area + terms.preserve + terms.destroy
-        return terms
+        dtype = masks.dtype
+        return (self.tv_coef * tv).to(dtype), preserve.to(dtype), (self.destroy_coef * destroyed_score).to(dtype)

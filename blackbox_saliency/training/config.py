@@ -71,10 +71,14 @@ class TrainConfig:
 
     Run: ``out`` folder, ``resume`` (None, ``"auto"`` = ``out/checkpoint.pt``, or a path),
     ``checkpoint_every``, ``log_every``, ``device``, ``num_workers`` (-1 = auto), ``threads``, ``progress``.
+
+    Speed: ``precision`` (``auto``/``fp32``/``bf16``/``fp16``: autocast of the frozen encoder and black box,
+    see :mod:`~blackbox_saliency.training.precision`), ``channels_last`` (run the frozen networks in the
+    channels-last memory format), ``compile`` (``torch.compile`` the masker's forward).
     """
 
     classifier: str = "efficientnet_lite0"
-    data: str = ""
+    data: str | list[str] = ""
     out: str = "runs/masker"
     encoder: str | None = None
     encoder_pretrained: bool = True
@@ -121,6 +125,10 @@ class TrainConfig:
     progress: bool = True
     command_line: str | None = None
 
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+
     # ------------------------------------------------------------------ helpers
     def resolved_encoder(self) -> str:
         """The encoder name: ``encoder``, or the classifier's name when that is a registered encoder."""
@@ -135,9 +143,14 @@ class TrainConfig:
             f"(e.g. {', '.join(available_encoders()[:6])}, ...)."
         )
 
+    def data_paths(self) -> list[str]:
+        """``data`` as a list of paths (it may name one path or several)."""
+        return [self.data] if isinstance(self.data, str) else [str(p) for p in self.data]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists)."""
         out = asdict(self)
+        out["data"] = self.data if isinstance(self.data, str) else list(self.data)
         out["crop_scale"] = list(self.crop_scale)
         out["masker_overrides"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.masker_overrides.items()}
         return out
@@ -172,8 +185,12 @@ class TrainConfig:
 
         if not isinstance(self.classifier, str) or not self.classifier:
             raise InputError("`classifier` must name a black box (see `blackbox-saliency plugins`).")
-        if not self.data:
-            raise InputError("`data` is required: an .npz file or a folder of images (--data PATH).")
+        if not self.data or not all(isinstance(p, str) and p for p in self.data_paths()):
+            raise InputError("`data` is required: an .npz file or a folder of images (--data PATH, repeat it to draw from several).")
+        from .precision import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise InputError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
         if not self.out:
             raise InputError("`out` is required: the folder for checkpoints and the trained masker (--out DIR).")
         from ..maskers.presets import PRESETS

@@ -44,6 +44,7 @@ __all__ = [
     "AUGMENTATIONS",
     "DATA_KINDS",
     "IMAGE_EXTENSIONS",
+    "ConcatImages",
     "ImageDataset",
     "align_labels",
     "build_dataset",
@@ -314,6 +315,50 @@ class _Subset(ImageDataset):
         if isinstance(key, tuple):
             return self.base[(int(self.indices[int(key[0])]), int(key[1]))]
         return self.base[int(self.indices[int(key)])]
+
+
+class ConcatImages(ImageDataset):
+    """Several :class:`ImageDataset` parts read as one, without copying files.
+
+    Each part's labels go through its lookup table first (``tables[i]``, from :func:`align_labels`;
+    ``None`` keeps them), so the joined labels are the classifier's class indices and ``classes`` is
+    ``None``. ``(index, seed)`` keys keep working.
+
+    Example:
+        >>> from blackbox_saliency.training.data import ConcatImages, build_dataset
+        >>> parts = [build_dataset(p, 224, train=True) for p in ("imagenet/sample", "imagenet/train_extra")]  # doctest: +SKIP
+        >>> len(ConcatImages(parts))  # doctest: +SKIP
+        2285
+    """
+
+    def __init__(self, parts: Sequence[ImageDataset], tables: Sequence[np.ndarray | None] | None = None) -> None:
+        super().__init__(None)
+        if not parts:
+            raise InputError("ConcatImages needs at least one data set.")
+        tables = list(tables) if tables is not None else [None] * len(parts)
+        if len(tables) != len(parts):
+            raise InputError(f"ConcatImages got {len(parts)} data sets but {len(tables)} label tables.")
+        self.parts = list(parts)
+        labels = []
+        for part, table in zip(self.parts, tables):
+            part_labels = part.labels.copy()
+            if table is not None:
+                known = part_labels >= 0
+                part_labels[known] = table[part_labels[known]]
+            labels.append(part_labels)
+        self.labels = np.concatenate(labels).astype(np.int64)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+        self.source = " + ".join(p.source for p in self.parts)
+        self.kind = "+".join(p.kind for p in self.parts)
+
+    def __getitem__(self, key):
+        index, seed = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), None)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a data set of {len(self)} images")
+        part = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        local = index - int(self.offsets[part])
+        image, _ = self.parts[part][(local, seed) if seed is not None else local]
+        return image, int(self.labels[index])
 
 
 def evenly_spaced_subset(dataset: ImageDataset, size: int | None) -> ImageDataset:

@@ -43,6 +43,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
+from ..classifiers.frozen import FrozenBlackBox
+from ..conventions import check_images
 from ..errors import CheckpointError, DataNotFoundError, InputError
 from ..objective import SaliencyObjective
 from .checkpointing import (
@@ -55,7 +57,8 @@ from .checkpointing import (
     trainable_state,
 )
 from .config import TrainConfig
-from .data import ImageDataset, align_labels, build_dataset
+from .data import ConcatImages, ImageDataset, align_labels, build_dataset
+from .precision import PrecisionChoice, resolve_precision
 from .distributed import DistContext, setup_distributed
 from .evaluation import evaluate_masks
 from .sampler import ResumableBatchSampler, derive_seed
@@ -79,6 +82,8 @@ class TrainResult:
         images_per_s: training throughput over all processes (validation and checkpoints excluded).
         seconds: wall-clock time of this call.
         masker: the trained model (in eval mode).
+        data_wait_share: share of the step time spent waiting for the data loader.
+        precision: the precision the frozen networks ran in (``fp32``, ``bf16`` or ``fp16``).
     """
 
     masker_path: Path | None
@@ -88,18 +93,29 @@ class TrainResult:
     images_per_s: float
     seconds: float
     masker: nn.Module = field(repr=False)
+    data_wait_share: float = float("nan")
+    precision: str = "fp32"
 
 
 class _TrainForward(nn.Module):
-    """What DDP wraps: ``masker.forward_train`` as ``forward`` (so DDP's gradient hooks are armed)."""
+    """What DDP wraps: ``masker.forward_train`` as ``forward`` (so DDP's gradient hooks are armed).
 
-    def __init__(self, masker: nn.Module) -> None:
+    The encoder runs under the chosen autocast precision and, optionally, channels-last; the mask
+    itself comes out in float32 (the mask head computes its ratio in float32).
+    """
+
+    def __init__(self, masker: nn.Module, precision: PrecisionChoice, channels_last: bool) -> None:
         super().__init__()
         self.masker = masker
+        self.precision = precision
+        self.channels_last = channels_last
 
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.masker.forward_train(images, classes)
-        return out.masks, out.class_scores
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with self.precision.autocast():
+            out = self.masker.forward_train(images, classes, check=False)
+        return out.masks.float(), out.class_scores.float()
 
 
 def _lr_factor(config: TrainConfig, step: int) -> float:
@@ -163,12 +179,29 @@ def _build_masker(config: TrainConfig, classifier: nn.Module, masker: nn.Module 
     return masker
 
 
+def _build_train_data(config: TrainConfig, size: int, class_names: list[str]) -> ImageDataset:
+    """The training images of ``config.data``: one data set, or several joined (labels mapped to class indices)."""
+    parts = [build_dataset(path, size, train=True, kind=config.data_kind, augment=config.augment, crop_scale=config.crop_scale)
+             for path in config.data_paths()]
+    if len(parts) == 1:
+        return parts[0]
+    if config.labels == "dataset":
+        for part in parts:
+            if not part.labelled:
+                raise InputError(f"the training data {part.source} has no labels (or some are missing); train with --labels blackbox.")
+        return ConcatImages(parts, [align_labels(part, class_names) for part in parts])
+    return ConcatImages(parts)
+
+
 def _num_workers(config: TrainConfig, ctx: DistContext) -> int:
     if config.num_workers >= 0:
         return config.num_workers
+    cores = (os.cpu_count() or 2) // ctx.world_size
     if ctx.device.type != "cuda":
-        return 0
-    return max(0, min(8, (os.cpu_count() or 2) // ctx.world_size - 1))
+        # one worker decodes and augments the next batch while the step computes (it takes one of the cores only
+        # while it works); with one core, or in-memory arrays, loading in the step's process is cheaper
+        return 1 if cores >= 2 and config.data_kind != "npz" and not all(str(p).endswith(".npz") for p in config.data_paths()) else 0
+    return max(0, min(8, cores - 1))
 
 
 def _check_resume(config: TrainConfig, state: dict[str, Any], path: Path) -> None:
@@ -200,6 +233,73 @@ class _Logger:
             handle.write(json.dumps(record) + "\n")
 
 
+def _draw_selectors(
+    labels: torch.Tensor, num_classes: int, config: TrainConfig, step: int, rank: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class selectors for a batch and which of them are fake (a random other class), drawn on the host.
+
+    ``fake`` stays on the CPU (the objective picks the real images with it without a device sync);
+    the selectors go to the labels' device.
+    """
+    batch = labels.shape[0]
+    generator.manual_seed(derive_seed(config.seed, 1, step, rank))
+    fake = torch.rand(batch, generator=generator) < config.fake_prob
+    if num_classes < 2:
+        return labels, fake
+    offset = torch.randint(1, num_classes, (batch,), generator=generator)
+    offset = torch.where(fake, offset, torch.zeros_like(offset)).to(labels.device, non_blocking=True)
+    return (labels + offset) % num_classes, fake
+
+
+def _train_step(
+    model: nn.Module,
+    objective: SaliencyObjective,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    params: list[nn.Parameter],
+    config: TrainConfig,
+    precision: PrecisionChoice,
+    images: torch.Tensor,
+    selectors: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """One optimisation step; returns the (detached-able) loss, the objective's terms and the auxiliary loss.
+
+    No host-device sync: inputs were checked where they entered, fake selectors never reach the black
+    box, and the non-finite guard runs on the logging step (:func:`_check_finite`).
+    """
+    masks, scores = model(images, selectors)
+    fake_on_device = fake.to(scores.device, non_blocking=True)
+    with precision.autocast():
+        terms = objective(images, masks, selectors, fake=fake, generator=generator, check=False)
+    aux = F.binary_cross_entropy_with_logits(scores, (~fake_on_device).float())
+    loss = terms.total.float().mean() + config.aux_coef * aux
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss, terms, aux
+
+
+def _check_finite(running: torch.Tensor, step: int, window: int) -> None:
+    """Raise when a loss of the last ``window`` steps was not finite (one host sync per logging step)."""
+    if not bool(torch.isfinite(running).all()):
+        raise InputError(
+            f"the training loss became non-finite between steps {max(0, step - window)} and {step}; lower --lr, enable "
+            "--grad-clip or use --precision fp32 (the last checkpoint before it is intact; resume from it)."
+        )
+
+
 def train(
     config: TrainConfig,
     *,
@@ -227,9 +327,10 @@ def train(
     config.validate()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    for name, path, given in (("data", config.data, train_data), ("val_data", config.val_data, val_data)):
-        if given is None and path and not Path(path).expanduser().exists():
-            raise DataNotFoundError(f"{name} path {path} does not exist; pass an .npz file or a folder of images.")
+    for name, paths, given in (("data", config.data_paths(), train_data), ("val_data", [config.val_data], val_data)):
+        for path in paths:
+            if given is None and path and not Path(path).expanduser().exists():
+                raise DataNotFoundError(f"{name} path {path} does not exist; pass an .npz file or a folder of images.")
     out = Path(config.out).expanduser()
     state = None
     resume_path = None
@@ -270,7 +371,7 @@ def _train(
 
     # ---------------------------------------------------------------- data
     if train_data is None:
-        train_data = build_dataset(config.data, size, train=True, kind=config.data_kind, augment=config.augment, crop_scale=config.crop_scale)
+        train_data = _build_train_data(config, size, class_names)
     table = None
     if config.labels == "dataset":
         if not train_data.labelled:
@@ -300,6 +401,13 @@ def _train(
     # ---------------------------------------------------------------- model, objective, optimiser
     masker = _build_masker(config, classifier, masker).to(device)
     masker.train()
+    precision = resolve_precision(config.precision, device)
+    if ctx.is_main and config.progress:
+        tqdm.write(f"precision: {precision.name} ({precision.reason}); channels-last: {'on' if config.channels_last else 'off'}")
+    if config.channels_last:
+        classifier.to(memory_format=torch.channels_last)
+        masker.encoder.to(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
     params = list(masker.trainable_parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     from ..plugins import load_evidence_remover
@@ -323,6 +431,13 @@ def _train(
             optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError, RuntimeError) as error:
             raise CheckpointError(f"the optimiser state in {resume_path} does not fit this masker: {error}") from error
+        saved_precision = state.get("precision", "fp32")
+        if saved_precision != precision.name:
+            raise InputError(
+                f"the checkpoint {resume_path} was trained in {saved_precision} but this run resolves to {precision.name} "
+                f"({precision.reason}); resume with --precision {saved_precision} to continue it exactly, or start a new run "
+                f"with --init-from {resume_path}."
+            )
         step, epoch, batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
         metrics = dict(state.get("metrics") or {})
         rng = state.get("rng")
@@ -335,7 +450,9 @@ def _train(
                 stacklevel=2,
             )
 
-    model: nn.Module = _TrainForward(masker)
+    model: nn.Module = _TrainForward(masker, precision, config.channels_last)
+    if config.compile:
+        model = torch.compile(model)
     if ctx.distributed:
         model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
 
@@ -382,6 +499,8 @@ def _train(
         return result
 
     def save_checkpoint() -> None:
+        if running_count:
+            _check_finite(running, step, running_count)
         ctx.broadcast_buffers(masker)
         rng_states = ctx.all_gather_object(capture_rng_state(device))
         if ctx.is_main:
@@ -397,6 +516,7 @@ def _train(
                 rng=rng_states,
                 world_size=ctx.world_size,
                 metrics=metrics,
+                precision=precision.name,
             )
         ctx.barrier()
 
@@ -404,16 +524,25 @@ def _train(
     bar = tqdm(total=config.steps, initial=min(step, config.steps), desc="train", dynamic_ncols=True,
                disable=not (ctx.is_main and config.progress))
     generator = torch.Generator(device=device)
+    draw_generator = torch.Generator()  # fake selectors are drawn on the host: picking the real images needs no device sync
     running = torch.zeros(len(LOSS_KEYS), device=device)
     running_count = 0
     last_losses: dict[str, float] = {}
-    train_seconds, train_images, start_step = 0.0, 0, step
+    train_seconds, data_seconds, train_images, start_step = 0.0, 0.0, 0, step
     done_val_at = done_ckpt_at = -1
+    range_checked = getattr(classifier, "check_range", None)
+    if isinstance(classifier, FrozenBlackBox):
+        classifier.check_range = False  # the data are checked where they enter (the first batch below)
+    first_batch = True
     try:
         while step < config.steps:
             sampler.set_position(epoch, batch_in_epoch)
             tick = time.perf_counter()
             for images, labels in loader:
+                waited = time.perf_counter() - tick
+                if first_batch:  # where data enter: once, not in every call of every step
+                    check_images(images, name="training images")
+                    first_batch = False
                 images = images.to(device, non_blocking=True)
                 labels = labels.to(device, non_blocking=True)
                 if config.labels == "blackbox":
@@ -421,26 +550,11 @@ def _train(
                 elif table_t is not None:
                     labels = table_t[labels]
                 batch = images.shape[0]
-                generator.manual_seed(derive_seed(config.seed, 1, step, ctx.rank))
-                fake = torch.rand(batch, generator=generator, device=device) < config.fake_prob
-                if num_classes > 1:
-                    offset = torch.randint(1, num_classes, (batch,), generator=generator, device=device)
-                    selectors = torch.where(fake, (labels + offset) % num_classes, labels)
-                else:
-                    selectors = labels
+                selectors, fake = _draw_selectors(labels, num_classes, config, step, ctx.rank, draw_generator)
+                generator.manual_seed(derive_seed(config.seed, 2, step, ctx.rank))
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * _lr_factor(config, step)
-                masks, scores = model(images, selectors)
-                terms = objective(images, masks, selectors, fake=fake, generator=generator)
-                aux = F.binary_cross_entropy_with_logits(scores.float(), (~fake).float())
-                loss = terms.total.mean() + config.aux_coef * aux
-                if not torch.isfinite(loss):
-                    raise InputError(f"the training loss became {float(loss)} at step {step}; lower --lr or enable --grad-clip.")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                optimizer.step()
+                loss, terms, aux = _train_step(model, objective, optimizer, scaler, params, config, precision, images, selectors, fake, generator)
                 step += 1
                 batch_in_epoch += 1
                 with torch.no_grad():
@@ -449,15 +563,19 @@ def _train(
                 tock = time.perf_counter()
                 if step > start_step + 1 or config.steps - start_step == 1:  # the first step pays one-off warm-up costs
                     train_seconds += tock - tick
+                    data_seconds += waited
                     train_images += batch * ctx.world_size
                 bar.update(1)
                 if step % config.log_every == 0 or step == config.steps:
+                    _check_finite(running, step, config.log_every)
                     last_losses = dict(zip(LOSS_KEYS, (running / running_count).tolist()))
                     running.zero_()
                     running_count = 0
                     speed = train_images / train_seconds if train_seconds > 0 else float("nan")
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in last_losses.items()} | {"img/s": f"{speed:.0f}"})
-                    logger.write({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "loss": last_losses, "images_per_s": speed})
+                    wait = data_seconds / train_seconds if train_seconds > 0 else float("nan")
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in last_losses.items()} | {"img/s": f"{speed:.1f}", "data wait": f"{wait:.0%}"})
+                    logger.write({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "loss": last_losses,
+                                  "images_per_s": speed, "data_wait_share": wait})
                 if config.val_every and step % config.val_every == 0 and step < config.steps:
                     metrics = validate() or metrics
                     done_val_at = step
@@ -476,9 +594,12 @@ def _train(
             save_checkpoint()
     finally:
         bar.close()
+        if isinstance(classifier, FrozenBlackBox):
+            classifier.check_range = range_checked
 
     masker.eval()
     images_per_s = train_images / train_seconds if train_seconds > 0 else float("nan")
+    data_wait_share = data_seconds / train_seconds if train_seconds > 0 else float("nan")
     final = {**metrics, **{f"train_{k}": v for k, v in last_losses.items()}}
     masker_path = None
     if ctx.is_main:
@@ -494,12 +615,15 @@ def _train(
             "world_size": ctx.world_size,
             "device": str(device),
             "images_per_s": images_per_s if math.isfinite(images_per_s) else None,
+            "data_wait_share": data_wait_share if math.isfinite(data_wait_share) else None,
+            "precision": precision.name,
             "final_metrics": {k: v for k, v in final.items() if isinstance(v, (int, float)) and math.isfinite(v)},
             "command_line": config.command_line or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "training_config": config.to_dict(),
         }
         masker_path = save_masker(out / MASKER_NAME, masker, metadata)
-        summary = {"steps": step, "images_per_s": metadata["images_per_s"], "metrics": metadata["final_metrics"],
+        summary = {"steps": step, "images_per_s": metadata["images_per_s"], "data_wait_share": metadata["data_wait_share"],
+                   "precision": precision.name, "metrics": metadata["final_metrics"],
                    "masker": str(masker_path), "checkpoint": str(checkpoint_path)}
         atomic_write_text(json.dumps(summary, indent=2) + "\n", out / "result.json")
     ctx.barrier()
@@ -511,4 +635,6 @@ def _train(
         images_per_s=images_per_s,
         seconds=time.perf_counter() - started,
         masker=masker,
+        data_wait_share=data_wait_share,
+        precision=precision.name,
     )
