@@ -42,6 +42,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="images per masker call (default 16)")
     parser.add_argument("--target", choices=("label", "predicted"), default="label", help="class to explain (default: the label)")
     parser.add_argument("--threshold", type=float, default=0.5, help="mask threshold for boxes (default 0.5)")
+    parser.add_argument(
+        "--crop-from",
+        choices=("source", "view"),
+        default=None,
+        help="main protocol of the saliency metric: cut each box out of the original photo ('source', the default for photo "
+        "folders; methods see the whole photo resized) or out of the view the method saw ('view': the old protocol, methods see "
+        "the 224-px center crop); both are reported when the originals are there",
+    )
+    parser.add_argument(
+        "--view",
+        choices=("resize", "center-crop"),
+        default=None,
+        help="what methods see of a photo: the whole photo resized to the classifier's input ignoring its aspect ratio "
+        "(default), or the usual center crop (default with --crop-from view)",
+    )
     parser.add_argument("--deletion-steps", type=int, default=16, help="steps of the deletion/insertion curves; 0 skips them")
     parser.add_argument("--deletion-limit", type=int, default=None, help="deletion/insertion curves on N images per method only (evenly spaced)")
     parser.add_argument(
@@ -120,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         built = {"masker": masker.to(device).eval(), **built}
         built = {m: built[m] for m in methods}
 
-    dataset = open_dataset(Path(args.data), size=tuple(classifier.input_size))
+    view = args.view or ("center-crop" if args.crop_from == "view" else "resize")
+    dataset = open_dataset(Path(args.data), size=tuple(classifier.input_size), view=view)
     began = time.perf_counter()
     result = evaluate(
         classifier,
@@ -133,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         deletion_steps=args.deletion_steps,
         deletion_limit=args.deletion_limit,
+        crop_from=args.crop_from or "auto",
         progress=not args.no_progress,
     )
     result.meta.update(

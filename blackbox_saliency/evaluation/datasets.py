@@ -1,16 +1,17 @@
 """Data sets for evaluation: ImageNet-style photo folders (with boxes) and CIFAR-style ``.npz`` files.
 
-Every data set yields :class:`EvalSample` items: an image (3, H, W) in [0, 1],
-its label (or ``-1`` when unknown), its ground-truth boxes in the image's
-pixels (``None`` when the data set has none) and a name.
+Every data set yields :class:`EvalSample` items: an image (3, H, W) in [0, 1] (the *view* the
+methods see), its label (or ``-1`` when unknown), its ground-truth boxes in the view's pixels
+(``None`` when the data set has none), a name, and for photos the original photo (``source``)
+with the view-to-source mapping (:mod:`blackbox_saliency.metrics.frames`), so that the saliency
+metric can crop from the original pixels.
 
-* A folder with ``boxes.csv`` (the ILSVRC localisation format of
-  ``imagenet/val_dev``): each photo is resized so that its shorter side is
-  ``size / 0.875`` and center-cropped to ``size`` (the usual ImageNet
-  evaluation, 256 -> 224); its boxes go through the *same* torchvision
-  transform, so they are exact in the crop (clipped to it).
-* A folder with ``index.csv`` (columns ``file, class_index``, e.g.
-  ``imagenet/sample``) or of bare photos: same crop, no boxes.
+* A folder with ``boxes.csv`` (the ILSVRC localisation format of ``imagenet/val_dev``), with
+  ``index.csv`` (columns ``file, class_index``, e.g. ``imagenet/sample``) or of bare photos.
+  The view is, with ``view="resize"`` (the default), the whole photo resized to ``size``
+  ignoring its aspect ratio (as the metric resizes its crops); with ``view="center-crop"``,
+  the usual ImageNet evaluation crop (shorter side to ``size / 0.875``, center crop ``size``),
+  which cuts off the border. Boxes go through the same geometry (clipped to a crop).
 * A ``.npz`` with ``images`` (N, h, w, 3) uint8 and ``labels`` (N,) (the shared
   CIFAR-10 subsets): images as they are (resized to ``size`` only if it differs).
 
@@ -40,30 +41,37 @@ from torchvision.transforms import v2
 from ..errors import DataNotFoundError, InputError
 from ..io import open_rgb
 
-__all__ = ["EvalSample", "EvalBatch", "EvalDataset", "PhotoFolder", "NpzDataset", "open_dataset", "collate", "crop_transform"]
+__all__ = ["EvalSample", "EvalBatch", "EvalDataset", "PhotoFolder", "NpzDataset", "open_dataset", "collate", "crop_transform", "VIEWS"]
 
 CROP_FRACTION = 0.875
+VIEWS = ("resize", "center-crop")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
 
 
 @dataclass
 class EvalSample:
-    """One image (3, H, W) in [0, 1], its label (-1 = unknown), boxes (K, 4) or ``None``, and a name."""
+    """One view (3, H, W) in [0, 1], its label (-1 = unknown), boxes (K, 4) in view pixels or ``None``, a name,
+    and (photos only) the original photo ``source`` (3, H0, W0) with the view's ``view_to_source`` (4,) mapping."""
 
     image: torch.Tensor
     label: int
     boxes: torch.Tensor | None
     name: str
+    source: torch.Tensor | None = None
+    view_to_source: torch.Tensor | None = None
 
 
 @dataclass
 class EvalBatch:
-    """A collated batch: images (B, 3, H, W), labels (B,) int64, boxes (list of (K_i, 4)) or ``None``, names."""
+    """A collated batch: images (B, 3, H, W), labels (B,) int64, boxes (list of (K_i, 4)) or ``None``, names,
+    and the original photos (list) with their (B, 4) view-to-source mapping, or ``None``."""
 
     images: torch.Tensor
     labels: torch.Tensor
     boxes: list[torch.Tensor] | None
     names: list[str]
+    sources: list[torch.Tensor] | None = None
+    view_to_source: torch.Tensor | None = None
 
 
 def collate(samples: Sequence[EvalSample]) -> EvalBatch:
@@ -71,7 +79,10 @@ def collate(samples: Sequence[EvalSample]) -> EvalBatch:
     images = torch.stack([s.image for s in samples])
     labels = torch.tensor([s.label for s in samples], dtype=torch.int64)
     boxes = [s.boxes for s in samples] if all(s.boxes is not None for s in samples) else None
-    return EvalBatch(images, labels, boxes, [s.name for s in samples])
+    with_sources = all(s.source is not None and s.view_to_source is not None for s in samples)
+    sources = [s.source for s in samples] if with_sources else None
+    mapping = torch.stack([s.view_to_source for s in samples]) if with_sources else None
+    return EvalBatch(images, labels, boxes, [s.name for s in samples], sources, mapping)
 
 
 class EvalDataset:
@@ -79,6 +90,7 @@ class EvalDataset:
 
     has_boxes = False
     has_labels = True
+    has_sources = False
     description = ""
 
     def __len__(self) -> int:  # pragma: no cover - abstract
@@ -100,14 +112,22 @@ def _read_photo(path: Path) -> Image.Image:
 
 
 class PhotoFolder(EvalDataset):
-    """Photos of a folder, center-cropped to ``size``; labels and boxes from ``boxes.csv`` / ``index.csv`` when present."""
+    """Photos of a folder as views of ``size`` (``view``: ``"resize"`` or ``"center-crop"``), with their originals;
+    labels and boxes from ``boxes.csv`` / ``index.csv`` when present."""
 
-    def __init__(self, root: str | os.PathLike[str], size: tuple[int, int] = (224, 224)) -> None:
+    has_sources = True
+
+    def __init__(self, root: str | os.PathLike[str], size: tuple[int, int] = (224, 224), view: str = "resize") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataNotFoundError(f"{self.root} is not a folder of photos.")
+        if view not in VIEWS:
+            raise InputError(f"`view` must be one of {VIEWS}, got {view!r}.")
         self.size = (int(size[0]), int(size[1]))
-        self.transform = crop_transform(self.size)
+        self.view = view
+        self.resize = v2.Resize(int(round(min(self.size) / CROP_FRACTION)), interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+        self.squash = v2.Resize(self.size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+        self.crop = v2.CenterCrop(self.size)
         self.labels: dict[str, int] = {}
         self.gt_boxes: dict[str, torch.Tensor] = {}
         boxes_csv, index_csv = self.root / "boxes.csv", self.root / "index.csv"
@@ -137,24 +157,33 @@ class PhotoFolder(EvalDataset):
         missing = [f for f in self.files[:50] if not (self.root / f).is_file()]
         if missing:
             raise DataNotFoundError(f"{self.root} lacks files listed in its CSV, e.g. {missing[:3]}.")
-        self.description += f", center crop {self.size[0]}x{self.size[1]} after resizing the shorter side to {round(min(self.size) / CROP_FRACTION)}"
+        if view == "resize":
+            self.description += f", whole photo resized to {self.size[0]}x{self.size[1]} (aspect ratio ignored)"
+        else:
+            self.description += f", center crop {self.size[0]}x{self.size[1]} after resizing the shorter side to {round(min(self.size) / CROP_FRACTION)}"
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> EvalSample:
+        from ..metrics.frames import center_crop_mapping, resize_mapping
+
         name = self.files[index]
         photo = _read_photo(self.root / name)
-        boxes = None
+        source_size = (photo.height, photo.width)
+        raw = None
         if name in self.gt_boxes:
-            canvas = (photo.height, photo.width)
-            raw = tv_tensors.BoundingBoxes(self.gt_boxes[name], format="XYXY", canvas_size=canvas)
-            photo, moved = self.transform(photo, raw)
-            boxes = moved.as_subclass(torch.Tensor).float()
+            raw = tv_tensors.BoundingBoxes(self.gt_boxes[name], format="XYXY", canvas_size=source_size)
+        if self.view == "resize":
+            view, moved = self.squash(photo, raw)
+            mapping = resize_mapping(self.size, [source_size])[0]
         else:
-            photo = self.transform(photo)
-        image = v2.functional.to_dtype(v2.functional.to_image(photo), torch.float32, scale=True).as_subclass(torch.Tensor)
-        return EvalSample(image, self.labels.get(name, -1), boxes, name)
+            resized, moved = self.resize(photo, raw)
+            view, moved = self.crop(resized, moved)
+            mapping = center_crop_mapping(source_size, (resized.height, resized.width), self.size)[0]
+        boxes = None if raw is None else moved.as_subclass(torch.Tensor).float()
+        image, source = (v2.functional.to_dtype(v2.functional.to_image(p), torch.float32, scale=True).as_subclass(torch.Tensor) for p in (view, photo))
+        return EvalSample(image, self.labels.get(name, -1), boxes, name, source, mapping)
 
 
 class NpzDataset(EvalDataset):
@@ -189,8 +218,8 @@ class NpzDataset(EvalDataset):
         return EvalSample(image, int(self.labels[index]), None, f"{self.path.stem}[{index}]")
 
 
-def open_dataset(path: str | os.PathLike[str], size: tuple[int, int] = (224, 224)) -> EvalDataset:
-    """Open ``path`` as a :class:`NpzDataset` (``.npz`` file) or a :class:`PhotoFolder` (folder)."""
+def open_dataset(path: str | os.PathLike[str], size: tuple[int, int] = (224, 224), view: str = "resize") -> EvalDataset:
+    """Open ``path`` as a :class:`NpzDataset` (``.npz`` file) or a :class:`PhotoFolder` (folder, with ``view``)."""
     path = Path(path)
     if not path.exists():
         raise DataNotFoundError(f"{path} does not exist; pass a folder of photos (with boxes.csv or index.csv) or an .npz file.")
@@ -198,4 +227,4 @@ def open_dataset(path: str | os.PathLike[str], size: tuple[int, int] = (224, 224
         if path.suffix.lower() != ".npz":
             raise InputError(f"{path} is a file but not an .npz; pass an .npz with `images`/`labels` or a folder of photos.")
         return NpzDataset(path, size=size)
-    return PhotoFolder(path, size=size)
+    return PhotoFolder(path, size=size, view=view)

@@ -1,10 +1,15 @@
 """Run several maskers over one data set and collect every metric per method.
 
 Per method: the paper's saliency metric ``s = log(max(a, 0.05)) - log p`` and its
-two terms, the localisation error (box of the mask above ``threshold``, hit at
-IoU >= 0.5 with any ground-truth box), the pointing game, deletion and
-insertion AUCs, and the seconds per image spent in the masker alone (metrics
-are not timed). Images are read once per batch and shared by all methods, so
+two terms under both crop protocols (the box cut out of the original photo's
+pixels, ``crop_from="source"``, the default for photo folders; or out of the
+view the method saw, ``"view"``), the localisation error under three protocols
+(box of the mask above ``threshold``; the papers' ``alpha * mean`` threshold with
+``alpha`` cross-fitted over two folds, see
+:func:`~blackbox_saliency.metrics.localisation.cross_fit_alpha`; CASM's largest
+component above the mean; hit at IoU >= 0.5 with any ground-truth box), the
+pointing game, deletion and insertion AUCs, and the seconds per image spent in
+the masker alone (metrics are not timed). Images are read once per batch and shared by all methods, so
 every method sees the same images; ``method_limits`` lets an expensive method
 (``iterative``) run on N of the images only, and ``deletion_limit`` does the
 same for the deletion/insertion curves (the report says so). Every subset,
@@ -35,25 +40,43 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..interfaces import Masker
+from ..evidence.blend import upsample_mask
 from ..metrics import deletion_insertion, localisation_error, pointing_game, saliency_metric
+from ..metrics.localisation import ALPHA_GRID, alternating_folds, cross_fit_alpha, largest_component_boxes, mean_threshold_boxes
 from .datasets import EvalDataset, collate
 
-__all__ = ["MethodRow", "EvaluationResult", "evaluate", "evenly_spaced", "TARGETS"]
+__all__ = ["MethodRow", "EvaluationResult", "evaluate", "evenly_spaced", "TARGETS", "CROP_SOURCES"]
 
 TARGETS = ("label", "predicted")
+CROP_SOURCES = ("auto", "source", "view")
 AREA_FLOOR = 0.05
 
 
 @dataclass
 class MethodRow:
-    """Summary of one method (``None`` where a metric does not apply, e.g. no boxes)."""
+    """Summary of one method (``None`` where a metric does not apply, e.g. no boxes).
+
+    ``saliency``, ``log_area`` and ``log_prob`` are those of the run's crop protocol (``meta["crop_from"]``); the
+    ``source_*`` and ``view_*`` fields give both protocols (``source_*`` is ``None`` without original photos).
+    ``loc_error`` uses the fixed ``threshold``, ``loc_error_paper`` the cross-fitted ``alpha * mean`` threshold (the
+    ``alpha`` of each fold in ``paper_alphas``), ``loc_error_casm`` the largest component above the mean.
+    """
 
     method: str
     images: int
     saliency: float
     log_area: float
     log_prob: float
+    source_saliency: float | None
+    source_log_area: float | None
+    source_log_prob: float | None
+    view_saliency: float
+    view_log_area: float
+    view_log_prob: float
     loc_error: float | None
+    loc_error_paper: float | None
+    paper_alphas: list[float] | None
+    loc_error_casm: float | None
     pointing: float | None
     deletion_auc: float | None
     insertion_auc: float | None
@@ -65,10 +88,12 @@ class MethodRow:
 @dataclass
 class _Accumulator:
     seconds: float = 0.0
-    s: list[float] = field(default_factory=list)
-    log_area: list[float] = field(default_factory=list)
-    log_prob: list[float] = field(default_factory=list)
+    s: dict[str, list[float]] = field(default_factory=lambda: {"source": [], "view": []})
+    log_area: dict[str, list[float]] = field(default_factory=lambda: {"source": [], "view": []})
+    log_prob: dict[str, list[float]] = field(default_factory=lambda: {"source": [], "view": []})
     miss: list[bool] = field(default_factory=list)
+    alpha_hits: list[list[bool]] = field(default_factory=list)
+    casm_miss: list[bool] = field(default_factory=list)
     hit: list[bool] = field(default_factory=list)
     deletion: list[float] = field(default_factory=list)
     insertion: list[float] = field(default_factory=list)
@@ -112,6 +137,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _add_metric(acc: _Accumulator, protocol: str, result) -> None:
+    log_area = torch.log(result.area.clamp_min(AREA_FLOOR))
+    acc.s[protocol] += result.s.tolist()
+    acc.log_area[protocol] += log_area.tolist()
+    acc.log_prob[protocol] += (log_area - result.s).tolist()
+
+
 def evaluate(
     classifier: nn.Module,
     dataset: EvalDataset,
@@ -124,6 +156,8 @@ def evaluate(
     threshold: float = 0.5,
     deletion_steps: int = 16,
     deletion_limit: int | None = None,
+    crop_from: str = "auto",
+    folds: int = 2,
     progress: bool = True,
 ) -> EvaluationResult:
     """Evaluate every masker of ``methods`` on ``dataset`` (or ``limit`` evenly spaced images of it).
@@ -140,6 +174,10 @@ def evaluate(
         threshold: mask threshold of the saliency metric's and the localisation's box.
         deletion_steps: points of the deletion/insertion curves minus one; 0 skips them.
         deletion_limit: compute the curves on ``deletion_limit`` evenly spaced images only.
+        crop_from: the saliency metric's main protocol: ``"source"`` (crop the original photo; needs a data set with
+            sources, e.g. a photo folder), ``"view"`` (crop the view the method saw), ``"auto"`` (source when available).
+            Both are computed whenever the originals are there.
+        folds: folds of the ``alpha`` cross-fitting of the paper's localisation protocol (images alternate over folds).
         progress: show a tqdm bar.
     """
     if target not in TARGETS:
@@ -152,6 +190,12 @@ def evaluate(
         raise InputError(f"`limit` must be >= 1, got {limit}.")
     if deletion_steps < 0:
         raise InputError(f"`deletion_steps` must be >= 0 (0 skips the curves), got {deletion_steps}.")
+    if crop_from not in CROP_SOURCES:
+        raise InputError(f"`crop_from` must be one of {CROP_SOURCES}, got {crop_from!r}.")
+    has_sources = bool(getattr(dataset, "has_sources", False))
+    if crop_from == "source" and not has_sources:
+        raise InputError("crop_from='source' needs the original photos, which this data set does not keep; use crop_from='view'.")
+    protocol = ("source" if has_sources else "view") if crop_from == "auto" else crop_from
     if target == "label" and not dataset.has_labels:
         raise InputError("the data set has no labels; evaluate with target='predicted' (--target predicted).")
     method_limits = dict(method_limits or {})
@@ -211,14 +255,23 @@ def evaluate(
                 a.seconds += time.perf_counter() - began
                 masks = masks.detach().to(dtype=x.dtype).clamp(0.0, 1.0)
                 sal = saliency_metric(classifier, x, masks, c, threshold=threshold, area_floor=AREA_FLOOR)
-                log_area = torch.log(sal.area.clamp_min(AREA_FLOOR))
-                a.s += sal.s.tolist()
-                a.log_area += log_area.tolist()
-                a.log_prob += (log_area - sal.s).tolist()
+                _add_metric(a, "view", sal)
+                if batch.sources is not None:
+                    sources = [batch.sources[j].to(device) for j in rows_here]
+                    mapping = batch.view_to_source.index_select(0, pick.cpu())
+                    on_source = saliency_metric(
+                        classifier, x, masks, c, threshold=threshold, area_floor=AREA_FLOOR, source_images=sources, view_to_source_mapping=mapping
+                    )
+                    _add_metric(a, "source", on_source)
                 a.names += [batch.names[j] for j in rows_here]
                 if boxes is not None:
                     a.miss += localisation_error(sal.boxes, boxes).miss.tolist()
                     a.hit += pointing_game(masks, boxes).hits.tolist()
+                    full = upsample_mask(masks, tuple(x.shape[-2:]))
+                    by_alpha = mean_threshold_boxes(full, ALPHA_GRID)  # (b, A, 4)
+                    hits = torch.stack([~localisation_error(by_alpha[:, k], boxes).miss for k in range(len(ALPHA_GRID))], dim=1)
+                    a.alpha_hits += hits.tolist()
+                    a.casm_miss += localisation_error(largest_component_boxes(full), boxes).miss.tolist()
                 curve_rows = [k for k, j in enumerate(rows_here) if positions[j] in curve_chosen[name]]
                 if curve_rows:
                     sel = torch.tensor(curve_rows, device=device)
@@ -233,28 +286,42 @@ def evaluate(
         classifier.train(was_training)
 
     rows = []
+    cross_fits = {}
     for name, masker in methods.items():
         a = acc[name]
+        fitted = None
+        if len(a.alpha_hits) >= folds:
+            fitted = cross_fit_alpha(torch.tensor(a.alpha_hits, dtype=torch.bool), alternating_folds(len(a.alpha_hits), folds), ALPHA_GRID)
+            cross_fits[name] = fitted
         rows.append(
             MethodRow(
                 method=name,
-                images=len(a.s),
-                saliency=_mean(a.s),
-                log_area=_mean(a.log_area),
-                log_prob=_mean(a.log_prob),
+                images=len(a.s["view"]),
+                saliency=_mean(a.s[protocol]),
+                log_area=_mean(a.log_area[protocol]),
+                log_prob=_mean(a.log_prob[protocol]),
+                source_saliency=_mean(a.s["source"]),
+                source_log_area=_mean(a.log_area["source"]),
+                source_log_prob=_mean(a.log_prob["source"]),
+                view_saliency=_mean(a.s["view"]),
+                view_log_area=_mean(a.log_area["view"]),
+                view_log_prob=_mean(a.log_prob["view"]),
                 loc_error=_mean(a.miss),
+                loc_error_paper=None if fitted is None else fitted.error,
+                paper_alphas=None if fitted is None else [fitted.alphas[k] for k in sorted(fitted.alphas)],
+                loc_error_casm=_mean(a.casm_miss),
                 pointing=_mean(a.hit),
                 deletion_auc=_mean(a.deletion),
                 insertion_auc=_mean(a.insertion),
                 deletion_images=len(a.deletion),
-                seconds_per_image=a.seconds / max(1, len(a.s)),
+                seconds_per_image=a.seconds / max(1, len(a.s["view"])),
                 description=f"{type(masker).__name__}({masker.extra_repr()})",
             )
         )
         if counts[name] < total:
             notes.append(f"`{name}` ran on {counts[name]} of the {total} images only (evenly spaced subset, for cost).")
-        if deletion_steps and len(a.deletion) < len(a.s):
-            notes.append(f"`{name}`: deletion/insertion curves on {len(a.deletion)} of its {len(a.s)} images (evenly spaced subset, for cost).")
+        if deletion_steps and len(a.deletion) < len(a.s["view"]):
+            notes.append(f"`{name}`: deletion/insertion curves on {len(a.deletion)} of its {len(a.s['view'])} images (evenly spaced subset, for cost).")
     meta = {
         "data": getattr(dataset, "description", ""),
         "images": total,
@@ -272,14 +339,26 @@ def evaluate(
         "method_images": counts,
         "deletion_images": {name: len(curve_chosen[name]) for name in methods},
         "subset_rule": "evenly spaced: image floor(i * N / n) for i < n, over the data set in its stored order",
+        "crop_from": protocol,
+        "has_sources": has_sources,
+        "alpha_grid": list(ALPHA_GRID),
+        "alpha_folds": folds,
+        "alpha_rule": (
+            f"alpha * mean(mask) threshold, alpha from the grid 0..10 step 0.5, cross-fitted: a method's images alternate over {folds} "
+            "folds in evaluation order; each fold is scored with the alpha that localises best on the other folds (ties: smallest alpha)"
+        ),
     }
     per_image = {
         name: {
             "names": a.names,
-            "s": a.s,
-            "log_area": a.log_area,
-            "log_prob": a.log_prob,
+            "s": a.s[protocol],
+            "log_area": a.log_area[protocol],
+            "log_prob": a.log_prob[protocol],
+            "view_s": a.s["view"],
+            "source_s": a.s["source"],
             "loc_miss": a.miss,
+            "loc_miss_paper": [] if name not in cross_fits else cross_fits[name].miss.tolist(),
+            "loc_miss_casm": a.casm_miss,
             "pointing_hit": a.hit,
             "deletion": a.deletion,
             "insertion": a.insertion,

@@ -69,12 +69,13 @@ def check_boxes(boxes: object, name: str = "boxes", rank: int | None = 2) -> tor
     return boxes
 
 
-def mask_to_box(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+def mask_to_box(masks: torch.Tensor, threshold: float | torch.Tensor = 0.5) -> torch.Tensor:
     """Tightest box around the pixels of each mask strictly above ``threshold``.
 
     Args:
         masks: (B, 1, H, W) float masks (values need not lie in [0, 1]; NaN is rejected).
-        threshold: a pixel belongs to the salient region when ``mask > threshold`` (strict).
+        threshold: a pixel belongs to the salient region when ``mask > threshold`` (strict); a number, or a
+            (B,) tensor with one threshold per mask.
 
     Returns:
         (B, 4) boxes ``(x0, y0, x1, y1)`` in mask pixels, exclusive ``x1, y1``, in the masks' dtype
@@ -91,6 +92,10 @@ def mask_to_box(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
         raise InputError("`masks` contains NaN values; clean the input before computing boxes.")
     b, _, h, w = masks.shape
     dtype = masks.dtype
+    if isinstance(threshold, torch.Tensor):
+        if threshold.dim() != 1 or threshold.shape[0] != b:
+            raise InputError(f"a tensor `threshold` must have shape ({b},), one value per mask, got {tuple(threshold.shape)}.")
+        threshold = threshold.to(device=masks.device, dtype=dtype).view(b, 1, 1)
     above = masks[:, 0] > threshold  # (B, H, W)
     rows = above.any(dim=2).to(torch.uint8)  # (B, H)
     cols = above.any(dim=1).to(torch.uint8)  # (B, W)

@@ -16,6 +16,15 @@ is exactly the cropped pixels) and ``sampling_ratio=0``: torchvision then averag
 i.e. area-averaging (anti-aliased) when the crop shrinks and plain bilinear interpolation when
 it grows. That choice depends on each box alone, so results do not depend on batch composition.
 
+**Cropping from the source photo.** When the images are *views* made from larger photos (resized
+for the classifier), pass the photos as ``source_images`` with the view-to-source mapping
+(:mod:`blackbox_saliency.metrics.frames`): each box, found on the view's mask, is mapped into its
+photo's pixel grid, cut out of the *original* pixels and resized to the classifier's input, and
+the area is the box's fraction of the photo. This is the protocol of the paper, where the crop is
+never an upsampled piece of an already downsampled view. Photos of different sizes are padded
+(edge pixels repeated, which ``roi_align`` then reads exactly as it reads an unpadded photo's
+border) into one tensor and cropped by one ``roi_align`` call.
+
 Example:
     >>> import torch
     >>> from torch import nn
@@ -29,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -40,13 +50,17 @@ from ..conventions import check_classes, check_images, check_masks, check_same_b
 from ..errors import InputError
 from ..evidence.blend import upsample_mask
 from .boxes import box_area, mask_to_box
+from .frames import check_mapping, resize_mapping, view_to_source
 
-__all__ = ["SaliencyMetricResult", "crop_boxes", "saliency_metric"]
+__all__ = ["SaliencyMetricResult", "crop_boxes", "crop_source_boxes", "saliency_metric"]
 
 
 @dataclass
 class SaliencyMetricResult:
-    """Per-image (B,) tensors ``s``, ``area``, ``prob`` and the (B, 4) ``boxes`` in image pixels."""
+    """Per-image (B,) tensors ``s``, ``area``, ``prob`` and the (B, 4) ``boxes`` in the pixels of the cropped images.
+
+    ``boxes`` are in source-photo pixels when the metric cropped from ``source_images``, else in view pixels.
+    """
 
     s: torch.Tensor
     area: torch.Tensor
@@ -88,6 +102,42 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int])
     return roi_align(images, rois, output_size=tuple(size), spatial_scale=1.0, sampling_ratio=0, aligned=True)
 
 
+def pad_to_batch(images: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack (3, H_i, W_i) images into (B, 3, max H, max W), repeating each image's last row and column into the padding."""
+    height = max(int(im.shape[-2]) for im in images)
+    width = max(int(im.shape[-1]) for im in images)
+    return torch.stack(
+        [F.pad(im[None], (0, width - im.shape[-1], 0, height - im.shape[-2]), mode="replicate")[0] if im.shape[-2:] != (height, width) else im for im in images]
+    )
+
+
+def crop_source_boxes(sources: Sequence[torch.Tensor], boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Crop box ``i`` (source pixels) out of photo ``i`` of a list of photos of any sizes; resize to ``size``, ignoring the aspect ratio.
+
+    Gives the same crops as :func:`crop_boxes` on each photo alone, in one ``roi_align`` call.
+
+    Example:
+        >>> import torch
+        >>> photos = [torch.rand(3, 10, 20), torch.rand(3, 30, 8)]
+        >>> crop_source_boxes(photos, torch.tensor([[0.0, 0.0, 20.0, 10.0], [0.0, 0.0, 8.0, 30.0]]), (5, 4)).shape
+        torch.Size([2, 3, 5, 4])
+    """
+    return crop_boxes(pad_to_batch(sources), boxes, size)
+
+
+def _check_sources(source_images: object, batch: int, device: torch.device) -> list[torch.Tensor]:
+    if not isinstance(source_images, (list, tuple)) or len(source_images) != batch:
+        got = len(source_images) if isinstance(source_images, (list, tuple)) else type(source_images).__name__
+        raise InputError(f"`source_images` must be a list of {batch} (3, H_i, W_i) photos, one per image, got {got}.")
+    for i, photo in enumerate(source_images):
+        if not isinstance(photo, torch.Tensor) or photo.dim() != 3 or photo.shape[0] != 3 or not torch.is_floating_point(photo):
+            shape = tuple(photo.shape) if isinstance(photo, torch.Tensor) else type(photo).__name__
+            raise InputError(f"`source_images[{i}]` must be a float tensor (3, H, W) in [0, 1], got {shape}.")
+        if photo.device != device:
+            raise InputError(f"`source_images[{i}]` is on {photo.device} but `images` on {device}; move them to the same device.")
+    return list(source_images)
+
+
 def saliency_metric(
     classifier: nn.Module,
     images: torch.Tensor,
@@ -96,6 +146,8 @@ def saliency_metric(
     threshold: float = 0.5,
     area_floor: float = 0.05,
     batch_size: int | None = None,
+    source_images: Sequence[torch.Tensor] | None = None,
+    view_to_source_mapping: torch.Tensor | None = None,
 ) -> SaliencyMetricResult:
     """The paper's saliency metric for masks of any resolution.
 
@@ -109,6 +161,10 @@ def saliency_metric(
         threshold: salient pixels are those with (upsampled) mask ``> threshold``.
         area_floor: the area is clamped from below at this value (0.05 in the paper).
         batch_size: classify the crops in chunks of this size (default: all at once).
+        source_images: optional list of the B original photos (3, H_i, W_i) the ``images`` were made from; the
+            boxes are then cut out of these original pixels and the area is a fraction of each photo.
+        view_to_source_mapping: (B, 4) ``(sx, sy, ox, oy)`` per image (see :mod:`~blackbox_saliency.metrics.frames`);
+            default with ``source_images``: a plain resize of each whole photo to the view.
 
     Returns:
         :class:`SaliencyMetricResult` with per-image ``s``, ``area``, ``prob``, ``boxes``; ``.mean``
@@ -144,7 +200,19 @@ def saliency_metric(
     height, width = images.shape[-2:]
     upsampled = upsample_mask(masks.to(images.dtype), (height, width))
     boxes = mask_to_box(upsampled, threshold)
-    area = box_area(boxes) / float(height * width)
+    if source_images is None:
+        if view_to_source_mapping is not None:
+            raise InputError("`view_to_source_mapping` needs `source_images`: pass the original photos too.")
+        area = box_area(boxes) / float(height * width)
+        crop_from, cropped = images, None
+    else:
+        cropped = _check_sources(source_images, batch, images.device)
+        if view_to_source_mapping is None:
+            view_to_source_mapping = resize_mapping((height, width), [tuple(p.shape[-2:]) for p in cropped])
+        mapping = check_mapping(view_to_source_mapping, batch, "view_to_source_mapping")
+        boxes = view_to_source(boxes, mapping)
+        photo_area = torch.tensor([float(p.shape[-2] * p.shape[-1]) for p in cropped], dtype=boxes.dtype, device=boxes.device)
+        area = box_area(boxes) / photo_area
     chunk = batch if batch_size is None else batch_size
     was_training = classifier.training
     classifier.eval()
@@ -153,7 +221,10 @@ def saliency_metric(
             log_probs = []
             for start in range(0, batch, chunk):
                 stop = min(start + chunk, batch)
-                crops = crop_boxes(images[start:stop], boxes[start:stop], size)
+                if cropped is None:
+                    crops = crop_boxes(crop_from[start:stop], boxes[start:stop], size)
+                else:
+                    crops = crop_source_boxes(cropped[start:stop], boxes[start:stop], size)
                 logits = classifier(crops)
                 if logits.dtype in (torch.float16, torch.bfloat16):
                     logits = logits.float()

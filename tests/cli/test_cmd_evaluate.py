@@ -54,3 +54,22 @@ def test_needs_methods_or_a_masker(cifar_npz, capsys):
     assert "pass --methods" in capsys.readouterr().err
     assert main(["evaluate", "--methods", "center", "--method-limit", "iterative=3", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"]) == 1
     assert "not in --methods" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "protocol", "view"),
+    [([], "source", "whole photo resized"), (["--crop-from", "view"], "view", "center crop 224x224")],
+)
+def test_photo_folders_crop_from_the_original_by_default(data_dir, tmp_path, extra, protocol, view):
+    val_dev = data_dir / "imagenet" / "val_dev"
+    if not (val_dev / "boxes.csv").is_file():
+        pytest.skip(f"{val_dev}/boxes.csv is missing")
+    args = ["evaluate", "--methods", "center,full", "--classifier", "efficientnet_lite0", "--data", str(val_dev), "--limit", "2"]
+    threads = torch.get_num_threads()
+    try:
+        assert main([*args, *extra, "--deletion-steps", "0", "--threads", "1", "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["meta"]["crop_from"] == protocol and view in report["meta"]["data"]
+    assert "main crop protocol" in (tmp_path / "r.md").read_text()

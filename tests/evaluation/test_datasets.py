@@ -9,11 +9,26 @@ from PIL import Image
 
 from blackbox_saliency import DataNotFoundError, ImageReadError, InputError
 from blackbox_saliency.classifiers.transforms import center_crop_transform
+from torchvision.transforms import v2
+
 from blackbox_saliency.evaluation.datasets import NpzDataset, PhotoFolder, collate, open_dataset
 
 
-def test_val_dev_images_are_the_classifiers_center_crop(val_dev):
-    data = open_dataset(val_dev, size=(224, 224))
+def test_val_dev_views_are_the_whole_photo_resized_with_its_original(val_dev):
+    sample = open_dataset(val_dev, size=(224, 224))[0]  # 500 x 375
+    expected = v2.Resize((224, 224), antialias=True)(v2.functional.to_dtype(v2.functional.to_image(Image.open(val_dev / sample.name)), torch.float32, scale=True))
+    torch.testing.assert_close(sample.image, expected.as_subclass(torch.Tensor), atol=2 / 255, rtol=0)  # PIL vs tensor resampling
+    assert sample.source.shape == (3, 375, 500)
+    torch.testing.assert_close(sample.view_to_source, torch.tensor([500 / 224, 375 / 224, 0.0, 0.0]))
+    # box (106, 0, 329, 354) exclusive, scaled into the view: nothing is clipped
+    expected_box = torch.tensor([[106 * 224 / 500, 0.0, 329 * 224 / 500, 354 * 224 / 375]])
+    torch.testing.assert_close(sample.boxes, expected_box, atol=1e-3, rtol=0)
+    batch = collate([sample, open_dataset(val_dev, size=(224, 224))[1]])
+    assert len(batch.sources) == 2 and batch.view_to_source.shape == (2, 4)
+
+
+def test_val_dev_center_crop_view_is_the_classifiers_center_crop(val_dev):
+    data = open_dataset(val_dev, size=(224, 224), view="center-crop")
     assert isinstance(data, PhotoFolder) and data.has_boxes and len(data) == 200
     sample = data[0]
     assert sample.name == "ILSVRC2012_val_00000801.JPEG" and sample.label == 969
@@ -25,7 +40,7 @@ def test_val_dev_boxes_follow_the_crop(val_dev):
     # ILSVRC2012_val_00000801: 500 x 375, box (106, 0, 328, 353) inclusive -> (106, 0, 329, 354) exclusive.
     # Resize the shorter side 375 -> 256: the width becomes int(500 * 256 / 375) = 341; crop 224 from
     # the left offset round((341 - 224) / 2) = 58 and the top offset 16; then clip to the crop.
-    sample = open_dataset(val_dev, size=(224, 224))[0]
+    sample = open_dataset(val_dev, size=(224, 224), view="center-crop")[0]
     sx, sy = 341 / 500, 256 / 375
     expected = torch.tensor([[106 * sx - 58, 0.0, 329 * sx - 58, min(354 * sy - 16, 224.0)]])
     torch.testing.assert_close(sample.boxes, expected, atol=1e-3, rtol=0)

@@ -44,6 +44,34 @@ def test_all_methods_on_four_val_dev_images(tiny_imagenet, val_dev):
     assert per_image["names"][0] == "ILSVRC2012_val_00000801.JPEG" and len(per_image["s"]) == 4
     assert result.meta["images"] == 4 and result.meta["method_images"]["iterative"] == 2
     assert any("`iterative` ran on 2 of the 4 images" in note for note in result.notes)
+    # both crop protocols and all three localisation protocols, per method
+    assert result.meta["crop_from"] == "source"
+    for name, row in rows.items():
+        assert row.saliency == row.source_saliency
+        assert row.view_saliency == pytest.approx(row.view_log_area - row.view_log_prob, abs=1e-5)
+        assert 0.0 <= row.loc_error_paper <= 1.0 and 0.0 <= row.loc_error_casm <= 1.0
+        assert len(row.paper_alphas) == 2 and all(a in [0.5 * i for i in range(21)] for a in row.paper_alphas)
+    # a box of the whole view is the whole photo: the same area under both protocols
+    assert rows["full"].source_log_area == rows["full"].view_log_area == 0.0
+
+
+def test_crop_from_view_on_center_crops_is_the_old_protocol(tiny_imagenet, val_dev):
+    data = open_dataset(val_dev, size=tiny_imagenet.input_size, view="center-crop")
+    result = evaluate(tiny_imagenet, data, build_methods(["center"], tiny_imagenet), limit=2, crop_from="view", deletion_steps=0, progress=False)
+    row = result.rows[0]
+    assert result.meta["crop_from"] == "view" and row.saliency == row.view_saliency
+    # the center box of a center crop is a smaller fraction of the whole photo
+    assert row.source_log_area < row.view_log_area == pytest.approx(math.log(0.5), abs=0.02)
+
+
+def test_crop_from_source_needs_originals(tiny_imagenet, cifar_npz):
+    data = open_dataset(cifar_npz, size=(32, 32))
+    with pytest.raises(InputError, match="original photos"):
+        evaluate(tiny_imagenet, data, build_methods(["full"], tiny_imagenet), crop_from="source", target="predicted")
+    with pytest.raises(InputError, match="crop_from"):
+        evaluate(tiny_imagenet, data, build_methods(["full"], tiny_imagenet), crop_from="photo", target="predicted")
+    result = evaluate(tiny_imagenet, data, build_methods(["full"], tiny_imagenet), limit=2, deletion_steps=0, target="predicted", progress=False)
+    assert result.meta["crop_from"] == "view" and result.rows[0].source_saliency is None
 
 
 def test_without_boxes_gt_is_skipped_and_box_metrics_are_missing(tiny_imagenet, cifar_npz):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import torch.nn.functional as F
 from torch import nn
 
 from blackbox_saliency.errors import InputError
@@ -235,3 +236,59 @@ def test_real_photo_with_efficientnet_lite0(chelsea):
     assert corner.prob.item() < 0.05
     assert corner.s.item() == pytest.approx(math.log(0.05) - math.log(corner.prob.item()), abs=1e-4)
     assert corner.s.item() > full.s.item() + 1.0
+
+
+# --- cropping from the original photo ---------------------------------------------------------------
+
+
+def test_whole_view_box_on_a_2x_upscaled_original_gives_the_full_image_metric():
+    # nearest 2x upscaling: each view pixel is a 2x2 block of the source, so the area-averaged crop of the whole source is the view
+    net = random_net()
+    view = torch.rand(3, 3, 8, 8)
+    sources = [F.interpolate(v[None], scale_factor=2, mode="nearest")[0] for v in view]
+    classes = torch.tensor([0, 3, 4])
+    full = saliency_metric(net, view, torch.ones(3, 1, 8, 8), classes)
+    from_source = saliency_metric(net, view, torch.ones(3, 1, 8, 8), classes, source_images=sources)
+    torch.testing.assert_close(from_source.s, full.s)
+    assert from_source.boxes.tolist() == [[0.0, 0.0, 16.0, 16.0]] * 3 and from_source.area.tolist() == [1.0] * 3
+
+
+def test_source_crop_is_cut_from_the_original_pixels_not_the_view():
+    # the view is blank; the source holds a bright square where the mask points: only the source crop sees it
+    net = brightness_net()
+    view = torch.zeros(1, 3, 8, 8)
+    source = torch.zeros(3, 32, 32)
+    source[:, 8:16, 8:16] = 1.0
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[0, 0, 2:4, 2:4] = 1.0
+    on_view = saliency_metric(net, view, mask, torch.tensor([0]))
+    on_source = saliency_metric(net, view, mask, torch.tensor([0]), source_images=[source])
+    assert on_source.boxes.tolist() == [[8.0, 8.0, 16.0, 16.0]]
+    assert float(on_source.prob) > 0.99 and float(on_view.prob) < 0.01
+    assert float(on_source.area) == pytest.approx(64 / 1024)
+
+
+def test_photos_of_different_sizes_in_one_batch_match_one_at_a_time():
+    net = random_net()
+    torch.manual_seed(3)
+    sizes = [(20, 36), (48, 16), (9, 9), (33, 50)]
+    sources = [torch.rand(3, h, w) for h, w in sizes]
+    view = torch.stack([F.interpolate(s[None], size=(8, 8), mode="bilinear", antialias=True)[0] for s in sources])
+    masks = torch.rand(4, 1, 4, 4)
+    classes = torch.tensor([0, 1, 2, 3])
+    batched = saliency_metric(net, view, masks, classes, source_images=sources)
+    for i in range(4):
+        alone = saliency_metric(net, view[i : i + 1], masks[i : i + 1], classes[i : i + 1], source_images=sources[i : i + 1])
+        torch.testing.assert_close(batched.s[i : i + 1], alone.s, atol=1e-5, rtol=0)
+        torch.testing.assert_close(batched.boxes[i : i + 1], alone.boxes)
+
+
+def test_source_images_are_checked():
+    net = random_net()
+    view, masks, classes = torch.rand(2, 3, 8, 8), torch.ones(2, 1, 8, 8), torch.tensor([0, 1])
+    with pytest.raises(InputError, match="list of 2"):
+        saliency_metric(net, view, masks, classes, source_images=[torch.rand(3, 9, 9)])
+    with pytest.raises(InputError, match=r"source_images\[1\]"):
+        saliency_metric(net, view, masks, classes, source_images=[torch.rand(3, 9, 9), torch.rand(9, 9)])
+    with pytest.raises(InputError, match="needs `source_images`"):
+        saliency_metric(net, view, masks, classes, view_to_source_mapping=torch.ones(2, 4))
