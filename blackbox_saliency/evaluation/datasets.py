@@ -40,6 +40,7 @@ from torchvision.transforms import v2
 
 from ..errors import DataNotFoundError, InputError
 from ..io import open_rgb
+from ..metrics.frames import center_crop_mapping, resize_mapping
 
 __all__ = ["EvalSample", "EvalBatch", "EvalDataset", "PhotoFolder", "NpzDataset", "open_dataset", "collate", "crop_transform", "VIEWS"]
 
@@ -166,8 +167,6 @@ class PhotoFolder(EvalDataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> EvalSample:
-        from ..metrics.frames import center_crop_mapping, resize_mapping
-
         name = self.files[index]
         photo = _read_photo(self.root / name)
         source_size = (photo.height, photo.width)

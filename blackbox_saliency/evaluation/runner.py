@@ -269,8 +269,9 @@ def evaluate(
                     a.hit += pointing_game(masks, boxes).hits.tolist()
                     full = upsample_mask(masks, tuple(x.shape[-2:]))
                     by_alpha = mean_threshold_boxes(full, ALPHA_GRID)  # (b, A, 4)
-                    hits = torch.stack([~localisation_error(by_alpha[:, k], boxes).miss for k in range(len(ALPHA_GRID))], dim=1)
-                    a.alpha_hits += hits.tolist()
+                    per_alpha_gt = [gt for gt in boxes for _ in ALPHA_GRID]  # row-major over (image, alpha), like by_alpha
+                    misses = localisation_error(by_alpha.reshape(-1, 4), per_alpha_gt).miss.view(-1, len(ALPHA_GRID))
+                    a.alpha_hits += (~misses).tolist()
                     a.casm_miss += localisation_error(largest_component_boxes(full), boxes).miss.tolist()
                 curve_rows = [k for k, j in enumerate(rows_here) if positions[j] in curve_chosen[name]]
                 if curve_rows:

@@ -64,17 +64,20 @@ def center_crop_mapping(source_size: Sequence[int], resized_size: Sequence[int],
     return torch.tensor([[sx, sy, left * sx, top * sy]], dtype=torch.float32)
 
 
-def view_to_source(boxes: torch.Tensor, mapping: torch.Tensor) -> torch.Tensor:
-    """Boxes (B, 4) in view pixels -> the same regions in source pixels, with the (B, 4) ``mapping``."""
+def _scale_and_offset(boxes: torch.Tensor, mapping: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check both, then the per-box (B, 4) factors ``(sx, sy, sx, sy)`` and offsets ``(ox, oy, ox, oy)``."""
     check_boxes(boxes)
     mapping = check_mapping(mapping, boxes.shape[0]).to(device=boxes.device, dtype=boxes.dtype)
-    scale, offset = mapping[:, :2].repeat(1, 2), mapping[:, 2:].repeat(1, 2)
+    return mapping[:, :2].repeat(1, 2), mapping[:, 2:].repeat(1, 2)
+
+
+def view_to_source(boxes: torch.Tensor, mapping: torch.Tensor) -> torch.Tensor:
+    """Boxes (B, 4) in view pixels -> the same regions in source pixels, with the (B, 4) ``mapping``."""
+    scale, offset = _scale_and_offset(boxes, mapping)
     return boxes * scale + offset
 
 
 def source_to_view(boxes: torch.Tensor, mapping: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`view_to_source`: boxes (B, 4) in source pixels -> view pixels."""
-    check_boxes(boxes)
-    mapping = check_mapping(mapping, boxes.shape[0]).to(device=boxes.device, dtype=boxes.dtype)
-    scale, offset = mapping[:, :2].repeat(1, 2), mapping[:, 2:].repeat(1, 2)
+    scale, offset = _scale_and_offset(boxes, mapping)
     return (boxes - offset) / scale
