@@ -12,6 +12,7 @@ Two parts, each measured in the same run so that the ratios compare like with li
 2. ``--config cifar10``: end-to-end ``train()`` runs on CIFAR-10 (ResNet-20 black box and encoder).
 
     python benches/train_throughput.py --threads 2 --steps 6 --repeats 3
+    python benches/train_throughput.py --threads 2 --steps 3 --repeats 3 --batch-sizes 16 --compile
     python benches/train_throughput.py --config cifar10 --threads 1 --steps 20 --repeats 3
     python benches/train_throughput.py --device cuda --batch-sizes 32,64
 """
@@ -74,6 +75,16 @@ class StepBench:
         self.data = build_dataset(data_path, 224, train=True, augment="heavy")
         self.batch_size = batch_size
         self.cursor = 0
+        self._compiled: tuple | None = None
+        self.compile_seconds = float("nan")
+
+    def _networks(self, compiled: bool):
+        """The masker's encode / decode, eager or through ``torch.compile`` (compiled on first use, timed)."""
+        if not compiled:
+            return self.masker.encode, self.masker.decode
+        if self._compiled is None:
+            self._compiled = (torch.compile(self.masker.encode), torch.compile(self.masker.decode))
+        return self._compiled
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         keys = [((self.cursor + i) % len(self.data), self.cursor + i) for i in range(self.batch_size)]
@@ -86,8 +97,9 @@ class StepBench:
         self.classifier.to(memory_format=fmt)
         self.masker.encoder.to(memory_format=fmt)
 
-    def step(self, precision: str, channels_last: bool, skip_fakes: bool, generator: torch.Generator) -> dict[str, float]:
+    def step(self, precision: str, channels_last: bool, skip_fakes: bool, generator: torch.Generator, compiled: bool = False) -> dict[str, float]:
         choice = resolve_precision(precision, self.device)
+        encode, decode = self._networks(compiled)
         times: dict[str, float] = {}
         tick = time.perf_counter()
         images, labels = self._batch()
@@ -100,13 +112,13 @@ class StepBench:
         tick = time.perf_counter()
         x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
         with torch.no_grad(), choice.autocast():
-            features = self.masker.encode(x)
+            features = encode(x)
         _sync(self.device)
         times["encoder"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
         with choice.autocast():
-            out = self.masker.decode(features, selectors)
+            out = decode(features, selectors)
         masks, scores = out.masks.float(), out.class_scores.float()
         _sync(self.device)
         times["decoder"] = time.perf_counter() - tick
@@ -144,6 +156,8 @@ def imagenet(args: argparse.Namespace) -> None:
         (f"+ {best} autocast only", dict(precision=best, channels_last=False, skip_fakes=False)),
         (f"all: {best} + channels-last + skip fakes", dict(precision=best, channels_last=True, skip_fakes=True)),
     ]
+    if args.compile:
+        variants.append((f"all + torch.compile (encoder, decoder)", dict(precision=best, channels_last=True, skip_fakes=True, compiled=True)))
     print(f"CPU: {_cpu_model()}; native bf16: {cpu_bf16_support() or 'none'}; torch {torch.__version__}; "
           f"{torch.get_num_threads()} threads; device {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
     print(f"auto precision here: {resolve_precision('auto', device).name} ({resolve_precision('auto', device).reason})")
@@ -151,9 +165,14 @@ def imagenet(args: argparse.Namespace) -> None:
         bench = StepBench(device, batch, data)
         generator = torch.Generator().manual_seed(0)
         timings: dict[str, list[dict[str, float]]] = defaultdict(list)
-        for name, options in variants:  # warm-up (one-off allocations, oneDNN kernel selection)
+        for name, options in variants:  # warm-up (one-off allocations, oneDNN kernel selection, compilation)
             bench.set_channels_last(options["channels_last"])
+            tick = time.perf_counter()
             bench.step(**options, generator=generator)
+            if options.get("compiled"):
+                for _ in range(2):  # recompilations for a second shape of the fake-selector split settle here
+                    bench.step(**options, generator=generator)
+                print(f"  torch.compile warm-up (compilation + 3 steps): {time.perf_counter() - tick:.0f} s", flush=True)
         for _ in range(args.repeats):
             for name, options in variants:
                 bench.set_channels_last(options["channels_last"])
@@ -207,6 +226,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile variant (compilation takes minutes on a CPU; excluded from the timings, printed)")
     parser.add_argument("--batch-sizes", default=None, help="comma-separated (default 16,32 for imagenet, 32 for cifar10)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -11,13 +11,23 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import torch
+
+from .errors import OutOfSpaceError
+
+# Temporary files of a target older than this process were left by a killed earlier one.
+_PROCESS_STARTED = time.time()
+# Below this much free space a failed write is blamed on a full disk (torch reports ENOSPC as a RuntimeError).
+_NEARLY_FULL_BYTES = 32 * 2**20
 
 
 def _current_umask() -> int:
@@ -35,6 +45,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -43,11 +54,55 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o666 & ~_current_umask())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+        if isinstance(error, (OSError, RuntimeError)) and _out_of_space(error, path.parent):
+            raise OutOfSpaceError(
+                f"no space left on {_mount_point(path.parent)} while writing {path}; "
+                f"{'the previous ' + path.name + ' is intact' if path.exists() else 'nothing was written'}. "
+                "Free some space (or write elsewhere) and run again; a training run continues with --resume."
+            ) from error
         raise
     return path
+
+
+def _temporaries_of(path: Path) -> list[Path]:
+    return list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob metacharacters escaped."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files of ``path`` left by killed earlier processes (older than this one); return them."""
+    removed = []
+    for tmp in _temporaries_of(Path(path)):
+        try:
+            if tmp.stat().st_mtime < _PROCESS_STARTED:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:  # another process finished or removed it meanwhile
+            continue
+    return removed
+
+
+def _out_of_space(error: BaseException, folder: Path) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def _mount_point(folder: Path) -> Path:
+    folder = folder.resolve()
+    while not os.path.ismount(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def atomic_torch_save(obj: object, path: str | os.PathLike[str]) -> Path:

@@ -54,6 +54,8 @@ def check_images(images: object, name: str = "images", check_range: bool = True)
     if x.shape[1] != 3:
         hint = " (channels-last? use .permute(0, 3, 1, 2))" if x.shape[-1] == 3 else ""
         raise InputError(f"`{name}` must have 3 RGB channels in dimension 1, got shape {tuple(x.shape)}{hint}.")
+    if x.numel() == 0:
+        raise InputError(f"`{name}` is empty (shape {tuple(x.shape)}); pass at least one image of at least 1x1 pixels.")
     if check_range:
         _check_finite_unit_range(x, name)
     return x

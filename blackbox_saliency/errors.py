@@ -33,3 +33,7 @@ class ImageReadError(BlackBoxSaliencyError, OSError):
 
 class DataNotFoundError(BlackBoxSaliencyError, FileNotFoundError):
     """A data set or weights file expected on disk is not there."""
+
+
+class OutOfSpaceError(BlackBoxSaliencyError, OSError):
+    """The disk filled up while a file was written; the previous version of the file is intact."""

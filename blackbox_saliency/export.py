@@ -3,7 +3,15 @@
 Every exported graph is called as ``m(images, classes) -> masks`` with the
 library's conventions: images float32 (B, 3, H, W) RGB in [0, 1] (the graph
 normalises them itself), classes int64 (B,), masks float32 (B, 1, H, W) in
-[0, 1]. The graphs do no input checking.
+[0, 1]. The graphs check their input and fail with a message naming the mistake:
+
+* TorchScript: rank, channels, dtype of both inputs, one class per image, NaN, the [0, 1]
+  range and the class range (``torch.jit.Error`` whose last line is the message).
+* ``torch.export``: NaN, the [0, 1] range and the class range (``RuntimeError`` with the
+  message); rank, channels and one class per image are guarded by torch.export itself
+  (``Guard failed: images.size()[1] == 3``).
+* ONNX: onnxruntime checks rank and dtype (``Invalid rank for input: images``); value
+  checks cannot be expressed portably and are left out.
 
 Shapes the files accept:
 
@@ -50,7 +58,17 @@ from .atomic import atomic_write
 from .errors import BlackBoxSaliencyError, InputError
 from .interfaces import Masker
 
-__all__ = ["FORMATS", "ExportError", "ExportResult", "MaskerExportWrapper", "export_masker", "read_export_description"]
+__all__ = [
+    "FORMATS",
+    "CheckedScriptMasker",
+    "ExportError",
+    "ExportResult",
+    "MaskerExportWrapper",
+    "assert_input_values",
+    "check_traced_inputs",
+    "export_masker",
+    "read_export_description",
+]
 
 FORMATS = ("torchscript", "export", "onnx")
 SUFFIXES = {"torchscript": ".pt", "export": ".pt2", "onnx": ".onnx"}
@@ -80,18 +98,61 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-class MaskerExportWrapper(nn.Module):
-    """Thin ``(images, classes) -> masks`` module around a masker, without input checks."""
+def check_traced_inputs(images: torch.Tensor, classes: torch.Tensor, num_classes: int) -> None:
+    """The input checks compiled into TorchScript exports (TorchScript-compatible; ``num_classes`` 0 = unknown)."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError("blackbox-saliency masker: `images` must have shape (B, 3, H, W), got " + str(images.shape) + "; pass float32 RGB images in [0, 1], NCHW")
+    if images.dtype != torch.float32:
+        raise ValueError("blackbox-saliency masker: `images` must be float32 in [0, 1], got another dtype; pass images.float() / 255 for uint8 images, images.float() for other floats")
+    if classes.dim() != 1 or classes.dtype != torch.int64:
+        raise ValueError("blackbox-saliency masker: `classes` must be an int64 tensor of shape (B,), got shape " + str(classes.shape) + " (pass classes.long() if the dtype differs)")
+    if classes.shape[0] != images.shape[0]:
+        raise ValueError("blackbox-saliency masker: `classes` has " + str(classes.shape[0]) + " entries for " + str(images.shape[0]) + " images; pass one class per image")
+    if images.numel() == 0:
+        raise ValueError("blackbox-saliency masker: `images` is empty, got shape " + str(images.shape))
+    if bool(torch.isnan(images).any()):
+        raise ValueError("blackbox-saliency masker: `images` contains NaN values")
+    if bool(images.min() < 0) or bool(images.max() > 1):
+        raise ValueError("blackbox-saliency masker: `images` must hold values in [0, 1]; scale 0..255 images by 1/255 and do not normalise them")
+    if num_classes > 0 and (bool(classes.min() < 0) or bool(classes.max() >= num_classes)):
+        raise ValueError("blackbox-saliency masker: `classes` must lie in [0, " + str(num_classes - 1) + "]")
 
-    def __init__(self, masker: Masker) -> None:
+
+def assert_input_values(images: torch.Tensor, classes: torch.Tensor, num_classes: int) -> None:
+    """The value checks recorded into ``torch.export`` graphs (shapes are guarded by torch.export itself)."""
+    in_range = torch.logical_and(images.min() >= 0, images.max() <= 1)  # False for NaN too
+    torch._assert_async(in_range, "blackbox-saliency masker: `images` must hold values in [0, 1] without NaN; scale 0..255 images by 1/255 and do not normalise them")
+    if num_classes > 0:
+        valid = torch.logical_and(classes.min() >= 0, classes.max() < num_classes)
+        torch._assert_async(valid, f"blackbox-saliency masker: `classes` must lie in [0, {num_classes - 1}]")
+
+
+class MaskerExportWrapper(nn.Module):
+    """``(images, classes) -> masks`` around a masker; ``value_checks`` records :func:`assert_input_values` into the graph."""
+
+    def __init__(self, masker: Masker, value_checks: bool = False) -> None:
         super().__init__()
         self.masker = masker
+        self.value_checks = value_checks
+        self.num_classes = int(masker.num_classes or 0)
 
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        unchecked = getattr(self.masker, "masks_unchecked", None)
-        if unchecked is not None:
-            return unchecked(images, classes)
-        return self.masker(images, classes)
+        if self.value_checks:
+            assert_input_values(images, classes, self.num_classes)
+        return self.masker.masks_unchecked(images, classes)
+
+
+class CheckedScriptMasker(nn.Module):
+    """A scripted shell that runs :func:`check_traced_inputs` and then the traced masker."""
+
+    def __init__(self, traced: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.traced = traced
+        self.num_classes = num_classes
+
+    def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        check_traced_inputs(images, classes, self.num_classes)
+        return self.traced(images, classes)
 
 
 def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -148,7 +209,7 @@ def _torchscript(wrapper: nn.Module, masker: Masker, example: tuple, path: Path)
         warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.* is deprecated but still the only torch-only format
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         with torch.no_grad():
-            traced = torch.jit.trace(wrapper, example, check_trace=False)
+            traced = torch.jit.script(CheckedScriptMasker(torch.jit.trace(wrapper, example, check_trace=False), wrapper.num_classes))
         dynamic = "batch, height and width (any size)"
         extra = {DESCRIPTION_KEY: _description(masker, "torchscript", dynamic)}
         atomic_write(path, lambda handle: torch.jit.save(traced, handle, _extra_files=extra))
@@ -183,7 +244,8 @@ def _try_specs(masker: Masker, size: tuple[int, int], batch: int, run: Callable[
 
 
 def _torch_export(wrapper: nn.Module, masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
-    program, dynamic, notes = _try_specs(masker, size, example[0].shape[0], lambda spec: torch.export.export(wrapper, example, dynamic_shapes=spec))
+    checked = MaskerExportWrapper(masker, value_checks=True).eval()
+    program, dynamic, notes = _try_specs(masker, size, example[0].shape[0], lambda spec: torch.export.export(checked, example, dynamic_shapes=spec))
     extra = {DESCRIPTION_KEY: _description(masker, "export", dynamic)}
     atomic_write(path, lambda handle: torch.export.save(program, handle, extra_files=extra))
     with open(path, "rb") as handle:  # a buffer: torch.export.load wants a .pt2 suffix for paths
@@ -245,8 +307,14 @@ def export_masker(
     """
     if format not in FORMATS:
         raise InputError(f"unknown export format {format!r}; choose one of {list(FORMATS)}.")
-    if not isinstance(masker, nn.Module):
-        raise InputError(f"`masker` must be an nn.Module masker, got {type(masker).__name__}.")
+    if not isinstance(masker, Masker):
+        raise InputError(f"`masker` must be a Masker (e.g. load_masker(NAME_OR_PATH)), got {type(masker).__name__}.")
+    if not masker.exportable:
+        raise InputError(
+            f"{type(masker).__name__} cannot be exported: only trained maskers (SaliencyMasker, one forward pass) are; "
+            "baselines such as the central box, gradients, Grad-CAM or the iterative optimisation are computed at run time "
+            "(a subclass that is a plain forward pass can set `exportable = True`)."
+        )
     if not isinstance(batch, int) or batch < 1:
         raise InputError(f"`batch` must be a positive int, got {batch!r}.")
     size = _as_size(size)

@@ -131,18 +131,47 @@ class Masker(nn.Module, ABC):
     """Maps images (B, 3, H, W) in [0, 1] and classes (B,) int64 to masks (B, 1, H, W) in [0, 1].
 
     A mask value of 1 means "this pixel is evidence for the class" (preserved),
-    0 means "removable". Subclasses implement :meth:`forward`; :meth:`explain`
-    checks the input first and is what applications should call.
+    0 means "removable". Subclasses implement :meth:`forward`. Calling the masker,
+    ``masker(images, classes)``, checks the input first (type, shape, dtype, value range,
+    NaN, one class per image, class range) and raises :class:`~blackbox_saliency.errors.InputError`
+    naming what was wrong; :meth:`masks_unchecked` is the one opt-out, for hot paths
+    whose data was validated where it entered.
+
+    Example:
+        >>> import torch
+        >>> from blackbox_saliency import InputError, load_masker
+        >>> masker = load_masker("center")
+        >>> masker(torch.rand(2, 3, 32, 32), torch.tensor([0, 1])).shape
+        torch.Size([2, 1, 32, 32])
+        >>> try:
+        ...     masker(torch.rand(2, 3, 32, 32) * 255, torch.tensor([0, 1]))
+        ... except InputError as error:
+        ...     print("refused")
+        refused
     """
 
     num_classes: int | None = None
+    #: Whether :func:`~blackbox_saliency.export.export_masker` can trace this masker into a graph file
+    #: (a single forward pass of tensor operations; baselines that loop or take gradients cannot).
+    exportable: bool = False
 
     @abstractmethod
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images``."""
+        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images`` (no input checks here)."""
 
-    def explain(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Check the input, then return ``self(images, classes)``."""
+    def check_input(self, images: object, classes: object) -> None:
+        """Raise InputError unless ``images`` is float (B, 3, H, W) in [0, 1] without NaN and ``classes`` int64 (B,) in range."""
         check_images(images)
         check_classes(classes, self.num_classes, batch=images.shape[0])
+
+    def __call__(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        self.check_input(images, classes)
+        return super().__call__(images, classes)
+
+    def masks_unchecked(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """``masker(images, classes)`` without the input checks (hooks still run): for validated hot paths only."""
+        return super().__call__(images, classes)
+
+    def explain(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Check the input, then return the masks (the same as calling the masker)."""
         return self(images, classes)

@@ -22,28 +22,100 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .atomic import atomic_write
 from .errors import ImageReadError, InputError
 
-__all__ = ["load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
+__all__ = ["as_rgb", "load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
 
 _PathLike = str | os.PathLike[str]
 
+# Modes Pillow converts to RGB by itself without losing the range (alpha is dropped, palettes looked up).
+_PILLOW_CONVERTS = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
-def open_rgb(path: _PathLike, exif_orientation: bool = True) -> Image.Image:
+
+def as_rgb(image: Image.Image, name: str = "the image") -> Image.Image:
+    """Convert a PIL image of any mode Pillow reads to 8-bit RGB, keeping its value range.
+
+    Pillow's own ``convert("RGB")`` clips 16- and 32-bit integer images (a 16-bit grey PNG
+    turns white) and float images; here they are scaled: 16-bit by 1/257, 32-bit integer
+    images as 16-bit data (values must lie in 0..65535), float (``F``) images in [0, 1]
+    or else [0, 255]. Alpha is dropped, palettes are looked up, CMYK/YCbCr/LAB/HSV converted.
+
+    Raises:
+        ImageReadError: an unknown mode, NaN values, or values outside the ranges above.
+
+    Example:
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> grey16 = Image.fromarray(np.full((2, 2), 32896, np.uint16))  # mode I;16, half-grey
+        >>> as_rgb(grey16).getpixel((0, 0))
+        (128, 128, 128)
+    """
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "La":  # premultiplied grey + alpha: Pillow has no direct path
+        return image.convert("LA").convert("RGB")
+    if mode in _PILLOW_CONVERTS:
+        return image.convert("RGB")
+    if mode in _SIXTEEN_BIT or mode == "I":
+        values = np.asarray(image).astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ImageReadError(
+                f"cannot read {name}: a 32-bit integer image with values in [{values.min()}, {values.max()}], outside 0..65535; "
+                "save it with 8 or 16 bits per channel"
+            )
+        grey = ((values * 255 + 32767) // 65535).astype(np.uint8)
+    elif mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if np.isnan(values).any() or np.isinf(values).any():
+            raise ImageReadError(f"cannot read {name}: the float image holds NaN or infinite values")
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if low < 0 or high > 255:
+            raise ImageReadError(
+                f"cannot read {name}: a float image with values in [{low:.4g}, {high:.4g}]; float images must hold values "
+                "in [0, 1] (or 0..255); rescale it first"
+            )
+        scale = 255.0 if high <= 1.0 else 1.0
+        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    else:
+        raise ImageReadError(
+            f"cannot read {name}: Pillow image mode {mode!r} is not supported; convert it to RGB, grey, or a 16-bit image first"
+        )
+    return Image.fromarray(grey, mode="L").convert("RGB")
+
+
+def open_rgb(path: _PathLike, exif_orientation: bool = True, max_side: int | None = None) -> Image.Image:
     """Open, decode fully, apply the EXIF orientation (unless ``exif_orientation=False``, e.g. when boxes are
-    given in the stored pixel grid) and convert to RGB; ImageReadError naming the file on any failure."""
+    given in the stored pixel grid) and convert to RGB; ImageReadError naming the file on any failure.
+
+    ``max_side`` shrinks photos whose longer side exceeds it (aspect ratio kept; JPEGs are decoded at a
+    reduced scale directly, so a 24-megapixel photo never occupies its full size in memory).
+    """
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"cannot read image {path}: the file does not exist")
     if path.is_dir():
         raise ImageReadError(f"cannot read image {path}: it is a directory, not an image file")
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1):
+        raise InputError(f"`max_side` must be a positive int or None, got {max_side!r}")
     try:
         with Image.open(path) as image:
+            if max_side is not None and max(image.size) > max_side:
+                scale = max_side / max(image.size)
+                image.draft("RGB", (max(1, int(image.width * scale)), max(1, int(image.height * scale))))
             image.load()
+            if image.width == 0 or image.height == 0:
+                raise ImageReadError(f"cannot read image {path}: it has no pixels ({image.width}x{image.height})")
             if exif_orientation:
                 image = ImageOps.exif_transpose(image)
-            return image.convert("RGB")
+            image = as_rgb(image, name=str(path))
+            if max_side is not None and max(image.size) > max_side:
+                image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            return image
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"cannot read image {path}: not an image format Pillow recognises") from exc
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, ImageReadError):
+            raise
         raise ImageReadError(f"cannot read image {path}: {type(exc).__name__}: {exc} (truncated or corrupt file?)") from exc
 
 
@@ -52,13 +124,13 @@ def _pil_to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255)
 
 
-def load_image(path: _PathLike) -> torch.Tensor:
+def load_image(path: _PathLike, max_side: int | None = None) -> torch.Tensor:
     """Read an image file (any Pillow format, converted to RGB) as a float32 (3, H, W) tensor in [0, 1].
 
-    The EXIF orientation tag is applied. Raises ImageReadError naming the path and
-    the reason when the file is missing, unreadable or not an image.
+    The EXIF orientation tag is applied; ``max_side`` shrinks larger photos (see :func:`open_rgb`).
+    Raises ImageReadError naming the path and the reason when the file is missing, unreadable or not an image.
     """
-    return _pil_to_tensor(open_rgb(path))
+    return _pil_to_tensor(open_rgb(path, max_side=max_side))
 
 
 def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -106,7 +178,7 @@ def to_image_tensor(image: object) -> torch.Tensor:
     arrays of those shapes with values in [0, 1]; float tensors (3, H, W) in [0, 1].
     """
     if isinstance(image, Image.Image):
-        return _pil_to_tensor(image.convert("RGB"))
+        return _pil_to_tensor(as_rgb(image))
     if isinstance(image, torch.Tensor):
         tensor = image.detach().cpu()
         if tensor.dim() != 3 or tensor.shape[0] != 3:
@@ -120,6 +192,8 @@ def to_image_tensor(image: object) -> torch.Tensor:
             raise InputError(
                 f"an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (channels last), got {image.shape}"
             )
+        if array.size == 0:
+            raise InputError(f"the image array is empty (shape {image.shape}); pass an image of at least 1x1 pixels")
         array = array[:, :, :3]
         if array.shape[2] == 1:
             array = np.repeat(array, 3, axis=2)

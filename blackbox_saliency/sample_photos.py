@@ -86,8 +86,10 @@ def _grace_hopper() -> np.ndarray:
         path = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     from PIL import Image
 
+    from .io import as_rgb
+
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(as_rgb(image))
 
 
 def _sklearn(file_name: str) -> Callable[[], np.ndarray]:

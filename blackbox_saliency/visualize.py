@@ -36,6 +36,7 @@ from .conventions import check_images, check_masks, check_same_batch
 from .errors import InputError
 
 __all__ = [
+    "overlay",
     "DEFAULT_CMAP",
     "BOX_COLOUR",
     "blend",
@@ -253,6 +254,27 @@ def _prepare(images: torch.Tensor, masks: torch.Tensor, min_side: int | None) ->
         images = F.interpolate(images, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)
         masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False).clamp_(0, 1)
     return images, masks, scale
+
+
+def overlay(image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """One image blended with its mask's heat map, as an RGB ``uint8`` array (H, W, 3) ready for matplotlib or Pillow.
+
+    ``image`` is (3, H, W) or (1, 3, H, W) in [0, 1]; ``mask`` is (h, w), (1, h, w) or (1, 1, h, w) in [0, 1]
+    at any resolution (resized to the image). Like pytorch-grad-cam's ``show_cam_on_image``.
+
+    Example:
+        >>> import torch
+        >>> overlay(torch.rand(3, 20, 30), torch.rand(5, 5)).shape
+        (20, 30, 3)
+    """
+    if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
+        raise InputError("`image` and `mask` must be torch tensors (image (3, H, W), mask (H, W)).")
+    images = image.unsqueeze(0) if image.dim() == 3 else image
+    masks = mask.reshape(1, 1, *mask.shape[-2:]) if mask.dim() in (2, 3, 4) and mask.numel() == mask.shape[-2] * mask.shape[-1] else mask
+    if images.dim() != 4 or images.shape[0] != 1:
+        raise InputError(f"`image` must be one image (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}; for batches use render_overlays.")
+    shown, shown_masks, _ = _prepare(images, masks, None)
+    return to_uint8(blend(shown, shown_masks, alpha, cmap))[0]
 
 
 def render_overlays(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from blackbox_saliency.errors import InputError
@@ -153,3 +156,82 @@ def test_bad_arguments(tmp_path, tiny):
     torch.save({"a": torch.zeros(1)}, tmp_path / "other.pt")  # a zip archive without our description
     with pytest.raises(InputError, match="no blackbox-saliency description"):
         read_export_description(tmp_path / "other.pt")
+
+
+# ---------------------------------------------------------------- exported graphs check their input
+_BAD_INPUTS = {
+    "0..255": (lambda: (torch.rand(2, 3, 32, 32) * 255, torch.tensor([0, 1])), r"values in \[0, 1\]"),
+    "NaN": (lambda: (torch.full((2, 3, 32, 32), math.nan), torch.tensor([0, 1])), r"NaN|values in \[0, 1\] without NaN"),
+    "class out of range": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([0, 7])), r"`classes` must lie in \[0, 6\]"),
+}
+_BAD_SHAPES_TORCHSCRIPT = {
+    "one class for two images": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([1])), "1 entries for 2 images; pass one class per image"),
+    "grey": (lambda: (torch.rand(2, 1, 32, 32), torch.tensor([0, 1])), r"must have shape \(B, 3, H, W\)"),
+    "uint8": (lambda: ((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8), torch.tensor([0, 1])), r"float32 in \[0, 1\], got another dtype; pass images.float\(\) / 255"),
+    "no batch": (lambda: (torch.rand(3, 32, 32), torch.tensor([0])), r"must have shape \(B, 3, H, W\)"),
+    "int32 classes": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([0, 1], dtype=torch.int32)), "int64"),
+}
+
+
+@pytest.fixture(scope="module")
+def scripted_tiny(tiny, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "m.pt"
+    export_masker(tiny, path, "torchscript", size=32)
+    return torch.jit.load(str(path))
+
+
+@pytest.mark.parametrize("case", sorted({**_BAD_INPUTS, **_BAD_SHAPES_TORCHSCRIPT}))
+def test_torchscript_export_refuses_bad_input_with_a_clear_message(scripted_tiny, case):
+    make, message = {**_BAD_INPUTS, **_BAD_SHAPES_TORCHSCRIPT}[case]
+    with pytest.raises(Exception, match=message) as caught:
+        scripted_tiny(*make())
+    assert "blackbox-saliency masker" in str(caught.value).strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def exported_tiny(tiny, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "m.pt2"
+    export_masker(tiny, path, "export", size=32, batch=2)
+    return torch.export.load(str(path)).module()
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_INPUTS))
+def test_torch_export_refuses_bad_values_with_a_clear_message(exported_tiny, case):
+    make, message = _BAD_INPUTS[case]
+    with pytest.raises(RuntimeError, match=message):
+        exported_tiny(*make())
+
+
+def test_torch_export_guards_shapes_itself(exported_tiny):
+    with pytest.raises(Exception, match=r"images.size\(\)\[1\] == 3"):
+        exported_tiny(torch.rand(2, 1, 32, 32), torch.tensor([0, 1]))
+    with pytest.raises(Exception, match=r"classes.size\(\)\[0\] == images.size\(\)\[0\]"):
+        exported_tiny(torch.rand(2, 3, 32, 32), torch.tensor([1]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    shape=st.lists(st.integers(0, 40), min_size=2, max_size=5),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.float16, torch.uint8]),
+    scale=st.sampled_from([1.0, 255.0, -1.0, math.nan]),
+    classes=st.lists(st.integers(-2, 8), min_size=0, max_size=4),
+    seed=st.integers(0, 2**16),
+)
+def test_fuzz_torchscript_export_gives_a_valid_mask_or_a_clear_error(scripted_tiny, shape, dtype, scale, classes, seed):
+    images = torch.rand(shape, generator=torch.Generator().manual_seed(seed)) * scale
+    images = images.to(dtype) if dtype.is_floating_point or not math.isnan(scale) else images
+    try:
+        masks = scripted_tiny(images, torch.tensor(classes, dtype=torch.int64))
+    except torch.jit.Error as error:
+        assert "blackbox-saliency masker:" in str(error), error
+        return
+    assert masks.shape == (shape[0], 1, *shape[2:])
+    assert not torch.isnan(masks).any() and float(masks.min()) >= 0 and float(masks.max()) <= 1
+
+
+def test_baselines_are_refused_with_a_reason(tmp_path):
+    from blackbox_saliency import load_masker
+
+    with pytest.raises(InputError, match="CenterBoxMasker cannot be exported: only trained maskers"):
+        export_masker(load_masker("center"), tmp_path / "c.pt", "torchscript")
+    assert not (tmp_path / "c.pt").exists()

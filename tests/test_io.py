@@ -141,3 +141,84 @@ def test_to_image_tensor_conversions():
 def test_to_image_tensor_rejects(bad, message):
     with pytest.raises(InputError, match=message):
         to_image_tensor(bad)
+
+
+# ---------------------------------------------------------------- every image mode Pillow reads
+def _png16(path, channels: np.ndarray) -> None:
+    """Write a 16-bit PNG (grey for (H, W), RGB for (H, W, 3)) by hand: Pillow cannot write 48-bit RGB."""
+    import struct
+    import zlib
+
+    height, width = channels.shape[:2]
+    colour_type = 2 if channels.ndim == 3 else 0
+    rows = b"".join(b"\x00" + channels[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _grey_gradient(dtype, top: float) -> np.ndarray:
+    """A (6, 8) ramp from 0 to ``top``; its mean is top / 2."""
+    return np.linspace(0, top, 48).reshape(6, 8).astype(dtype)
+
+
+def _mode_cases():
+    palette_image = Image.new("P", (8, 6))
+    palette_image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    palette_image.paste(1, (0, 0, 4, 6))  # left half red
+    return {
+        # name: (writer(path) -> path, expected per-channel means (R, G, B) in [0, 1])
+        "16-bit grey PNG": (lambda p: _png16(p, np.full((6, 8), 40000, np.uint16)), (40000 / 65535,) * 3),
+        "16-bit grey ramp PNG": (lambda p: _png16(p, _grey_gradient(np.uint16, 65535)), (0.5,) * 3),
+        "16-bit RGB PNG": (
+            lambda p: _png16(p, np.stack([np.full((6, 8), v, np.uint16) for v in (65535, 30000, 0)], axis=-1)),
+            (1.0, 30000 / 65535, 0.0),
+        ),
+        "float TIFF in [0, 1]": (lambda p: Image.fromarray(_grey_gradient(np.float32, 1.0)).save(p, format="TIFF"), (0.5,) * 3),
+        "float TIFF in 0..255": (lambda p: Image.fromarray(np.full((6, 8), 51.0, np.float32)).save(p, format="TIFF"), (0.2,) * 3),
+        "32-bit integer TIFF": (lambda p: Image.fromarray(np.full((6, 8), 13107, np.int32)).save(p, format="TIFF"), (0.2,) * 3),
+        "palette PNG": (lambda p: palette_image.save(p, format="PNG"), (0.5, 0.0, 0.0)),
+        "grey + alpha PNG": (lambda p: Image.new("LA", (8, 6), (153, 0)).save(p, format="PNG"), (0.6,) * 3),
+        "RGBA PNG": (lambda p: Image.new("RGBA", (8, 6), (255, 51, 0, 10)).save(p, format="PNG"), (1.0, 0.2, 0.0)),
+        "CMYK TIFF": (lambda p: Image.new("CMYK", (8, 6), (0, 255, 255, 0)).save(p, format="TIFF"), (1.0, 0.0, 0.0)),
+        "bilevel PNG": (lambda p: Image.new("1", (8, 6), 1).save(p, format="PNG"), (1.0,) * 3),
+        "8-bit grey PNG": (lambda p: Image.new("L", (8, 6), 102).save(p, format="PNG"), (0.4,) * 3),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_mode_cases()))
+def test_every_image_mode_is_read_with_its_true_values(tmp_path, case):
+    write, expected = _mode_cases()[case]
+    path = tmp_path / "image.img"
+    write(path)
+    image = load_image(path)
+    assert image.shape == (3, 6, 8)
+    torch.testing.assert_close(image.mean(dim=(1, 2)), torch.tensor(expected), atol=1.5 / 255, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.full((4, 4), 70000, np.int32), "outside 0..65535"),
+        (np.full((4, 4), 300.0, np.float32), r"values in \[300, 300\]"),
+        (np.full((4, 4), np.nan, np.float32), "NaN"),
+    ],
+)
+def test_images_whose_values_cannot_be_mapped_are_refused(tmp_path, array, message):
+    path = tmp_path / "bad.tiff"
+    Image.fromarray(array).save(path, format="TIFF")
+    with pytest.raises(ImageReadError, match=message):
+        load_image(path)
+
+
+def test_an_unknown_mode_is_refused():
+    from blackbox_saliency.io import as_rgb
+
+    class OddMode:  # stands in for a Pillow image in a mode this library does not map
+        mode = "BGR;24"
+
+    with pytest.raises(ImageReadError, match="mode 'BGR;24' is not supported"):
+        as_rgb(OddMode())

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, DataNotFoundError
+from ..safe_load import check_finite_tensors, load_weights_only
 
 
 def read_state_dict(path: str | os.PathLike[str], what: str) -> dict[str, torch.Tensor]:
@@ -21,17 +22,12 @@ def read_state_dict(path: str | os.PathLike[str], what: str) -> dict[str, torch.
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"weights file for {what} not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged files (UnpicklingError, RuntimeError, EOFError...)
-        raise CheckpointError(
-            f"cannot read the {what} weights file {path}: {type(exc).__name__}: {str(exc)[:300]}; "
-            "the file is corrupt or not a PyTorch checkpoint, download it again."
-        ) from exc
+    obj = load_weights_only(path, f"{what} weights file", fix="Download it again.")
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors for {what} (found {type(obj).__name__}).")
+    check_finite_tensors(obj, path, f"{what} weights file")
     return {str(k).removeprefix("module."): v for k, v in obj.items()}
 
 

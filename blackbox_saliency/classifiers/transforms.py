@@ -20,6 +20,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
+from ..io import as_rgb
+
 __all__ = ["center_crop_transform", "squash_transform", "DEFAULT_CROP_FRACTION"]
 
 DEFAULT_CROP_FRACTION = 0.875
@@ -31,7 +33,7 @@ class _ToRGB:
 
     def __call__(self, image):
         if isinstance(image, Image.Image) and image.mode != "RGB":
-            return image.convert("RGB")
+            return as_rgb(image)
         return image
 
     def __repr__(self) -> str:

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataNotFoundError, PluginError
+from ..explain import DEFAULT_MASKER
 from .cmd_explain import explain_tensors, load_models, resolve_device, shipped_masker_path, write_explanation
-
-DEFAULT_MASKER = "efficientnet_lite0"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,8 @@
-"""``blackbox-saliency explain IMAGE... --masker NAME|PATH --out DIR``: saliency overlays for image files.
+"""``blackbox-saliency explain IMAGE|FOLDER|GLOB...``: saliency overlays for image files.
+
+With no other option the shipped ImageNet masker explains the black box's top-1 class and the
+outputs go to ``./blackbox-saliency-explained/`` (the command says where it wrote); ``--topk K``
+explains the top-K classes (one overlay per class, the class name in the file name and caption).
 
 For every image: read it, prepare it with the classifier's evaluation transform (ImageNet
 models: shorter side 256, centre crop 224), pick the class (``--class top`` = the black box's
@@ -14,8 +18,9 @@ unreadable image is reported and skipped; the others are still explained, the ex
 
 Example::
 
-    $ blackbox-saliency explain cat.jpg dog.png --masker efficientnet_lite0 --out explained/
-    $ blackbox-saliency explain cat.jpg --masker my_masker.pt --class "tiger cat" --out explained/
+    $ blackbox-saliency explain cat.jpg
+    $ blackbox-saliency explain photos/ --topk 3
+    $ blackbox-saliency explain "shots/*.png" --masker my_masker.pt --class "tiger cat" --out explained/
 
 This module also holds the model-loading helpers shared by the ``demo`` and ``video`` commands.
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +38,7 @@ import numpy as np
 import torch
 
 from ..errors import DataNotFoundError, InputError, PluginError
+from ..explain import DEFAULT_MASKER
 
 TOP = "top"
 
@@ -46,8 +52,12 @@ def resolve_device(name: str | None) -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise InputError(f"unknown device {name!r} ({error}); use auto, cpu, cuda or cuda:N.") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"device {name!r} is not supported ({device.type} tensors hold no data to explain); use auto, cpu, cuda or cuda:N.")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {name!r} asked for but CUDA is not available here; use --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
     return device
 
 
@@ -130,11 +140,13 @@ class Explanation:
     box_area: float
     box_prob: float
     box: list[float]
+    rank: int | None = None  # with --topk K > 1: 1..K, the class's rank among the black box's outputs
 
     def caption(self) -> str:
         from ..visualize import caption
 
-        return caption(self.class_name, self.prob, self.saliency_metric)
+        extra = f"top-{self.rank}" if self.rank else None
+        return caption(self.class_name, self.prob, self.saliency_metric, extra)
 
     def summary(self) -> dict:
         return {
@@ -146,6 +158,7 @@ class Explanation:
             "box_area": self.box_area,
             "p_box_crop": self.box_prob,
             "box_xyxy": self.box,
+            "rank": self.rank,
         }
 
     def line(self) -> str:
@@ -161,19 +174,25 @@ def explain_batch(
     masker: torch.nn.Module,
     classifier: torch.nn.Module,
     class_choice: int | str,
+    topk: int = 1,
 ) -> list[Explanation]:
-    """Explain a batch (B, 3, H, W) in [0, 1] already on the models' device."""
+    """Explain a batch (B, 3, H, W) in [0, 1] already on the models' device (``topk`` classes per image with ``top``)."""
     from ..metrics import saliency_metric
 
     with torch.no_grad():
         probs = torch.softmax(classifier(images).float(), dim=1)
         if class_choice == TOP:
-            classes = probs.argmax(dim=1)
+            k = min(topk, probs.shape[1])
+            picked = probs.topk(k, dim=1).indices
         else:
-            classes = torch.full((images.shape[0],), int(class_choice), dtype=torch.int64, device=images.device)
-        masks = masker.explain(images, classes).clamp(0, 1)
+            k, picked = 1, torch.full((images.shape[0], 1), int(class_choice), dtype=torch.int64, device=images.device)
+        images = images.repeat_interleave(k, dim=0)
+        classes = picked.reshape(-1)
+        names = [name for name in names for _ in range(k)]
+        ranks = [r + 1 for _ in range(picked.shape[0]) for r in range(k)] if k > 1 else [None] * len(names)
+        masks = masker(images, classes).clamp(0, 1)
         metric = saliency_metric(classifier, images, masks, classes)
-    p = probs.gather(1, classes.view(-1, 1)).squeeze(1)
+    p = probs.repeat_interleave(k, dim=0).gather(1, classes.view(-1, 1)).squeeze(1)
     out = []
     for i, name in enumerate(names):
         cls = int(classes[i])
@@ -189,6 +208,7 @@ def explain_batch(
                 box_area=float(metric.area[i]),
                 box_prob=float(metric.prob[i]),
                 box=[float(v) for v in metric.boxes[i].tolist()],
+                rank=ranks[i],
             )
         )
     return out
@@ -220,6 +240,37 @@ def prepare_function(classifier: torch.nn.Module) -> Callable[[torch.Tensor], to
     return lambda image: transform(to_pil_image(image))
 
 
+def stream_explanations(
+    items: Iterable[tuple[str, torch.Tensor]],
+    masker: torch.nn.Module,
+    classifier: torch.nn.Module,
+    class_choice: int | str,
+    device: torch.device,
+    batch_size: int = 8,
+    topk: int = 1,
+) -> Iterator[Explanation]:
+    """Explain prepared (name, (3, H, W) image) pairs lazily, one batch of equally sized images at a time.
+
+    ``items`` is consumed as the batches fill, so memory is bounded by one batch, not by the number of images.
+    """
+    batch: list[tuple[str, torch.Tensor]] = []
+
+    def flush() -> list[Explanation]:
+        images = torch.stack([image for _, image in batch]).to(device)
+        done = explain_batch(images, [name for name, _ in batch], masker, classifier, class_choice, topk)
+        batch.clear()
+        return done
+
+    for name, image in items:
+        if batch and tuple(image.shape) != tuple(batch[0][1].shape):
+            yield from flush()
+        batch.append((name, image))
+        if len(batch) == batch_size:
+            yield from flush()
+    if batch:
+        yield from flush()
+
+
 def explain_tensors(
     items: Sequence[tuple[str, torch.Tensor]],
     masker: torch.nn.Module,
@@ -228,79 +279,122 @@ def explain_tensors(
     device: torch.device,
     batch_size: int = 8,
 ) -> list[Explanation]:
-    """Prepare and explain (name, (3, H, W) image) pairs in batches of equally sized prepared images."""
+    """Prepare and explain (name, (3, H, W) image) pairs; the results in the order of ``items``."""
     prepare = prepare_function(classifier)
-    prepared = [(name, prepare(image)) for name, image in items]
-    results: dict[int, Explanation] = {}
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, (_, image) in enumerate(prepared):
-        groups.setdefault(tuple(image.shape), []).append(i)
-    for indices in groups.values():
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
-            images = torch.stack([prepared[i][1] for i in chunk]).to(device)
-            for i, result in zip(chunk, explain_batch(images, [prepared[i][0] for i in chunk], masker, classifier, class_choice)):
-                results[i] = result
-    return [results[i] for i in range(len(prepared))]
+    prepared = ((name, prepare(image)) for name, image in items)
+    return list(stream_explanations(prepared, masker, classifier, class_choice, device, batch_size))
 
 
-# --------------------------------------------------------------------------- the command
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "explain",
-        help="saliency overlays (PNG) and raw masks (.npy) for image files",
-        description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
-    )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads)")
-    parser.add_argument("--masker", required=True, help="a registered masker name (e.g. efficientnet_lite0) or a checkpoint path (.pt)")
-    parser.add_argument("--classifier", default=None, help="the black box (default: the one the masker was trained for)")
-    parser.add_argument("--class", dest="class_spec", default=TOP, metavar="ID|NAME|top", help="class to explain (default: top = the black box's top-1)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def read_prepared(
+    paths: Iterable[Path], prepare: Callable[[torch.Tensor], torch.Tensor], failures: list[str], max_side: int | None = None
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """Read and prepare one image at a time (the full-size photo is released at once); unreadable ones are reported in ``failures``."""
     from ..errors import ImageReadError
     from ..io import load_image
 
+    for path in paths:
+        try:
+            image = load_image(path, max_side=max_side)
+        except ImageReadError as error:
+            failures.append(str(path))
+            print(f"blackbox-saliency explain: error: {error}; skipped", file=sys.stderr)
+            continue
+        yield str(path), prepare(image)
+
+
+# --------------------------------------------------------------------------- the command
+DEFAULT_OUT = Path("blackbox-saliency-explained")
+PROGRESS_FROM = 6  # a progress bar for more images than this handful
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="saliency overlays (PNG) and raw masks (.npy) for image files, folders or globs",
+        description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads), folders (every image inside) or glob patterns")
+    parser.add_argument("--masker", default=DEFAULT_MASKER, help=f"a registered masker name or a checkpoint path (.pt); default {DEFAULT_MASKER}, the shipped ImageNet masker")
+    parser.add_argument("--classifier", default=None, help="the black box (default: the one the masker was trained for)")
+    parser.add_argument("--class", dest="class_spec", default=TOP, metavar="ID|NAME|top", help="class to explain (default: top = the black box's top-1)")
+    parser.add_argument("--topk", type=int, default=1, metavar="K", help="explain the black box's top-K classes, one overlay each (default 1; not with --class)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"output folder, created if needed (default ./{DEFAULT_OUT})")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    parser.add_argument(
+        "--max-side", type=int, default=2048,
+        help="shrink photos whose longer side exceeds this many pixels while reading (JPEGs decode at reduced scale; "
+        "the masker sees a 224-px view anyway), 0 = off (default %(default)s)",
+    )
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe version of a class name (``"tiger cat"`` -> ``"tiger_cat"``)."""
+    kept = "".join(c if c.isalnum() else "_" for c in text.lower())
+    return "_".join(part for part in kept.split("_") if part)[:40] or "class"
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    if args.max_side < 0:
+        raise InputError(f"--max-side must be >= 0 (0 = off), got {args.max_side}.")
+    if args.topk < 1:
+        raise InputError(f"--topk must be >= 1, got {args.topk}.")
+    if args.topk > 1 and str(args.class_spec).lower() != TOP:
+        raise InputError("--topk explains the black box's top classes; it cannot be combined with --class.")
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"--out {args.out} is an existing file; pass a folder for the overlays and masks.")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..explain import image_files
+
+    _check_arguments(args)
+    paths = image_files(args.images)
     device = resolve_device(args.device)
     masker, classifier, classifier_name = load_models(args.masker, args.classifier, device)
     class_choice = resolve_class(args.class_spec, classifier)
     args.out.mkdir(parents=True, exist_ok=True)
 
     failures: list[str] = []
-    items: list[tuple[str, torch.Tensor]] = []
-    for path in map(Path, args.images):
-        try:
-            items.append((str(path), load_image(path)))
-        except ImageReadError as error:
-            failures.append(str(path))
-            print(f"blackbox-saliency explain: error: {error}; skipped", file=sys.stderr)
-    results = explain_tensors(items, masker, classifier, class_choice, device, args.batch_size) if items else []
+    bar = None
+    if args.progress and len(paths) >= PROGRESS_FROM:
+        from tqdm.auto import tqdm
 
+        bar = tqdm(total=len(paths), desc="explain", unit="image")
+    say = bar.write if bar is not None else print
+    prepared = read_prepared(paths, prepare_function(classifier), failures, args.max_side or None)
     taken: set[str] = set()
     summary = []
-    for result in results:
-        stem = unique_stem(Path(result.name), taken)
+    done: set[str] = set()
+    for result in stream_explanations(prepared, masker, classifier, class_choice, device, args.batch_size, args.topk):
+        name = Path(result.name)
+        suffix = f"_top{result.rank}_{_slug(result.class_name)}" if result.rank else ""
+        stem = unique_stem(name.with_name(name.stem + suffix), taken)
         try:
-            paths = write_explanation(result, args.out, stem)
+            paths_written = write_explanation(result, args.out, stem)
         except OSError as error:
             failures.append(result.name)
-            print(f"blackbox-saliency explain: error: cannot write the outputs of {result.name}: {error}", file=sys.stderr)
+            say(f"blackbox-saliency explain: error: cannot write the outputs of {result.name}: {error}")
             continue
-        print(result.line())
-        summary.append({**result.summary(), **{k: str(v) for k, v in paths.items()}})
+        say(result.line())
+        summary.append({**result.summary(), **{k: str(v) for k, v in paths_written.items()}})
+        if bar is not None and result.name not in done:
+            done.add(result.name)
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     if summary:
         from ..atomic import atomic_write_text
 
         mean = float(np.mean([s["saliency_metric"] for s in summary]))
-        doc = {"masker": str(args.masker), "classifier": classifier_name, "mean_saliency_metric": mean, "images": summary, "failed": failures}
+        doc = {"masker": str(args.masker), "classifier": classifier_name, "topk": args.topk, "mean_saliency_metric": mean, "images": summary, "failed": failures}
         atomic_write_text(json.dumps(doc, indent=2) + "\n", args.out / "summary.json")
-        print(f"explained {len(summary)} image(s), mean saliency metric {mean:.3f} (lower is better); outputs in {args.out}")
+        print(f"explained {len(summary)} image/class pair(s), mean saliency metric {mean:.3f} (lower is better); wrote the overlays, "
+              f"panels, masks and summary.json to {args.out.resolve()}")
     if failures:
         print(f"{len(failures)} image(s) failed: {', '.join(failures)}", file=sys.stderr)
         return 1
@@ -311,6 +405,8 @@ __all__ = [
     "Explanation",
     "explain_batch",
     "explain_tensors",
+    "read_prepared",
+    "stream_explanations",
     "load_models",
     "register",
     "resolve_class",

@@ -1,11 +1,11 @@
-"""``blackbox-saliency plugins``: list every discovered classifier, evidence remover and masker."""
+"""``blackbox-saliency plugins``: list every discovered classifier, evidence remover and masker, and the broken plugins."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from ..plugins import available
+from ..plugins import available, plugin_problems
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,14 +16,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    found = available()
+    found: dict[str, object] = dict(available())
     if not args.all_torchvision:
-        for kind in found:
-            tv = [n for n in found[kind] if n.startswith("torchvision:")]
-            found[kind] = {n: s for n, s in found[kind].items() if not n.startswith("torchvision:")}
+        for kind, names in list(found.items()):
+            tv = [n for n in names if n.startswith("torchvision:")]
+            names = {n: s for n, s in names.items() if not n.startswith("torchvision:")}
             if tv:
-                found[kind]["torchvision:<model_name>"] = f"{len(tv)} torchvision models (--all-torchvision lists them)"
+                names["torchvision:<model_name>"] = f"{len(tv)} torchvision models (--all-torchvision lists them)"
+            found[kind] = names
+    problems = plugin_problems()
     if args.json:
+        found["broken"] = [{"source": p.source, "problem": p.problem} for p in problems]
         print(json.dumps(found, indent=2))
         return 0
     for kind, names in found.items():
@@ -31,4 +34,8 @@ def run(args: argparse.Namespace) -> int:
         width = max((len(n) for n in names), default=0)
         for name, source in names.items():
             print(f"  {name:<{width}}  {source}")
+    if problems:
+        print("broken plugins (skipped; fix or uninstall them):")
+        for problem in problems:
+            print(f"  {problem}")
     return 0

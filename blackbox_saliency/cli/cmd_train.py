@@ -102,6 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--out", required=True, help="folder for checkpoint.pt, masker.pt, log.jsonl, result.json")
     g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                    help="continue OUT/checkpoint.pt (or the given checkpoint) with the same settings")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start anew in an --out folder that holds a run, replacing it (without this or --resume such a folder is refused)")
     g.add_argument("--checkpoint-every", type=int, default=_D.checkpoint_every, help="steps between checkpoints, 0 = only at the end (default %(default)s)")
     g.add_argument("--log-every", type=int, default=_D.log_every, help="steps between log lines (default %(default)s)")
     g.add_argument("--device", default=_D.device, help="auto, cpu or cuda (default %(default)s)")
@@ -169,6 +171,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         grad_clip=args.grad_clip,
         seed=args.seed,
         resume=args.resume,
+        overwrite=args.overwrite,
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         device=args.device,

@@ -38,6 +38,7 @@ import torch
 from .._version import __version__
 from ..atomic import atomic_torch_save
 from ..errors import CheckpointError, InputError
+from ..safe_load import check_finite_tensors, load_weights_only
 from .model import SaliencyMasker
 
 __all__ = [
@@ -121,10 +122,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"masker checkpoint {path} does not exist; check the path (trained maskers are saved by `blackbox-saliency train`).")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # damaged files raise UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(f"cannot read masker checkpoint {path}: {type(exc).__name__}: {str(exc)[:300]}; the file is corrupt or truncated.") from exc
+    payload = load_weights_only(path, "masker checkpoint", map_location)
     if not isinstance(payload, dict) or payload.get("kind") != CHECKPOINT_KIND:
         found = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(
@@ -137,14 +135,24 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     for key, kind in (("config", dict), ("state_dict", dict), ("metadata", dict)):
         if not isinstance(payload.get(key), kind):
             raise CheckpointError(f"{path} is damaged: entry {key!r} is missing or not a {kind.__name__}.")
+    check_finite_tensors({"state_dict": payload["state_dict"], "encoder_state_dict": payload.get("encoder_state_dict")}, path, "masker checkpoint")
     return payload
+
+
+_FREE_OVERRIDES = frozenset({"classifier_name"})
+
+
+def _comparable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def load_masker_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu", **overrides: object) -> SaliencyMasker:
     """Rebuild the masker saved at ``path`` in eval mode (``masker.metadata`` holds the saved metadata).
 
-    ``overrides`` replace entries of the saved config (e.g. ``classifier_name=...``); changes that
-    alter the architecture fail with a CheckpointError naming the mismatch.
+    ``overrides`` replace entries of the saved config that do not alter the architecture
+    (``classifier_name``); any other entry may only be repeated with its saved value, since the
+    saved weights fit that architecture alone (a different ``encoder`` is refused before anything
+    is built or downloaded).
     """
     path = Path(path)
     payload = read_checkpoint(path, map_location="cpu")
@@ -152,6 +160,13 @@ def load_masker_checkpoint(path: str | os.PathLike[str], map_location: Any = "cp
     unknown = sorted(set(overrides) - set(config))
     if unknown:
         raise InputError(f"unknown masker option(s) {unknown} for load_masker_checkpoint; valid: {sorted(config)}.")
+    changed = {k: v for k, v in overrides.items() if k not in _FREE_OVERRIDES and _comparable(v) != _comparable(config[k])}
+    if changed:
+        listed = ", ".join(f"{k}={v!r} (trained with {config[k]!r})" for k, v in sorted(changed.items()))
+        raise CheckpointError(
+            f"the masker in {path} cannot be loaded with {listed}: its weights fit only the architecture it was trained with. "
+            "Drop the option, or train a masker for that setting (`blackbox-saliency train --init-from ...`)."
+        )
     config.update(overrides)
     encoder_state = payload.get("encoder_state_dict")
     recorded_pretrained = config.get("encoder_pretrained")

@@ -66,6 +66,8 @@ class SaliencyMasker(Masker):
         **overrides: any :class:`~blackbox_saliency.maskers.presets.MaskerConfig` field.
     """
 
+    exportable = True
+
     def __init__(
         self,
         num_classes: int,
@@ -160,15 +162,10 @@ class SaliencyMasker(Masker):
             features = self.encode(images.to(self._dtype()))
         return self.decode(features, classes)
 
-    def masks_unchecked(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` without input checks (what the exported graphs contain)."""
-        low = self.decode(self.encode(images), classes).masks
-        return F.interpolate(low, size=images.shape[-2:], mode="bilinear", align_corners=False)
-
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images``, in their dtype."""
-        self._check(images, classes)
-        return self.masks_unchecked(images.to(self._dtype()), classes).to(images.dtype)
+        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images``, in their dtype (calling the masker checks the input first)."""
+        low = self.decode(self.encode(images.to(self._dtype())), classes).masks
+        return F.interpolate(low, size=images.shape[-2:], mode="bilinear", align_corners=False).to(images.dtype)
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, encoder={self.encoder.name!r}, mask_stride={self.mask_stride}, classifier_name={self.classifier_name!r}"

@@ -138,6 +138,9 @@ def _check_sources(source_images: object, batch: int, device: torch.device) -> l
     return list(source_images)
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
 def saliency_metric(
     classifier: nn.Module,
     images: torch.Tensor,
@@ -155,7 +158,8 @@ def saliency_metric(
         classifier: a black box with ``input_size`` (height, width) and ``num_classes``
             (e.g. a :class:`~blackbox_saliency.interfaces.BlackBoxClassifier`); it is run in
             eval mode (its mode is restored afterwards) and without gradients.
-        images: (B, 3, H, W) float images in [0, 1].
+        images: (B, 3, H, W) float images in [0, 1] (float16 / bfloat16 are computed in float32; the crops are
+            given to the classifier in the dtype of its weights).
         masks: (B, 1, h, w) masks in [0, 1] at any resolution (bilinearly upsampled to H x W).
         classes: (B,) int64 class per image.
         threshold: salient pixels are those with (upsampled) mask ``> threshold``.
@@ -196,6 +200,9 @@ def saliency_metric(
     if size is None or len(size) != 2:
         raise InputError("`classifier` must have an `input_size` (height, width) attribute, like every BlackBoxClassifier.")
     size = (int(size[0]), int(size[1]))
+    if images.dtype in _HALF:  # boxes, areas and crops in float32; the classifier gets its own dtype below
+        images = images.float()
+    network_dtype = next((p.dtype for p in classifier.parameters() if p.is_floating_point()), images.dtype)
 
     height, width = images.shape[-2:]
     upsampled = upsample_mask(masks.to(images.dtype), (height, width))
@@ -206,7 +213,7 @@ def saliency_metric(
         area = box_area(boxes) / float(height * width)
         crop_from, cropped = images, None
     else:
-        cropped = _check_sources(source_images, batch, images.device)
+        cropped = [p.float() if p.dtype in _HALF else p for p in _check_sources(source_images, batch, images.device)]
         if view_to_source_mapping is None:
             view_to_source_mapping = resize_mapping((height, width), [tuple(p.shape[-2:]) for p in cropped])
         mapping = check_mapping(view_to_source_mapping, batch, "view_to_source_mapping")
@@ -225,7 +232,7 @@ def saliency_metric(
                     crops = crop_boxes(crop_from[start:stop], boxes[start:stop], size)
                 else:
                     crops = crop_source_boxes(cropped[start:stop], boxes[start:stop], size)
-                logits = classifier(crops)
+                logits = classifier(crops.to(network_dtype))
                 if logits.dtype in (torch.float16, torch.bfloat16):
                     logits = logits.float()
                 log_probs.append(F.log_softmax(logits, dim=1).gather(1, classes[start:stop].to(logits.device).view(-1, 1)).squeeze(1))

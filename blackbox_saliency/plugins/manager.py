@@ -3,6 +3,13 @@
 Built-ins and external plugins go through the same pluggy hooks; external
 ones are found through the entry-point group ``blackbox_saliency``.
 
+A broken plugin never takes the others down: a plugin whose module fails to
+import, whose hook raises or returns the wrong type, or that implements a
+hook this library does not define is skipped with a :class:`PluginWarning`
+naming its distribution, entry point and error, and is listed by
+:func:`plugin_problems` (``blackbox-saliency plugins`` shows them in a section
+of their own). Two plugins claiming one name make only that name ambiguous.
+
 Example:
     >>> from blackbox_saliency import available, load_evidence_remover
     >>> "blur" in available()["evidence_removers"]
@@ -14,12 +21,15 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass
+import importlib.metadata
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pluggy
 
-from ..errors import PluginError
+from ..errors import BlackBoxSaliencyError, PluginError
 from . import hookspecs
 
 KINDS = {
@@ -27,6 +37,7 @@ KINDS = {
     "evidence_removers": "blackbox_saliency_evidence_removers",
     "maskers": "blackbox_saliency_maskers",
 }
+HOOK_NAMES = frozenset(KINDS.values())
 
 # Modules of this package that implement the hooks, registered like any plugin.
 BUILTIN_PLUGIN_MODULES = (
@@ -35,6 +46,10 @@ BUILTIN_PLUGIN_MODULES = (
     "blackbox_saliency.maskers.plugin",
     "blackbox_saliency.baselines.plugin",
 )
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped (or part of it was) because it is broken; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,75 @@ class Registration:
     source: str
 
 
+@dataclass(frozen=True)
+class PluginProblem:
+    """A plugin (or one name of it) that could not be used, with the reason."""
+
+    source: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.problem}"
+
+
+@dataclass
+class KindScan:
+    """Everything one hook offered: usable names, names claimed twice, and broken plugins."""
+
+    found: dict[str, Registration] = field(default_factory=dict)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[PluginProblem] = field(default_factory=list)
+
+
+_warned: set[PluginProblem] = set()
+_load_problems: dict[int, list[PluginProblem]] = {}
+_entry_point_sources: dict[str, str] = {}
+
+
+def _report(problem: PluginProblem, into: list[PluginProblem]) -> None:
+    into.append(problem)
+    if problem not in _warned:
+        _warned.add(problem)
+        warnings.warn(f"skipping plugin {problem}", PluginWarning, stacklevel=3)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _unknown_hooks(plugin: object) -> list[str]:
+    """Names on ``plugin`` that look like hooks of this library but are not one (misspellings)."""
+    names = [n for n in dir(plugin) if n.startswith("blackbox_saliency") and callable(getattr(plugin, n, None))]
+    return sorted(n for n in names if n not in HOOK_NAMES)
+
+
+def _load_entry_points(pm: pluggy.PluginManager, problems: list[PluginProblem]) -> None:
+    """Import and register every entry point of the group, isolating each failure."""
+    seen: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        for entry_point in dist.entry_points:
+            if entry_point.group != hookspecs.ENTRY_POINT_GROUP or entry_point.name in seen:
+                continue
+            seen.add(entry_point.name)
+            source = f"{dist.metadata['Name']} {dist.version} (entry point {entry_point.name!r})"
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:  # any failure of third-party code is isolated here
+                _report(PluginProblem(source, f"importing {entry_point.value!r} failed: {_describe(exc)}"), problems)
+                continue
+            for name in _unknown_hooks(plugin):
+                _report(
+                    PluginProblem(source, f"defines {name!r}, which is not a hook of this library (known: {', '.join(sorted(HOOK_NAMES))}); check the spelling"),
+                    problems,
+                )
+            try:
+                pm.register(plugin, name=entry_point.name)
+            except Exception as exc:
+                _report(PluginProblem(source, f"registering failed: {_describe(exc)}"), problems)
+                continue
+            _entry_point_sources[entry_point.name] = source
+
+
 @functools.lru_cache(maxsize=1)
 def get_plugin_manager() -> pluggy.PluginManager:
     """Return the process-wide plugin manager, with built-ins and entry-point plugins registered."""
@@ -54,55 +138,109 @@ def get_plugin_manager() -> pluggy.PluginManager:
     for module_name in BUILTIN_PLUGIN_MODULES:
         module = importlib.import_module(module_name)
         pm.register(module, name=f"builtin:{module_name.rsplit('.', 2)[-2]}")
-    pm.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
+    problems: list[PluginProblem] = []
+    _load_entry_points(pm, problems)
+    _load_problems[id(pm)] = problems
     return pm
 
 
 def _plugin_source(pm: pluggy.PluginManager, plugin: object) -> str:
     name = pm.get_name(plugin) or repr(plugin)
+    if name in _entry_point_sources:
+        return _entry_point_sources[name]
     for registered, dist in pm.list_plugin_distinfo():
         if registered is plugin:
             return f"{dist.project_name} {dist.version} (entry point {name!r})"
     return name
 
 
-def registry(kind: str, pm: pluggy.PluginManager | None = None) -> dict[str, Registration]:
-    """Collect ``{name: Registration}`` for one kind, refusing names claimed twice."""
+def scan(kind: str, pm: pluggy.PluginManager | None = None) -> KindScan:
+    """Call every plugin's hook of one kind; isolate the broken ones and mark names claimed twice."""
     if kind not in KINDS:
         raise PluginError(f"unknown plugin kind {kind!r}; choose one of {sorted(KINDS)}.")
     pm = pm or get_plugin_manager()
-    caller = getattr(pm.hook, KINDS[kind])
-    found: dict[str, Registration] = {}
-    for impl in caller.get_hookimpls():
+    hook_name = KINDS[kind]
+    result = KindScan()
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
         source = _plugin_source(pm, impl.plugin)
-        offered = impl.function() or {}
-        if not isinstance(offered, dict):
-            raise PluginError(f"plugin {source} returned {type(offered).__name__} from {KINDS[kind]}(); it must return a dict of name -> factory.")
+        try:
+            offered = impl.function()
+        except Exception as exc:  # a hook of a third-party plugin raised: skip that plugin only
+            _report(PluginProblem(source, f"{hook_name}() raised {_describe(exc)}"), result.problems)
+            continue
+        if offered is None:
+            continue
+        if not isinstance(offered, Mapping):
+            _report(
+                PluginProblem(source, f"{hook_name}() returned {type(offered).__name__}; it must return a dict of name -> factory"),
+                result.problems,
+            )
+            continue
         for name, factory in offered.items():
-            if name in found:
-                raise PluginError(
-                    f"two plugins claim the {kind[:-1].replace('_', ' ')} name {name!r}: "
-                    f"{found[name].source} and {source}; uninstall or rename one of them."
+            if not isinstance(name, str) or not callable(factory):
+                _report(
+                    PluginProblem(source, f"{hook_name}() offered {name!r} -> {type(factory).__name__}; names must be strings and factories callables"),
+                    result.problems,
                 )
-            found[name] = Registration(name, factory, source)
-    return found
+            elif name in result.ambiguous:
+                result.ambiguous[name].append(source)
+            elif name in result.found:
+                result.ambiguous[name] = [result.found.pop(name).source, source]
+            else:
+                result.found[name] = Registration(name, factory, source)
+    for name, sources in result.ambiguous.items():
+        _report(PluginProblem(" and ".join(sources), f"both claim the {_singular(kind)} name {name!r}; it cannot be loaded until one is uninstalled or renamed"), result.problems)
+    return result
+
+
+def registry(kind: str, pm: pluggy.PluginManager | None = None) -> dict[str, Registration]:
+    """Collect ``{name: Registration}`` for the usable names of one kind (broken plugins and clashing names left out)."""
+    return scan(kind, pm).found
+
+
+def plugin_problems(pm: pluggy.PluginManager | None = None) -> list[PluginProblem]:
+    """Every plugin that failed to load or offered something unusable, with the reason."""
+    pm = pm or get_plugin_manager()
+    problems = list(_load_problems.get(id(pm), []))
+    for kind in KINDS:
+        problems.extend(p for p in scan(kind, pm).problems if p not in problems)
+    return problems
 
 
 def available() -> dict[str, dict[str, str]]:
-    """Return ``{kind: {name: source}}`` for every discovered plugin name."""
+    """Return ``{kind: {name: source}}`` for every usable plugin name."""
     return {kind: {n: r.source for n, r in sorted(registry(kind).items())} for kind in KINDS}
 
 
+def _singular(kind: str) -> str:
+    return kind[:-1].replace("_", " ")
+
+
 def _lookup(kind: str, name: str) -> Registration:
-    found = registry(kind)
-    if name not in found:
-        names = ", ".join(sorted(n for n in found if not n.startswith("torchvision:"))) or "(none)"
+    found = scan(kind)
+    if name in found.ambiguous:
+        raise PluginError(
+            f"two plugins claim the {_singular(kind)} name {name!r}: {' and '.join(found.ambiguous[name])}; "
+            "uninstall or rename one of them."
+        )
+    if name not in found.found:
+        names = ", ".join(sorted(n for n in found.found if not n.startswith("torchvision:"))) or "(none)"
         extra = " (and torchvision:<model_name> for any torchvision classification model)" if kind == "classifiers" else ""
         raise PluginError(
-            f"no {kind[:-1].replace('_', ' ')} named {name!r}. Available: {names}{extra}. "
+            f"no {_singular(kind)} named {name!r}. Available: {names}{extra}. "
             "Install the plugin package that provides it, or check the spelling (`blackbox-saliency plugins` lists them)."
         )
-    return found[name]
+    return found.found[name]
+
+
+def _build(kind: str, name: str, kwargs: dict[str, object]):
+    registration = _lookup(kind, name)
+    try:
+        return registration.factory(**kwargs)
+    except BlackBoxSaliencyError:
+        raise
+    except Exception as exc:  # attribute a third-party factory's failure to its plugin
+        raise PluginError(f"building the {_singular(kind)} {name!r} from {registration.source} failed: {_describe(exc)}") from exc
 
 
 def load_classifier(name: str, **kwargs: object):
@@ -114,24 +252,40 @@ def load_classifier(name: str, **kwargs: object):
         >>> net.num_classes
         1000
     """
-    return _lookup("classifiers", name).factory(**kwargs)
+    return _build("classifiers", name, kwargs)
 
 
 def load_evidence_remover(name: str, **kwargs: object):
     """Build the evidence remover registered as ``name`` (``blur``, ``colour_noise``, ``constant``, ``paper``...)."""
-    return _lookup("evidence_removers", name).factory(**kwargs)
+    return _build("evidence_removers", name, kwargs)
+
+
+def looks_like_path(name_or_path: str | Path) -> bool:
+    """``True`` for a :class:`~pathlib.Path`, a ``.pt``/``.pth`` name or a string with a path separator."""
+    if isinstance(name_or_path, Path):
+        return True
+    text = str(name_or_path)
+    return text.endswith((".pt", ".pth")) or "/" in text or "\\" in text
 
 
 def load_masker(name_or_path: str | Path, **kwargs: object):
     """Build a registered masker by name, or load a trained masker checkpoint from a path.
 
+    A string is a path when it ends with ``.pt``/``.pth`` or contains a path
+    separator; anything else is a plugin name (so a file called ``center`` in
+    the working directory does not shadow the ``center`` baseline).
+
     Example:
         >>> from blackbox_saliency import load_masker
         >>> masker = load_masker("center")  # the central-box baseline
     """
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or text.endswith((".pt", ".pth")) or Path(text).is_file():
+    if looks_like_path(name_or_path):
         from ..maskers.checkpoint import load_masker_checkpoint
 
-        return load_masker_checkpoint(Path(text), **kwargs)
-    return _lookup("maskers", text).factory(**kwargs)
+        return load_masker_checkpoint(Path(name_or_path), **kwargs)
+    try:
+        return _build("maskers", str(name_or_path), kwargs)
+    except PluginError as exc:
+        if Path(name_or_path).is_file():
+            raise PluginError(f"{exc} A file named {str(name_or_path)!r} exists here: pass './{name_or_path}' to load it as a checkpoint.") from None
+        raise

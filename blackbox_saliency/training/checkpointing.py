@@ -116,13 +116,7 @@ def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu")
         raise CheckpointError(
             f"no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the checkpoint's path."
         )
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # damaged files raise UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(
-            f"cannot read training checkpoint {path}: {type(error).__name__}: {str(error)[:300]}; the file is corrupt or "
-            "truncated. Delete it to start again, or resume from a copy."
-        ) from error
+    payload = load_weights_only(path, "training checkpoint", map_location, fix="Start anew with --overwrite, or resume from a copy.")
     if not isinstance(payload, dict) or payload.get("kind") != TRAINING_CHECKPOINT_KIND:
         kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
         hint = " (that is a trained masker: load it with load_masker)" if kind == "blackbox_saliency.masker" else ""
@@ -133,6 +127,7 @@ def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu")
     for key, kind in _REQUIRED.items():
         if not isinstance(payload.get(key), kind):
             raise CheckpointError(f"{path} is damaged: entry {key!r} is missing or not a {kind.__name__}.")
+    check_finite_tensors(payload.get("masker_state"), path, "training checkpoint")
     return payload
 
 
@@ -147,10 +142,8 @@ def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"--init-from {path} does not exist; pass a masker.pt or a checkpoint.pt of an earlier run.")
-    try:
-        kind = torch.load(path, map_location="cpu", weights_only=True).get("kind")
-    except Exception as error:  # noqa: BLE001 - any unreadable file is a CheckpointError
-        raise CheckpointError(f"cannot read {path} to initialise the masker: {type(error).__name__}: {str(error)[:300]}.") from error
+    payload = load_weights_only(path, "--init-from file")
+    kind = payload.get("kind") if isinstance(payload, dict) else None
     if kind == CHECKPOINT_KIND:
         return load_masker_checkpoint(path)
     state = load_training_state(path)

@@ -33,7 +33,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # (``steps`` does only through the cosine schedule, which is why changing it is allowed but warned about).
 RESUME_FREE_FIELDS = frozenset(
     {"steps", "out", "device", "num_workers", "threads", "progress", "val_data", "val_size", "val_every",
-     "val_batch_size", "log_every", "checkpoint_every", "resume", "command_line"}
+     "val_batch_size", "log_every", "checkpoint_every", "resume", "overwrite", "command_line"}
 )
 
 
@@ -69,7 +69,8 @@ class TrainConfig:
     Optimisation: ``steps``, ``batch_size`` (per process), ``lr``, ``weight_decay``, ``lr_schedule``,
     ``warmup_steps``, ``grad_clip`` (0 = off), ``seed``.
 
-    Run: ``out`` folder, ``resume`` (None, ``"auto"`` = ``out/checkpoint.pt``, or a path),
+    Run: ``out`` folder, ``resume`` (None, ``"auto"`` = ``out/checkpoint.pt``, or a path), ``overwrite``
+    (start anew in an ``out`` that holds a run; without it or ``resume`` such a folder is refused),
     ``checkpoint_every``, ``log_every``, ``device``, ``num_workers`` (-1 = auto), ``threads``, ``progress``.
 
     Speed: ``precision`` (``auto``/``fp32``/``bf16``/``fp16``: autocast of the frozen encoder and black box,
@@ -117,6 +118,7 @@ class TrainConfig:
     seed: int = 0
 
     resume: str | None = None
+    overwrite: bool = False
     checkpoint_every: int = 200
     log_every: int = 10
     device: str = "auto"
@@ -193,6 +195,8 @@ class TrainConfig:
             raise InputError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
         if not self.out:
             raise InputError("`out` is required: the folder for checkpoints and the trained masker (--out DIR).")
+        if self.resume and self.overwrite:
+            raise InputError("`resume` and `overwrite` contradict each other: --resume continues the run in --out, --overwrite replaces it; pass one.")
         from ..maskers.presets import PRESETS
 
         if self.preset not in PRESETS:

@@ -204,6 +204,23 @@ def _num_workers(config: TrainConfig, ctx: DistContext) -> int:
     return max(0, min(8, cores - 1))
 
 
+RUN_FILES = (CHECKPOINT_NAME, MASKER_NAME, "log.jsonl", "result.json")
+
+
+def _check_out_folder(out: Path, config: TrainConfig) -> None:
+    """Refuse an ``out`` that is a file, or that holds a run, unless told to resume or overwrite it."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is an existing file, not a folder; pass a folder for the run's checkpoint, masker and log.")
+    if config.resume or config.overwrite or not out.is_dir():
+        return
+    held = [name for name in RUN_FILES if (out / name).exists()]
+    if held:
+        raise InputError(
+            f"--out {out} already holds a run ({', '.join(held)}); pass --resume to continue it, --overwrite to start "
+            "anew and replace it, or another --out folder. Nothing was changed."
+        )
+
+
 def _check_resume(config: TrainConfig, state: dict[str, Any], path: Path) -> None:
     try:
         saved = TrainConfig.from_dict(state["config"])
@@ -332,6 +349,7 @@ def train(
             if given is None and path and not Path(path).expanduser().exists():
                 raise DataNotFoundError(f"{name} path {path} does not exist; pass an .npz file or a folder of images.")
     out = Path(config.out).expanduser()
+    _check_out_folder(out, config)
     state = None
     resume_path = None
     if config.resume:
@@ -473,9 +491,7 @@ def _train(
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(json.dumps(config.to_dict(), indent=2) + "\n", out / "config.json")
         if state is None:  # a fresh run starts a fresh log
-            if (out / CHECKPOINT_NAME).exists():
-                warnings.warn(f"{out} holds a checkpoint of an earlier run: starting anew and overwriting it (pass --resume to continue it).", stacklevel=3)
-            (out / "log.jsonl").unlink(missing_ok=True)
+            (out / "log.jsonl").unlink(missing_ok=True)  # only reached with --overwrite when a run was there
     logger = _Logger(out / "log.jsonl" if ctx.is_main else None)
     checkpoint_path = out / CHECKPOINT_NAME
     val_batch = config.val_batch_size or config.batch_size

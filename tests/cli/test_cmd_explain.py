@@ -9,6 +9,7 @@ recomputed independently here, not explanation quality.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,11 +106,16 @@ def test_explain_class_by_name(photos, masker_path, models, cached_models, tmp_p
         (["--class", "5000"], "out of range"),
         (["--masker", "/nonexistent/masker.pt"], "does not exist"),
         (["--masker", "not_a_registered_masker"], "no masker named"),
+        (["--device", "meta"], "device 'meta' is not supported"),
+        (["--out", "A_FILE"], "is an existing file; pass a folder"),
     ],
 )
 def test_explain_bad_arguments_fail_cleanly(photos, masker_path, models, monkeypatch, tmp_path, capsys, extra, message):
-    if extra[0] == "--class":
+    if extra[0] in ("--class", "--out"):
         monkeypatch.setattr("blackbox_saliency.cli.cmd_explain.load_models", lambda spec, name, device: (*models, "efficientnet_lite0"))
+    if extra[1] == "A_FILE":
+        extra = ["--out", str(tmp_path / "a_file")]
+        (tmp_path / "a_file").write_text("not a folder")
     argv = ["explain", str(photos / "chelsea.jpg"), "--masker", str(masker_path), "--out", str(tmp_path / "out"), "--device", "cpu"]
     if extra[0] == "--masker":
         argv[argv.index("--masker") + 1] = extra[1]
@@ -119,3 +125,86 @@ def test_explain_bad_arguments_fail_cleanly(photos, masker_path, models, monkeyp
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out" / "chelsea.png").exists()
+
+
+def test_photos_are_read_one_batch_at_a_time_and_released_after_writing(photos, cached_models, tmp_path, monkeypatch):
+    """Memory is bounded by the batch: photo k + batch is read only after photo k's outputs are written."""
+    from blackbox_saliency.cli import cmd_explain
+    from blackbox_saliency import io as bs_io
+
+    events: list[str] = []
+    real_load, real_write = bs_io.load_image, cmd_explain.write_explanation
+
+    def load(path, max_side=None):
+        events.append(f"read {path.stem}")
+        return real_load(path, max_side=max_side)
+
+    def write(result, out_dir, stem):
+        events.append(f"write {stem}")
+        return real_write(result, out_dir, stem)
+
+    monkeypatch.setattr(bs_io, "load_image", load)
+    monkeypatch.setattr(cmd_explain, "write_explanation", write)
+    names = [f"p{i}" for i in range(5)]
+    for name in names:
+        (tmp_path / f"{name}.jpg").write_bytes((photos / "chelsea.jpg").read_bytes())
+    code = main(["explain", *[str(tmp_path / f"{n}.jpg") for n in names], "--masker", "x.pt", "--out", str(tmp_path / "out"), "--batch-size", "2", "--device", "cpu"])
+    assert code == 0
+    assert events.index("read p2") > events.index("write p1")
+    assert events.index("read p4") > events.index("write p3")
+    assert [e for e in events if e.startswith("write")] == [f"write {n}" for n in names]
+
+
+def test_huge_photos_are_shrunk_while_reading(tmp_path):
+    from blackbox_saliency.io import load_image
+
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the real photos")
+    big = Image.fromarray(skimage_data.chelsea()).resize((3000, 2000))
+    big.save(tmp_path / "big.jpg", quality=90)
+    small = load_image(tmp_path / "big.jpg", max_side=512)
+    assert small.shape == (3, 341, 512)
+    full = load_image(tmp_path / "big.jpg")
+    assert full.shape == (3, 2000, 3000)
+    reference = torch.nn.functional.interpolate(full[None], size=(341, 512), mode="bilinear", antialias=True)[0]
+    assert float((small - reference).abs().mean()) < 0.02  # the same picture, not a crop or garbage
+
+
+def test_explain_a_photo_with_no_other_option(photos, tmp_path, monkeypatch, capsys):
+    """The shipped ImageNet masker, the top-1 class, ./blackbox-saliency-explained/: and it says where it wrote."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["explain", str(photos / "chelsea.jpg")]) == 0
+    out = capsys.readouterr().out
+    folder = tmp_path / "blackbox-saliency-explained"
+    assert str(folder) in out
+    doc = json.loads((folder / "summary.json").read_text())
+    assert doc["masker"] == "efficientnet_lite0" and doc["images"][0]["class_name"] in ("tabby", "tiger cat", "Egyptian cat")
+    assert (folder / "chelsea.png").is_file() and (folder / "chelsea_mask.npy").is_file()
+
+
+def test_explain_a_folder_top3_writes_one_overlay_per_class(photos, cached_models, models, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["explain", str(photos), "--topk", "3", "--out", str(out), "--device", "cpu"])
+    assert code == 1  # broken.jpg in the folder is reported, the others explained
+    doc = json.loads((out / "summary.json").read_text())
+    assert len(doc["images"]) == 6 and doc["failed"] == [str(photos / "broken.jpg")]
+    chelsea = [entry for entry in doc["images"] if entry["name"].endswith("chelsea.jpg")]
+    assert [entry["rank"] for entry in chelsea] == [1, 2, 3]
+    _, classifier = models
+    cls, p, _ = _reference(photos / "chelsea.jpg", models)
+    assert chelsea[0]["class_id"] == cls and abs(chelsea[0]["p"] - p) < 1e-5
+    assert chelsea[0]["p"] >= chelsea[1]["p"] >= chelsea[2]["p"]
+    for entry in chelsea:
+        assert f"chelsea_top{entry['rank']}_" in entry["overlay"] and Path(entry["overlay"]).is_file()
+    assert len({entry["class_id"] for entry in chelsea}) == 3
+
+
+def test_globs_expand_and_an_empty_pattern_is_an_error(photos, cached_models, tmp_path, capsys):
+    assert main(["explain", str(photos / "*.png"), "--out", str(tmp_path / "o"), "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["images"][0]["name"].endswith("coffee.png")
+    assert main(["explain", str(photos / "*.tiff"), "--out", str(tmp_path / "o2")]) == 1
+    assert "matches no file" in capsys.readouterr().err
+
+
+def test_topk_with_class_is_refused(photos, tmp_path, capsys):
+    assert main(["explain", str(photos / "chelsea.jpg"), "--topk", "2", "--class", "5", "--out", str(tmp_path / "o")]) == 1
+    assert "cannot be combined with --class" in capsys.readouterr().err

@@ -117,3 +117,34 @@ def test_overrides_and_bad_metadata(tmp_path, resnet_masker):
         save_masker(tmp_path / "x.pt", resnet_masker, {"tensor": torch.zeros(1)})
     with pytest.raises(InputError, match="SaliencyMasker"):
         save_masker(tmp_path / "x.pt", torch.nn.Linear(1, 1))  # type: ignore[arg-type]
+
+
+def test_non_finite_weights_are_refused_at_load(tmp_path, resnet_masker):
+    payload = read_checkpoint(save_masker(tmp_path / "m.pt", resnet_masker))
+    name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+    payload["state_dict"][name] = payload["state_dict"][name].clone().fill_(float("nan"))
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=f"non-finite weights.*{name}.*diverged"):
+        load_masker_checkpoint(tmp_path / "nan.pt")
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_with_code_is_refused_without_suggesting_weights_only_false(tmp_path, capsys):
+    torch.save({"kind": "blackbox_saliency.masker", "payload": _RunsCode()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="never runs code from a file") as caught:
+        load_masker_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only=False" not in str(caught.value) and "corrupt" in str(caught.value)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_an_architecture_override_is_refused_before_anything_is_built(tmp_path, resnet_masker, monkeypatch):
+    from blackbox_saliency.maskers import checkpoint
+
+    path = save_masker(tmp_path / "m.pt", resnet_masker)
+    monkeypatch.setattr(checkpoint, "build_masker_from_config", lambda config: pytest.fail("built (and maybe downloaded) an encoder"))
+    with pytest.raises(CheckpointError, match=r"encoder='efficientnet_lite0' \(trained with 'resnet18'\)"):
+        load_masker_checkpoint(path, encoder="efficientnet_lite0")

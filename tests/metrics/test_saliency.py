@@ -292,3 +292,15 @@ def test_source_images_are_checked():
         saliency_metric(net, view, masks, classes, source_images=[torch.rand(3, 9, 9), torch.rand(9, 9)])
     with pytest.raises(InputError, match="needs `source_images`"):
         saliency_metric(net, view, masks, classes, view_to_source_mapping=torch.ones(2, 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs_are_scored_in_float32(dtype):
+    torch.manual_seed(0)
+    net = random_net()
+    images, masks = torch.rand(3, 3, 16, 16), torch.rand(3, 1, 8, 8)
+    classes = torch.tensor([0, 2, 4])
+    want = saliency_metric(net, images.to(dtype).float(), masks.to(dtype).float(), classes)
+    got = saliency_metric(net, images.to(dtype), masks.to(dtype), classes)
+    assert got.s.dtype == torch.float32
+    torch.testing.assert_close(got.s, want.s, atol=1e-4, rtol=1e-4)

@@ -13,7 +13,8 @@ import pytest
 
 import blackbox_saliency as bs
 from blackbox_saliency.plugins import hookspecs
-from blackbox_saliency.plugins.manager import registry
+from blackbox_saliency.plugins import manager
+from blackbox_saliency.plugins.manager import PluginWarning, scan
 
 
 def test_builtins_are_registered_through_hooks():
@@ -28,38 +29,105 @@ def test_unknown_name_lists_available_names():
         bs.load_evidence_remover("smudge")
 
 
-def test_two_plugins_claiming_one_name_is_an_error_naming_both():
+def _manager(*plugins: object) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
+    for index, plugin in enumerate(plugins):
+        pm.register(plugin, name=f"{type(plugin).__name__.lower()}-plugin-{index}")
+    return pm
 
+
+class _Good:
+    @hookspecs.hookimpl
+    def blackbox_saliency_evidence_removers(self):
+        return {"good_remover": object}
+
+
+def test_two_plugins_claiming_one_name_make_only_that_name_ambiguous():
     class First:
         @hookspecs.hookimpl
         def blackbox_saliency_evidence_removers(self):
-            return {"blur": object}
+            return {"blur": object, "only_first": object}
 
     class Second:
         @hookspecs.hookimpl
         def blackbox_saliency_evidence_removers(self):
             return {"blur": object}
 
-    pm.register(First(), name="first-plugin")
-    pm.register(Second(), name="second-plugin")
-    with pytest.raises(bs.PluginError, match="first-plugin.*second-plugin|second-plugin.*first-plugin"):
-        registry("evidence_removers", pm)
+    pm = _manager(First(), Second(), _Good())
+    with pytest.warns(PluginWarning, match="both claim the evidence remover name 'blur'"):
+        found = scan("evidence_removers", pm)
+    assert set(found.found) == {"only_first", "good_remover"}
+    assert found.ambiguous["blur"] == ["first-plugin-0", "second-plugin-1"]
 
 
-def test_hook_returning_a_non_dict_is_reported():
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+def test_loading_an_ambiguous_name_is_an_error_naming_both(monkeypatch):
+    class Clash:
+        @hookspecs.hookimpl
+        def blackbox_saliency_evidence_removers(self):
+            return {"blur": object}
 
+    pm = manager.get_plugin_manager()
+    plugin = Clash()
+    pm.register(plugin, name="clash-plugin")
+    try:
+        with pytest.warns(PluginWarning):
+            with pytest.raises(bs.PluginError, match="two plugins claim the evidence remover name 'blur': builtin:evidence and clash-plugin"):
+                bs.load_evidence_remover("blur")
+            # The rest of the kind still loads.
+            assert bs.load_evidence_remover("constant") is not None
+    finally:
+        pm.unregister(plugin)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("returns_list", "returned list; it must return a dict"),
+        ("raises", "raised ZeroDivisionError: division by zero"),
+        ("bad_factory", "offered 'x' -> int; names must be strings and factories callables"),
+    ],
+)
+def test_a_broken_hook_is_skipped_with_a_warning_and_the_others_stay(broken, message):
     class Broken:
         @hookspecs.hookimpl
-        def blackbox_saliency_maskers(self):
-            return ["not", "a", "dict"]
+        def blackbox_saliency_evidence_removers(self):
+            if broken == "returns_list":
+                return ["not", "a", "dict"]
+            if broken == "raises":
+                return 1 / 0
+            return {"x": 3}
 
-    pm.register(Broken(), name="broken")
-    with pytest.raises(bs.PluginError, match="broken.*must return a dict"):
-        registry("maskers", pm)
+    pm = _manager(Broken(), _Good())
+    with pytest.warns(PluginWarning, match=message):
+        found = scan("evidence_removers", pm)
+    assert set(found.found) == {"good_remover"}
+    assert [p.source for p in found.problems] == ["broken-plugin-0"]
+
+
+def test_a_factory_failing_is_attributed_to_its_plugin():
+    class Failing:
+        @hookspecs.hookimpl
+        def blackbox_saliency_evidence_removers(self):
+            return {"failing_remover": lambda **kw: {}["missing"]}
+
+    pm = manager.get_plugin_manager()
+    plugin = Failing()
+    pm.register(plugin, name="failing-plugin")
+    try:
+        with pytest.raises(bs.PluginError, match="building the evidence remover 'failing_remover' from failing-plugin failed: KeyError"):
+            bs.load_evidence_remover("failing_remover")
+    finally:
+        pm.unregister(plugin)
+
+
+def test_a_file_named_like_a_masker_does_not_shadow_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "center").write_bytes(b"not a checkpoint")
+    assert type(bs.load_masker("center")).__name__ == "CenterBoxMasker"
+    (tmp_path / "my_run").write_bytes(b"x")
+    with pytest.raises(bs.PluginError, match="pass './my_run' to load it as a checkpoint"):
+        bs.load_masker("my_run")
 
 
 PLUGIN_PYPROJECT = """
@@ -115,3 +183,71 @@ def test_external_plugin_package_is_discovered_by_entry_point(tmp_path: Path):
     assert "toy-saliency-plugin 0.3.0" in out
     # Without the package on the path the name is unknown: nothing was added to the library itself.
     assert "toy_mean_colour" not in bs.available()["classifiers"]
+
+
+BROKEN_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "half-broken-saliency-plugins"
+version = "1.2.0"
+
+[tool.setuptools]
+packages = ["working_plugin", "import_fails_plugin", "misspelled_plugin"]
+
+[project.entry-points.blackbox_saliency]
+working = "working_plugin"
+import_fails = "import_fails_plugin"
+misspelled = "misspelled_plugin"
+"""
+
+WORKING_MODULE = """
+from blackbox_saliency import hookimpl
+
+@hookimpl
+def blackbox_saliency_evidence_removers():
+    from blackbox_saliency.evidence.removers import ConstantRemover
+    return {"working_remover": ConstantRemover}
+"""
+
+MISSPELLED_MODULE = """
+def blackbox_saliency_clasifiers():
+    return {"never_seen": object}
+"""
+
+
+def test_broken_entry_point_plugins_are_isolated_and_listed(tmp_path: Path):
+    source = tmp_path / "src"
+    modules = {
+        "working_plugin": WORKING_MODULE,
+        "import_fails_plugin": "raise ImportError('libfoo.so: cannot open shared object file')\n",
+        "misspelled_plugin": MISSPELLED_MODULE,
+    }
+    for name, text in modules.items():
+        (source / name).mkdir(parents=True)
+        (source / name / "__init__.py").write_text(textwrap.dedent(text))
+    (source / "pyproject.toml").write_text(BROKEN_PYPROJECT)
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
+        check=True,
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
+    probe = (
+        "import blackbox_saliency as bs; from blackbox_saliency.cli.main import main; "
+        "print('loaded', type(bs.load_evidence_remover('working_remover')).__name__); "
+        "print('shipped', type(bs.load_masker('center')).__name__); "
+        "raise SystemExit(main(['plugins']))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out, err = done.stdout, done.stderr
+    assert "loaded ConstantRemover" in out and "shipped CenterBoxMasker" in out
+    assert "working_remover" in out and "efficientnet_lite0" in out  # everything else is listed
+    broken = out.split("broken plugins")[1]
+    assert "half-broken-saliency-plugins 1.2.0 (entry point 'import_fails')" in broken
+    assert "ImportError: libfoo.so: cannot open shared object file" in broken
+    assert "(entry point 'misspelled'): defines 'blackbox_saliency_clasifiers', which is not a hook" in broken
+    assert "PluginWarning" in err and "import_fails" in err

@@ -135,6 +135,26 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path, cifar_t
         assert all(torch.equal(slot[k], again["optimizer"]["state"][index][k]) for k in slot)
 
 
+def test_an_existing_run_is_never_overwritten_without_being_asked(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread):
+    def masker():
+        return SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
+
+    data = squares_dataset(64, 1)
+    first = train(_toy_config(tmp_path, steps=2, checkpoint_every=1), classifier=toy_blackbox, masker=masker(), train_data=data)
+    run = Path(first.masker_path).parent
+    before = {name: (run / name).read_bytes() for name in ("checkpoint.pt", "masker.pt", "log.jsonl")}
+    with pytest.raises(InputError, match=r"already holds a run \(checkpoint.pt, masker.pt, log.jsonl, result.json\); pass --resume.*--overwrite.*Nothing was changed"):
+        train(_toy_config(tmp_path, steps=3), classifier=toy_blackbox, masker=masker(), train_data=data)
+    assert {name: (run / name).read_bytes() for name in before} == before
+    with pytest.raises(InputError, match="contradict"):
+        train(_toy_config(tmp_path, steps=3, resume="auto", overwrite=True), classifier=toy_blackbox, masker=masker(), train_data=data)
+    again = train(_toy_config(tmp_path, steps=3, overwrite=True), classifier=toy_blackbox, masker=masker(), train_data=data)
+    assert again.steps == 3 and (run / "masker.pt").read_bytes() != before["masker.pt"]
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(InputError, match="is an existing file, not a folder"):
+        train(_toy_config(tmp_path, out=str(tmp_path / "a_file")), classifier=toy_blackbox, masker=masker(), train_data=data)
+
+
 def test_bad_inputs_fail_with_clear_errors(tmp_path, cifar_test_npz):
     base = dict(classifier="cifar10_resnet20", data=str(cifar_test_npz), out=str(tmp_path / "run"), preset="fast", steps=2,
                 batch_size=4, progress=False, device="cpu")

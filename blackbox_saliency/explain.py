@@ -1,0 +1,185 @@
+"""``bs.explain``: masks, boxes and probabilities for images or image files, in one call.
+
+Example:
+    >>> import torch, blackbox_saliency as bs
+    >>> from torch import nn
+    >>> net = bs.BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(3)), (8, 8), ["a", "b", "c"])
+    >>> result = bs.explain(torch.rand(2, 3, 8, 8), masker=bs.load_masker("center", classifier=net), classifier=net, topk=2)
+    >>> tuple(result.masks.shape), tuple(result.classes.shape), tuple(result.boxes.shape)
+    ((2, 2, 8, 8), (2, 2), (2, 2, 4))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .conventions import check_images
+from .errors import InputError
+from .interfaces import Masker
+
+__all__ = ["ExplainResult", "explain", "image_files"]
+
+DEFAULT_MASKER = "efficientnet_lite0"
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+
+
+@dataclass
+class ExplainResult:
+    """What :func:`explain` returns; every tensor on the caller's device, K classes per image.
+
+    Attributes:
+        images: (B, 3, H, W) the images as the black box saw them (files: after its evaluation transform).
+        classes: (B, K) int64 explained classes (top-K order, or the given ones with K = 1).
+        masks: (B, K, H, W) saliency masks in [0, 1].
+        probs: (B, K) the black box's probability of each explained class.
+        boxes: (B, K, 4) tightest box (x0, y0, x1, y1), image pixels) around ``mask > 0.5``.
+        saliency: (B, K) the saliency metric of each mask (lower is better).
+        class_names: (B, K) nested list of names (``"class N"`` when the black box has none).
+    """
+
+    images: torch.Tensor
+    classes: torch.Tensor
+    masks: torch.Tensor
+    probs: torch.Tensor
+    boxes: torch.Tensor
+    saliency: torch.Tensor
+    class_names: list[list[str]]
+
+
+def image_files(specs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Expand files, folders (every image inside, recursively, sorted) and glob patterns into image paths.
+
+    Raises:
+        InputError: a spec matches nothing.
+    """
+    import glob
+
+    found: list[Path] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not inside:
+                raise InputError(f"the folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)}).")
+            found.extend(inside)
+        elif path.exists():
+            found.append(path)
+        elif glob.has_magic(str(spec)):
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(str(spec)), recursive=True) if Path(p).is_file())
+            if not matches:
+                raise InputError(f"the pattern {spec!r} matches no file.")
+            found.extend(matches)
+        else:
+            found.append(path)  # reported as unreadable by the reader, with the others still explained
+    return found
+
+
+def _resolve_models(masker: Masker | str | os.PathLike[str], classifier: nn.Module | str | None) -> tuple[Masker, nn.Module]:
+    from .plugins import load_classifier, load_masker
+
+    if not isinstance(masker, Masker):
+        masker = load_masker(masker)
+    if classifier is None:
+        name = getattr(masker, "classifier_name", None)
+        if not name:
+            raise InputError("the masker does not record which black box it explains; pass classifier=NAME or a BlackBoxClassifier.")
+        classifier = load_classifier(name)
+    elif isinstance(classifier, str):
+        classifier = load_classifier(classifier)
+    return masker, classifier
+
+
+def _as_batch(inputs: object, classifier: nn.Module, device: torch.device | None) -> torch.Tensor:
+    from .io import load_image, to_image_tensor, to_pil_image
+
+    if isinstance(inputs, torch.Tensor):
+        images = inputs.unsqueeze(0) if inputs.dim() == 3 else inputs
+        check_images(images)
+        return images
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # type: ignore[arg-type]
+    if not items:
+        raise InputError("`inputs` is empty; pass images, image paths or folders.")
+    transform = classifier.eval_transform() if hasattr(classifier, "eval_transform") else None
+    tensors = []
+    paths = image_files(items) if all(isinstance(i, (str, os.PathLike)) for i in items) else items
+    for item in paths:
+        image = load_image(item, max_side=2048) if isinstance(item, (str, os.PathLike)) else to_image_tensor(item)
+        tensors.append(transform(to_pil_image(image)) if transform is not None else image)
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise InputError(f"the prepared images have different sizes {sorted(shapes)}; this classifier has no eval_transform, resize them first.")
+    return torch.stack(tensors).to(device or torch.device("cpu"))
+
+
+def explain(
+    inputs: torch.Tensor | str | os.PathLike[str] | Sequence[object],
+    masker: Masker | str | os.PathLike[str] = DEFAULT_MASKER,
+    classifier: nn.Module | str | None = None,
+    classes: torch.Tensor | Sequence[int] | None = None,
+    topk: int | None = None,
+    batch_size: int = 16,
+) -> ExplainResult:
+    """Explain images (a (B, 3, H, W) tensor in [0, 1]) or image files / folders / PIL images / arrays.
+
+    Args:
+        inputs: a tensor (used as it is, on its device) or paths, folders, globs, PIL images, numpy arrays
+            (each read and prepared with the classifier's evaluation transform, e.g. resize 256 + centre crop 224).
+        masker: a Masker, a registered name or a checkpoint path (default: the shipped ImageNet masker).
+        classifier: the black box (default: the one the masker was trained for), a name or a module.
+        classes: one class per image to explain; default: the black box's top-K (``topk``, default 1).
+        topk: explain the top-K classes of each image (not with ``classes``).
+        batch_size: images per forward pass.
+
+    The models are moved to the images' device and put in eval mode.
+
+    Example:
+        >>> import blackbox_saliency as bs  # doctest: +SKIP
+        >>> result = bs.explain("photos/", topk=3)  # doctest: +SKIP
+        >>> result.masks.shape  # (B, 3, 224, 224)  # doctest: +SKIP
+    """
+    from .metrics import saliency_metric
+
+    if classes is not None and topk is not None:
+        raise InputError("pass `classes` or `topk`, not both.")
+    k = 1 if topk is None else topk
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InputError(f"`topk` must be a positive int, got {topk!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+    masker, classifier = _resolve_models(masker, classifier)
+    device = inputs.device if isinstance(inputs, torch.Tensor) else next((p.device for p in masker.parameters()), torch.device("cpu"))
+    images = _as_batch(inputs, classifier, device)
+    masker, classifier = masker.to(device).eval(), classifier.to(device).eval()
+    num_classes = int(getattr(classifier, "num_classes", 0))
+    if k > num_classes > 0:
+        raise InputError(f"`topk`={k} but the black box has only {num_classes} classes.")
+    if classes is not None:
+        chosen = torch.as_tensor(classes, dtype=torch.int64, device=device).reshape(-1, 1)
+        if chosen.shape[0] != images.shape[0]:
+            raise InputError(f"`classes` has {chosen.shape[0]} entries for {images.shape[0]} images; pass one class per image.")
+    out: dict[str, list[torch.Tensor]] = {"classes": [], "masks": [], "probs": [], "boxes": [], "saliency": []}
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            batch = images[start:start + batch_size]
+            probs = torch.softmax(classifier(batch).float(), dim=1)
+            picked = probs.topk(k, dim=1).indices if classes is None else chosen[start:start + batch_size]
+            flat_images = batch.repeat_interleave(picked.shape[1], dim=0)
+            flat_classes = picked.reshape(-1)
+            masks = masker(flat_images, flat_classes).clamp(0, 1)
+            metric = saliency_metric(classifier, flat_images, masks, flat_classes)
+            shape = (batch.shape[0], picked.shape[1])
+            out["classes"].append(picked)
+            out["masks"].append(masks.reshape(*shape, *masks.shape[-2:]))
+            out["probs"].append(probs.gather(1, picked))
+            out["boxes"].append(metric.boxes.reshape(*shape, 4))
+            out["saliency"].append(metric.s.reshape(shape))
+    joined = {key: torch.cat(values) for key, values in out.items()}
+    names = getattr(classifier, "class_names", None)
+    class_names = [[names[c] if names else f"class {c}" for c in row] for row in joined["classes"].tolist()]
+    return ExplainResult(images=images, class_names=class_names, **joined)

@@ -1,0 +1,69 @@
+"""The one way this library reads ``torch.save`` files: never running code, never trusting NaN weights.
+
+Every checkpoint reader (maskers, training state, classifier weights) goes through
+:func:`load_weights_only`, so that a refused pickle, a damaged file and a file with
+non-finite weights each give one clear :class:`~blackbox_saliency.errors.CheckpointError`.
+
+Example:
+    >>> import tempfile, pathlib, torch
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
+    >>> torch.save({"w": torch.ones(2)}, path)
+    >>> load_weights_only(path, "test weights")["w"].tolist()
+    [1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+
+__all__ = ["check_finite_tensors", "load_weights_only"]
+
+
+def load_weights_only(path: str | os.PathLike[str], what: str, map_location: Any = "cpu", fix: str = "") -> Any:
+    """``torch.load(path, weights_only=True)`` with a CheckpointError naming ``what`` and ``path`` on failure.
+
+    A file that holds Python objects beyond tensors and plain containers is refused without running
+    any of it (and without suggesting ``weights_only=False``); ``fix`` is appended to the messages.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"refusing to read the {what} {path}: it holds Python objects other than tensors and plain data, or it is corrupt or "
+            "truncated. blackbox-saliency never runs code from a file; only files it wrote (or plain state dicts) can be "
+            f"read. {fix}".rstrip()
+        ) from None
+    except Exception as error:  # damaged files raise RuntimeError, EOFError, zipfile errors, ...
+        raise CheckpointError(
+            f"cannot read the {what} {path}: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}; "
+            f"the file is corrupt or truncated. {fix}".rstrip()
+        ) from None
+
+
+def _tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    if isinstance(obj, torch.Tensor):
+        yield prefix or "<tensor>", obj
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            yield from _tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            yield from _tensors(value, f"{prefix}[{index}]")
+
+
+def check_finite_tensors(obj: Any, path: str | os.PathLike[str], what: str) -> None:
+    """CheckpointError when any floating-point tensor inside ``obj`` (nested dicts/lists) holds NaN or infinity."""
+    bad = [name for name, tensor in _tensors(obj) if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise CheckpointError(
+            f"the {what} {Path(path)} holds non-finite weights (NaN or infinity) in {', '.join(bad[:5])}"
+            f"{' and more' if len(bad) > 5 else ''}; the training that wrote it diverged. Use an earlier checkpoint."
+        )

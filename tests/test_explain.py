@@ -1,0 +1,68 @@
+"""``bs.explain`` and ``bs.overlay``: the Python one-liners."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import blackbox_saliency as bs
+
+
+def _net(classes: int = 4) -> bs.BlackBoxClassifier:
+    torch.manual_seed(0)
+    return bs.BlackBoxClassifier(nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, classes)), (16, 16), list("abcd")[:classes]).eval()
+
+
+def test_tensor_input_topk_gives_batched_results_on_the_callers_device():
+    net = _net()
+    images = torch.rand(3, 3, 16, 16)
+    result = bs.explain(images, masker=bs.load_masker("center", classifier=net), classifier=net, topk=2)
+    assert result.masks.shape == (3, 2, 16, 16) and result.classes.shape == (3, 2)
+    assert result.probs.shape == (3, 2) and result.boxes.shape == (3, 2, 4) and result.saliency.shape == (3, 2)
+    probs = torch.softmax(net(images), dim=1)
+    torch.testing.assert_close(result.classes, probs.topk(2, dim=1).indices)
+    torch.testing.assert_close(result.probs, probs.topk(2, dim=1).values)
+    assert result.class_names[0] == [net.class_names[c] for c in result.classes[0].tolist()]
+    assert result.masks.device == images.device and result.images is images
+
+
+def test_given_classes_are_explained_and_checked():
+    net = _net()
+    masker = bs.load_masker("center", classifier=net)
+    result = bs.explain(torch.rand(2, 3, 16, 16), masker=masker, classifier=net, classes=[3, 1])
+    assert result.classes.tolist() == [[3], [1]]
+    with pytest.raises(bs.InputError, match="one class per image"):
+        bs.explain(torch.rand(2, 3, 16, 16), masker=masker, classifier=net, classes=[3])
+    with pytest.raises(bs.InputError, match="not both"):
+        bs.explain(torch.rand(2, 3, 16, 16), masker=masker, classifier=net, classes=[3, 1], topk=2)
+    with pytest.raises(bs.InputError, match=r"values in \[0, 1\]"):
+        bs.explain(torch.rand(2, 3, 16, 16) * 255, masker=masker, classifier=net)
+
+
+def test_files_with_the_shipped_masker_match_the_cli_pipeline(tmp_path):
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the real photos")
+    Image.fromarray(skimage_data.chelsea()).save(tmp_path / "chelsea.jpg", quality=95)
+    Image.fromarray(skimage_data.coffee()).save(tmp_path / "coffee.png")
+    result = bs.explain(tmp_path, topk=1)  # a folder, default masker and its black box
+    assert result.images.shape == (2, 3, 224, 224) and result.masks.shape == (2, 1, 224, 224)
+    assert result.class_names[0][0] in ("tabby", "tiger cat", "Egyptian cat")
+    classifier = bs.load_classifier("efficientnet_lite0").eval()
+    with torch.no_grad():
+        probs = torch.softmax(classifier(result.images), dim=1)
+    torch.testing.assert_close(result.probs[:, 0], probs.max(dim=1).values, atol=1e-5, rtol=1e-5)
+    assert float(result.masks.min()) >= 0 and float(result.masks.max()) <= 1
+
+
+def test_overlay_is_an_rgb_uint8_array():
+    image = torch.zeros(3, 20, 30)
+    picture = bs.overlay(image, torch.ones(5, 5), alpha=1.0)
+    assert picture.shape == (20, 30, 3) and picture.dtype == np.uint8
+    hot = bs.overlay(image, torch.ones(1, 1, 20, 30), alpha=1.0)
+    cold = bs.overlay(image, torch.zeros(20, 30), alpha=1.0)
+    assert not np.array_equal(hot, cold)
+    np.testing.assert_array_equal(bs.overlay(image, torch.ones(20, 30), alpha=0.0), np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(bs.InputError, match="one image"):
+        bs.overlay(torch.rand(2, 3, 8, 8), torch.rand(8, 8))
