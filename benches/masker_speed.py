@@ -13,6 +13,7 @@ Variants (``--variants``):
   torchscript_frozen   that module after torch.jit.freeze + torch.jit.optimize_for_inference
   compile       torch.compile of the unchecked forward (failures are caught and reported)
   export        the torch.export file, loaded back (.module())
+  aoti          the AOTInductor package (export --format aoti), loaded with torch._inductor.aoti_load_package
   onnx          the ONNX file under onnxruntime (when onnx, onnxscript and onnxruntime are installed)
 
 Example::
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-ALL_VARIANTS = ("blackbox", "blackbox_ts", "eager", "torchscript", "torchscript_frozen", "compile", "export", "onnx")
+ALL_VARIANTS = ("blackbox", "blackbox_ts", "eager", "torchscript", "torchscript_frozen", "compile", "export", "aoti", "onnx")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -130,6 +131,14 @@ def make_variants(args, classifier, masker, workdir: Path) -> tuple[dict[str, Ca
             return torch.export.load(handle).module()
 
     attempt("export", exported)
+
+    def aoti():
+        import torch._inductor
+
+        path = export_masker(masker, workdir / "masker_aoti.pt2", "aoti", size=args.size, batch=2).path
+        return torch._inductor.aoti_load_package(str(path))
+
+    attempt("aoti", aoti)
 
     def onnx():
         path = export_masker(masker, workdir / "masker.onnx", "onnx", size=args.size, batch=2).path

@@ -7,7 +7,7 @@ normalises them itself), classes int64 (B,), masks float32 (B, 1, H, W) in
 
 * TorchScript: rank, channels, dtype of both inputs, one class per image, NaN, the [0, 1]
   range and the class range (``torch.jit.Error`` whose last line is the message).
-* ``torch.export``: NaN, the [0, 1] range and the class range (``RuntimeError`` with the
+* ``torch.export`` and AOTInductor: NaN, the [0, 1] range and the class range (``RuntimeError`` with the
   message); rank, channels and one class per image are guarded by torch.export itself
   (``Guard failed: images.size()[1] == 3``).
 * ONNX: onnxruntime checks rank and dtype (``Invalid rank for input: images``); value
@@ -17,6 +17,9 @@ Shapes the files accept:
 
 * ``"torchscript"`` (``torch.jit.trace``; load with ``torch.jit.load``, needs only torch):
   any batch size and any image size, odd sizes included.
+* ``"aoti"`` (``torch.export`` compiled ahead of time by AOTInductor into a ``.pt2`` package of native code;
+  load with ``torch._inductor.aoti_load_package(path)`` in Python, or ``torch::inductor::AOTIModelPackageLoader``
+  in C++; no import of this library): the shapes of ``"export"``; compiling takes a minute or more.
 * ``"export"`` (``torch.export``; load with ``torch.export.load(path).module()``) and
   ``"onnx"`` (``torch.onnx.export(dynamo=True)``; needs ``pip install onnx onnxscript``):
   any batch size; height and width any multiple of the encoder's coarsest stride (32 for the
@@ -70,8 +73,8 @@ __all__ = [
     "read_export_description",
 ]
 
-FORMATS = ("torchscript", "export", "onnx")
-SUFFIXES = {"torchscript": ".pt", "export": ".pt2", "onnx": ".onnx"}
+FORMATS = ("torchscript", "export", "aoti", "onnx")
+SUFFIXES = {"torchscript": ".pt", "export": ".pt2", "aoti": ".pt2", "onnx": ".onnx"}
 DESCRIPTION_KEY = "blackbox_saliency.json"
 
 
@@ -85,7 +88,7 @@ class ExportResult:
 
     Attributes:
         path: the written file.
-        format: ``"torchscript"``, ``"export"`` or ``"onnx"``.
+        format: ``"torchscript"``, ``"export"``, ``"aoti"`` or ``"onnx"``.
         dynamic: which input dimensions the file accepts freely, in words.
         max_abs_diff: largest |exported - eager| over the checks (``None`` when not checked).
         notes: anything the caller should know (e.g. a check skipped for a missing package).
@@ -190,10 +193,10 @@ def _description(masker: Masker, fmt: str, dynamic: str) -> str:
     )
 
 
-def _write_via_tempfile(path: Path, save: Callable[[str], None]) -> None:
+def _write_via_tempfile(path: Path, save: Callable[[str], None], suffix: str | None = None) -> None:
     """Let ``save(tmp_path)`` write a file, then move it over ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
         save(tmp)
@@ -250,6 +253,23 @@ def _torch_export(wrapper: nn.Module, masker: Masker, example: tuple, path: Path
     atomic_write(path, lambda handle: torch.export.save(program, handle, extra_files=extra))
     with open(path, "rb") as handle:  # a buffer: torch.export.load wants a .pt2 suffix for paths
         loaded = torch.export.load(handle).module()
+    return loaded, dynamic, notes
+
+
+def _aoti(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
+    import torch._inductor
+
+    checked = MaskerExportWrapper(masker, value_checks=True).eval()
+    program, dynamic, notes = _try_specs(masker, size, example[0].shape[0], lambda spec: torch.export.export(checked, example, dynamic_shapes=spec))
+
+    def save(tmp: str) -> None:
+        os.unlink(tmp)  # the packager writes the file itself
+        torch._inductor.aoti_compile_and_package(program, package_path=tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:  # the description, where read_export_description finds it
+            archive.writestr(f"blackbox_saliency/extra/{DESCRIPTION_KEY}", _description(masker, "aoti", dynamic))
+
+    _write_via_tempfile(path, save, suffix=".pt2")
+    loaded = torch._inductor.aoti_load_package(str(path))
     return loaded, dynamic, notes
 
 
@@ -330,6 +350,8 @@ def export_masker(
             loaded, dynamic = _torchscript(wrapper, masker, example, path)
         elif format == "export":
             loaded, dynamic, notes = _torch_export(wrapper, masker, example, path, size)
+        elif format == "aoti":
+            loaded, dynamic, notes = _aoti(masker, example, path, size)
         else:
             loaded, dynamic, notes = _onnx(wrapper, masker, example, path, size)
     except (ExportError, InputError):

@@ -164,13 +164,13 @@ class Masker(nn.Module, ABC):
         check_images(images)
         check_classes(classes, self.num_classes, batch=images.shape[0])
 
-    def __call__(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, classes: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         self.check_input(images, classes)
-        return super().__call__(images, classes)
+        return super().__call__(images, classes, *args, **kwargs)
 
-    def masks_unchecked(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    def masks_unchecked(self, images: torch.Tensor, classes: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         """``masker(images, classes)`` without the input checks (hooks still run): for validated hot paths only."""
-        return super().__call__(images, classes)
+        return super().__call__(images, classes, *args, **kwargs)
 
     def explain(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """Check the input, then return the masks (the same as calling the masker)."""

@@ -235,3 +235,43 @@ def test_baselines_are_refused_with_a_reason(tmp_path):
     with pytest.raises(InputError, match="CenterBoxMasker cannot be exported: only trained maskers"):
         export_masker(load_masker("center"), tmp_path / "c.pt", "torchscript")
     assert not (tmp_path / "c.pt").exists()
+
+
+# ---------------------------------------------------------------- AOTInductor packages
+@pytest.fixture(scope="module")
+def aoti_package(tiny, tmp_path_factory):
+    path = tmp_path_factory.mktemp("aoti") / "m.pt2"
+    result = export_masker(tiny, path, "aoti", size=32, batch=2)
+    return result
+
+
+def test_aoti_package_matches_eager_and_loads_without_the_library(aoti_package, tiny, tmp_path):
+    assert aoti_package.max_abs_diff is not None and aoti_package.max_abs_diff <= 1e-4
+    assert "multiple of 8" in aoti_package.dynamic
+    images, classes = torch.rand(3, 3, 40, 56), torch.tensor([0, 6, 2])
+    torch.save({"images": images, "classes": classes}, tmp_path / "inputs.pt")
+    probe = textwrap.dedent("""
+        import sys, torch, torch._inductor
+        model = torch._inductor.aoti_load_package(sys.argv[1])
+        inputs = torch.load(sys.argv[2])
+        torch.save(model(inputs["images"], inputs["classes"]), sys.argv[3])
+        print("library imported:", any(name.startswith("blackbox_saliency") for name in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", probe, str(aoti_package.path), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "library imported: False" in done.stdout
+    with torch.no_grad():
+        want = tiny(images, classes)
+    torch.testing.assert_close(torch.load(tmp_path / "out.pt"), want, atol=1e-4, rtol=1e-4)
+    assert read_export_description(aoti_package.path)["format"] == "aoti"
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_INPUTS))
+def test_aoti_package_refuses_bad_values(aoti_package, case):
+    import torch._inductor
+
+    model = torch._inductor.aoti_load_package(str(aoti_package.path))
+    make, message = _BAD_INPUTS[case]
+    with pytest.raises(RuntimeError, match=message):
+        model(*make())

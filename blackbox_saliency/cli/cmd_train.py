@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="class embedding init; auto = the encoder's own head when it has the classifier's classes (default %(default)s)")
 
     g.add_argument("--init-from", default=None, metavar="MASKER_OR_CHECKPOINT",
-                   help="fine-tune: start from the weights (and architecture) of a masker.pt or a run's checkpoint.pt")
+                   help="fine-tune: start from the weights (and architecture) of a registered masker (e.g. efficientnet_lite0, the shipped one), a masker.pt or a run's checkpoint.pt")
 
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True, action="append",

@@ -36,6 +36,7 @@ from torch import nn
 from .._version import __version__
 from ..atomic import atomic_torch_save
 from ..errors import CheckpointError
+from ..safe_load import check_finite_tensors, load_weights_only
 
 __all__ = [
     "TRAINING_CHECKPOINT_KIND",
@@ -132,13 +133,17 @@ def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu")
 
 
 def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
-    """The masker to fine-tune from: a trained masker file (``masker.pt``) or a training checkpoint.
+    """The masker to fine-tune from: a registered masker name (``efficientnet_lite0``, the shipped one), a
+    trained masker file (``masker.pt``) or a training checkpoint.
 
     The architecture comes from the file; the weights are its decoder and class embedding (the
     encoder is rebuilt as usual). CheckpointError when the file is neither.
     """
     from ..maskers.checkpoint import CHECKPOINT_KIND, build_masker_from_config, load_masker_checkpoint
+    from ..plugins import load_masker, looks_like_path
 
+    if not looks_like_path(path) and not Path(path).expanduser().is_file():
+        return load_masker(str(path))
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"--init-from {path} does not exist; pass a masker.pt or a checkpoint.pt of an earlier run.")

@@ -154,6 +154,8 @@ def _build_masker(config: TrainConfig, classifier: nn.Module, masker: nn.Module 
     if masker is None and config.init_from:
         masker = load_initial_masker(config.init_from)
         given = True  # a trained start: its embedding is kept, not re-initialised
+        masker.classifier_name = config.classifier  # it now explains this run's black box (e.g. fine-tuned for another one)
+        masker.config["classifier_name"] = config.classifier
     elif masker is None:
         from ..maskers import SaliencyMasker
 
