@@ -39,7 +39,7 @@ def load_weights_only(path: str | os.PathLike[str], what: str, map_location: Any
         raise CheckpointError(
             f"cannot read the {what} {path}: it holds Python objects other than tensors and plain data, or it is corrupt or "
             "truncated (refused unread: blackbox-saliency never runs code from a file; only files it wrote, or plain state dicts, can be "
-            f"read. {fix}".rstrip()
+            f"read). {fix}".rstrip()
         ) from None
     except Exception as error:  # damaged files raise RuntimeError, EOFError, zipfile errors, ...
         raise CheckpointError(
