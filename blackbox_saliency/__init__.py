@@ -1,5 +1,8 @@
 """blackbox-saliency: real-time saliency for any differentiable image classifier.
 
+The public names below are imported on first use (PEP 562), so that ``import blackbox_saliency``
+and the command line's ``--help`` do not pay for torch and torchvision until something needs them.
+
 Example:
     >>> import blackbox_saliency as bs
     >>> sorted(bs.available())
@@ -7,6 +10,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import importlib
 
 from ._version import __version__
 from .errors import (
@@ -18,23 +23,29 @@ from .errors import (
     OutOfSpaceError,
     PluginError,
 )
-from .evidence import phi
-from .interfaces import BlackBoxClassifier, EvidenceRemover, Masker
-from .objective import ObjectiveTerms, SaliencyObjective
-from . import metrics
-from .explain import ExplainResult, explain
-from .metrics import saliency_metric
-from .visualize import overlay
-from .plugins import (
-    ENTRY_POINT_GROUP,
-    PluginWarning,
-    available,
-    hookimpl,
-    load_classifier,
-    load_evidence_remover,
-    load_masker,
-    plugin_problems,
-)
+
+# public name -> module that defines it (relative to this package)
+_LAZY = {
+    "phi": ".evidence",
+    "BlackBoxClassifier": ".interfaces",
+    "EvidenceRemover": ".interfaces",
+    "Masker": ".interfaces",
+    "ObjectiveTerms": ".objective",
+    "SaliencyObjective": ".objective",
+    "metrics": ".metrics",
+    "ExplainResult": ".explain",
+    "explain": ".explain",
+    "saliency_metric": ".metrics",
+    "overlay": ".visualize",
+    "ENTRY_POINT_GROUP": ".plugins",
+    "PluginWarning": ".plugins",
+    "available": ".plugins",
+    "hookimpl": ".plugins",
+    "load_classifier": ".plugins",
+    "load_evidence_remover": ".plugins",
+    "load_masker": ".plugins",
+    "plugin_problems": ".plugins",
+}
 
 __all__ = [
     "__version__",
@@ -65,3 +76,16 @@ __all__ = [
     "plugin_problems",
     "saliency_metric",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name], __name__)
+        value = module if name == "metrics" else getattr(module, name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .commands import COMMAND_HELP
 from ..errors import DataNotFoundError, PluginError
 from ..explain import DEFAULT_MASKER
 from .cmd_explain import explain_tensors, load_models, resolve_device, shipped_masker_path, write_explanation
@@ -29,7 +30,7 @@ from .cmd_explain import explain_tensors, load_models, resolve_device, shipped_m
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="explain bundled real photos (cat, coffee, astronaut, ...) and write overlays + a contact sheet",
+        help=COMMAND_HELP["demo"],
         description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
     )
     parser.add_argument("--out", type=Path, default=Path("blackbox-saliency-demo"), metavar="DIR", help="output folder (default ./blackbox-saliency-demo)")

@@ -19,13 +19,14 @@ import sys
 import time
 from pathlib import Path
 
+from .commands import COMMAND_HELP
 from ..errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="evaluate a masker and baselines (saliency metric, localisation, pointing, deletion/insertion, speed)",
+        help=COMMAND_HELP["evaluate"],
         description=(
             "Evaluate maskers on a data set. Methods: 'masker' (the trained masker of --masker) and any registered "
             "masker: gradient, gradcam, iterative, center, full, gt (gt needs ground-truth boxes)."

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .commands import COMMAND_HELP
 from ..errors import DataNotFoundError, InputError, PluginError
 from ..explain import DEFAULT_MASKER
 
@@ -310,7 +311,7 @@ PROGRESS_FROM = 6  # a progress bar for more images than this handful
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "explain",
-        help="saliency overlays (PNG) and raw masks (.npy) for image files, folders or globs",
+        help=COMMAND_HELP["explain"],
         description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads), folders (every image inside) or glob patterns")

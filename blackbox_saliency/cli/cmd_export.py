@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 
+from .commands import COMMAND_HELP
 from ..export import FORMATS, export_masker
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export a masker to TorchScript, torch.export or ONNX",
+        help=COMMAND_HELP["export"],
         description="Export a masker (registered name or checkpoint path). The file is called as m(images, classes) -> masks "
         "with images float32 (B,3,H,W) in [0,1] and classes int64 (B,). TorchScript accepts any batch and image size; "
         "torch.export and ONNX accept any batch and sizes that are multiples of the encoder's coarsest stride.",

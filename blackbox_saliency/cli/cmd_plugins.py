@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from .commands import COMMAND_HELP
 from ..plugins import available, plugin_problems
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("plugins", help="list discovered plugins (classifiers, evidence removers, maskers)")
+    parser = subparsers.add_parser("plugins", help=COMMAND_HELP["plugins"])
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--all-torchvision", action="store_true", help="also list every torchvision:<model> name")
     parser.set_defaults(func=run)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from .commands import COMMAND_HELP
 from ..training.config import EMBEDDING_INITS, LABEL_SOURCES, LR_SCHEDULES, TrainConfig
 from ..training.data import AUGMENTATIONS, DATA_KINDS
 from ..training.precision import PRECISIONS
@@ -42,7 +43,7 @@ def _float_pair(text: str) -> tuple[float, float]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a masking model for a black-box classifier",
+        help=COMMAND_HELP["train"],
         description="Train the real-time masking model of Dabkowski & Gal (2017) for a black-box classifier. "
         "Run it under `torchrun --nproc_per_node N` for data-parallel training (--batch-size is per process).",
     )

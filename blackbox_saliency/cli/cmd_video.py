@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .commands import COMMAND_HELP
 from ..errors import InputError
 from .cmd_explain import load_models, resolve_class, resolve_device
 
@@ -29,7 +30,7 @@ from .cmd_explain import load_models, resolve_class, resolve_device
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "video",
-        help="overlay saliency masks on every frame of a video file (needs the 'video' extra)",
+        help=COMMAND_HELP["video"],
         description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
     )
     parser.add_argument("input", metavar="IN", type=Path, help="input video file (anything FFmpeg decodes)")
