@@ -146,6 +146,8 @@ def make_variants(args, classifier, masker, workdir: Path) -> tuple[dict[str, Ca
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
+        # onnxruntime's idle threads spin by default, stealing the cores from the torch variants timed in between
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return lambda images, classes: session.run(["masks"], {"images": images.numpy(), "classes": classes.numpy()})[0]
 
