@@ -66,3 +66,9 @@ def test_overlay_is_an_rgb_uint8_array():
     np.testing.assert_array_equal(bs.overlay(image, torch.ones(20, 30), alpha=0.0), np.zeros((20, 30, 3), np.uint8))
     with pytest.raises(bs.InputError, match="one image"):
         bs.overlay(torch.rand(2, 3, 8, 8), torch.rand(8, 8))
+
+
+def test_bs_explain_stays_the_function_once_the_cli_is_imported():
+    import blackbox_saliency.cli.cmd_explain  # noqa: F401  (imports the module that defines explain)
+
+    assert callable(bs.explain) and bs.explain.__module__ == "blackbox_saliency.explainer"

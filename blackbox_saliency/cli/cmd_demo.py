@@ -23,7 +23,7 @@ import numpy as np
 
 from .commands import COMMAND_HELP
 from ..errors import DataNotFoundError, PluginError
-from ..explain import DEFAULT_MASKER
+from ..explainer import DEFAULT_MASKER
 from .cmd_explain import explain_tensors, load_models, resolve_device, shipped_masker_path, write_explanation
 
 

@@ -39,7 +39,7 @@ import torch
 
 from .commands import COMMAND_HELP
 from ..errors import DataNotFoundError, InputError, PluginError
-from ..explain import DEFAULT_MASKER
+from ..explainer import DEFAULT_MASKER
 
 TOP = "top"
 
@@ -351,7 +351,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain import image_files
+    from ..explainer import image_files
 
     _check_arguments(args)
     paths = image_files(args.images)
