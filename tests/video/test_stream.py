@@ -214,7 +214,7 @@ def test_background_is_dimmed_in_the_overlay(colour_masker, clip):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (issue 6): the under-trained shipped ImageNet masker keeps the whole visible cat face, so its box "
+    reason="known gap (issues 6 and 13): the under-trained shipped ImageNet masker keeps the whole visible cat face, so its box "
     "moves with the window (centres 153..252 px in photo coordinates) instead of staying on the most telling part",
 )
 def test_shipped_masker_follows_a_panned_real_photo():
