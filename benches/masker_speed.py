@@ -57,8 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace):
-    from blackbox_saliency import load_classifier
-    from blackbox_saliency import load_masker
+    from blackbox_saliency import load_classifier, load_masker
     from blackbox_saliency.maskers import SaliencyMasker
 
     pretrained = not args.no_pretrained

@@ -157,7 +157,7 @@ def imagenet(args: argparse.Namespace) -> None:
         (f"all: {best} + channels-last + skip fakes", dict(precision=best, channels_last=True, skip_fakes=True)),
     ]
     if args.compile:
-        variants.append((f"all + torch.compile (encoder, decoder)", dict(precision=best, channels_last=True, skip_fakes=True, compiled=True)))
+        variants.append(("all + torch.compile (encoder, decoder)", dict(precision=best, channels_last=True, skip_fakes=True, compiled=True)))
     print(f"CPU: {_cpu_model()}; native bf16: {cpu_bf16_support() or 'none'}; torch {torch.__version__}; "
           f"{torch.get_num_threads()} threads; device {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
     print(f"auto precision here: {resolve_precision('auto', device).name} ({resolve_precision('auto', device).reason})")

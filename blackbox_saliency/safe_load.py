@@ -35,7 +35,7 @@ def load_weights_only(path: str | os.PathLike[str], what: str, map_location: Any
     """
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
+    except pickle.UnpicklingError:
         raise CheckpointError(
             f"cannot read the {what} {path}: it holds Python objects other than tensors and plain data, or it is corrupt or "
             "truncated (refused unread: blackbox-saliency never runs code from a file; only files it wrote, or plain state dicts, can be "

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .commands import COMMAND_HELP
 from ..errors import DataNotFoundError, PluginError
 from ..explainer import DEFAULT_MASKER
 from .cmd_explain import explain_tensors, load_models, resolve_device, shipped_masker_path, write_explanation
+from .commands import COMMAND_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from .commands import COMMAND_HELP
 from ..errors import InputError
+from .commands import COMMAND_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .commands import COMMAND_HELP
 from ..errors import DataNotFoundError, InputError, PluginError
 from ..explainer import DEFAULT_MASKER
+from .commands import COMMAND_HELP
 
 TOP = "top"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from .commands import COMMAND_HELP
 from ..export import FORMATS, export_masker
+from .commands import COMMAND_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

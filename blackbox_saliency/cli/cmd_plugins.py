@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .commands import COMMAND_HELP
 from ..plugins import available, plugin_problems
+from .commands import COMMAND_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

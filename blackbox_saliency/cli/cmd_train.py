@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 
-from .commands import COMMAND_HELP
 from ..training.config import EMBEDDING_INITS, LABEL_SOURCES, LR_SCHEDULES, TrainConfig
 from ..training.data import AUGMENTATIONS, DATA_KINDS
 from ..training.precision import PRECISIONS
+from .commands import COMMAND_HELP
 
 _D = TrainConfig()
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .commands import COMMAND_HELP
 from ..errors import InputError
 from .cmd_explain import load_models, resolve_class, resolve_device
+from .commands import COMMAND_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

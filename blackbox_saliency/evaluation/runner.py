@@ -39,8 +39,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import InputError
-from ..interfaces import Masker
 from ..evidence.blend import upsample_mask
+from ..interfaces import Masker
 from ..metrics import deletion_insertion, localisation_error, pointing_game, saliency_metric
 from ..metrics.localisation import ALPHA_GRID, alternating_folds, cross_fit_alpha, largest_component_boxes, mean_threshold_boxes
 from .datasets import EvalDataset, collate

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
 from ..conventions import check_images, check_masks, check_same_batch, check_same_spatial
+from ..errors import InputError
 
 __all__ = ["phi", "upsample_mask"]
 

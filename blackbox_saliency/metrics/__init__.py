@@ -20,9 +20,9 @@ from .boxes import (
     pad_box_lists,
     scale_boxes,
 )
+from .deletion import DeletionInsertionResult, deletion_insertion, pixel_ranks, trapezoid_auc
 from .frames import center_crop_mapping, resize_mapping, source_to_view, view_to_source
 from .localisation import ALPHA_GRID, CrossFitResult, alternating_folds, cross_fit_alpha, largest_component_boxes, mean_threshold_boxes
-from .deletion import DeletionInsertionResult, deletion_insertion, pixel_ranks, trapezoid_auc
 from .pointing import PointingResult, max_points, pointing_game
 from .saliency import SaliencyMetricResult, crop_boxes, crop_source_boxes, saliency_metric
 

@@ -58,9 +58,9 @@ from .checkpointing import (
 )
 from .config import TrainConfig
 from .data import ConcatImages, ImageDataset, align_labels, build_dataset
-from .precision import PrecisionChoice, resolve_precision
 from .distributed import DistContext, setup_distributed
 from .evaluation import evaluate_masks
+from .precision import PrecisionChoice, resolve_precision
 from .sampler import ResumableBatchSampler, derive_seed
 
 __all__ = ["TrainResult", "train", "CHECKPOINT_NAME", "MASKER_NAME"]

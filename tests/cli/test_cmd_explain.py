@@ -129,8 +129,8 @@ def test_explain_bad_arguments_fail_cleanly(photos, masker_path, models, monkeyp
 
 def test_photos_are_read_one_batch_at_a_time_and_released_after_writing(photos, cached_models, tmp_path, monkeypatch):
     """Memory is bounded by the batch: photo k + batch is read only after photo k's outputs are written."""
-    from blackbox_saliency.cli import cmd_explain
     from blackbox_saliency import io as bs_io
+    from blackbox_saliency.cli import cmd_explain
 
     events: list[str] = []
     real_load, real_write = bs_io.load_image, cmd_explain.write_explanation

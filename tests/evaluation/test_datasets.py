@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms import v2
 
 from blackbox_saliency import DataNotFoundError, ImageReadError, InputError
 from blackbox_saliency.classifiers.transforms import center_crop_transform
-from torchvision.transforms import v2
-
 from blackbox_saliency.evaluation.datasets import NpzDataset, PhotoFolder, collate, open_dataset
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from blackbox_saliency.maskers import SaliencyMasker, save_masker
-from blackbox_saliency.maskers import plugin
+from blackbox_saliency.maskers import SaliencyMasker, plugin, save_masker
 
 
 def test_hook_offers_exactly_the_shipped_files():

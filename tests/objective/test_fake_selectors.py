@@ -64,9 +64,9 @@ def test_all_fake_batch_never_calls_the_black_box():
 
 def test_trainer_step_sends_only_real_selectors_to_the_black_box(tmp_path, monkeypatch):
     """Count black-box images over a short real training run: about (1 - fake_prob) of 2 x the images seen."""
-    from tests.training.conftest import SquaresDataset, ToyBlackBox, register_toy_encoder
     from blackbox_saliency.maskers import SaliencyMasker
     from blackbox_saliency.training import TrainConfig, train
+    from tests.training.conftest import SquaresDataset, ToyBlackBox, register_toy_encoder
 
     box = ToyBlackBox()
     calls: list[int] = []

@@ -12,8 +12,7 @@ import pluggy
 import pytest
 
 import blackbox_saliency as bs
-from blackbox_saliency.plugins import hookspecs
-from blackbox_saliency.plugins import manager
+from blackbox_saliency.plugins import hookspecs, manager
 from blackbox_saliency.plugins.manager import PluginWarning, scan
 
 

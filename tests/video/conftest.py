@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from .video_synthetic import ColourClassifier, ColourMasker, make_clip
 
 

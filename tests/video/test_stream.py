@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from .video_synthetic import BACKGROUND, COLOURS, SIDE, ColourMasker, make_clip
 
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.video import StreamingExplainer
 from blackbox_saliency.visualize import BOX_COLOUR
+
+from .video_synthetic import BACKGROUND, COLOURS, SIDE, ColourMasker, make_clip
 
 
 def _run(masker, frames, **kwargs):

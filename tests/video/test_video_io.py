@@ -7,12 +7,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from .video_synthetic import make_clip
 
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.video.io import VideoDependencyError, VideoReadError, VideoWriter, open_video, require_av
 
-
+from .video_synthetic import make_clip
 
 
 def test_write_then_read_back(tmp_path):
