@@ -1,4 +1,4 @@
-"""Export a masker to TorchScript, ``torch.export`` or ONNX.
+"""Export a masker to TorchScript, ``torch.export``, an AOTInductor package or ONNX.
 
 Every exported graph is called as ``m(images, classes) -> masks`` with the
 library's conventions: images float32 (B, 3, H, W) RGB in [0, 1] (the graph

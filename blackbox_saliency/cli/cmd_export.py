@@ -1,4 +1,4 @@
-"""``blackbox-saliency export``: write a masker as TorchScript, torch.export or ONNX.
+"""``blackbox-saliency export``: write a masker as TorchScript, torch.export, an AOTInductor package or ONNX.
 
 Example::
 
