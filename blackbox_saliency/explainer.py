@@ -22,11 +22,11 @@ from torch import nn
 from .conventions import check_images
 from .errors import InputError
 from .interfaces import Masker
+from .io import IMAGE_SUFFIXES
 
-__all__ = ["ExplainResult", "explain", "image_files"]
+__all__ = ["ExplainResult", "class_name_of", "explain", "explain_batch", "image_files", "prepare_function"]
 
 DEFAULT_MASKER = "efficientnet_lite0"
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 
 
 @dataclass
@@ -40,6 +40,8 @@ class ExplainResult:
         probs: (B, K) the black box's probability of each explained class.
         boxes: (B, K, 4) tightest box (x0, y0, x1, y1), image pixels) around ``mask > 0.5``.
         saliency: (B, K) the saliency metric of each mask (lower is better).
+        areas: (B, K) the area fraction of each box (the metric's first term, before the 0.05 floor).
+        box_probs: (B, K) the black box's probability of the class on each box crop (its second term).
         class_names: (B, K) nested list of names (``"class N"`` when the black box has none).
     """
 
@@ -49,6 +51,8 @@ class ExplainResult:
     probs: torch.Tensor
     boxes: torch.Tensor
     saliency: torch.Tensor
+    areas: torch.Tensor
+    box_probs: torch.Tensor
     class_names: list[list[str]]
 
 
@@ -95,8 +99,25 @@ def _resolve_models(masker: Masker | str | os.PathLike[str], classifier: nn.Modu
     return masker, classifier
 
 
+def class_name_of(classifier: nn.Module, index: int) -> str:
+    """The black box's name of class ``index``, or ``"class N"`` when it has none."""
+    names = getattr(classifier, "class_names", None)
+    return names[index] if names is not None and 0 <= index < len(names) else f"class {index}"
+
+
+def prepare_function(classifier: nn.Module):
+    """(3, H, W) image in [0, 1] -> the tensor the black box is evaluated on (its ``eval_transform``; else unchanged)."""
+    make = getattr(classifier, "eval_transform", None)
+    if make is None:
+        return lambda image: image
+    transform = make()
+    from .io import to_pil_image
+
+    return lambda image: transform(to_pil_image(image))
+
+
 def _as_batch(inputs: object, classifier: nn.Module, device: torch.device | None) -> torch.Tensor:
-    from .io import load_image, to_image_tensor, to_pil_image
+    from .io import load_image, to_image_tensor
 
     if isinstance(inputs, torch.Tensor):
         images = inputs.unsqueeze(0) if inputs.dim() == 3 else inputs
@@ -105,16 +126,46 @@ def _as_batch(inputs: object, classifier: nn.Module, device: torch.device | None
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # type: ignore[arg-type]
     if not items:
         raise InputError("`inputs` is empty; pass images, image paths or folders.")
-    transform = classifier.eval_transform() if hasattr(classifier, "eval_transform") else None
+    prepare = prepare_function(classifier)
     tensors = []
     paths = image_files(items) if all(isinstance(i, (str, os.PathLike)) for i in items) else items
     for item in paths:
         image = load_image(item, max_side=2048) if isinstance(item, (str, os.PathLike)) else to_image_tensor(item)
-        tensors.append(transform(to_pil_image(image)) if transform is not None else image)
+        tensors.append(prepare(image))
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise InputError(f"the prepared images have different sizes {sorted(shapes)}; this classifier has no eval_transform, resize them first.")
     return torch.stack(tensors).to(device or torch.device("cpu"))
+
+
+def explain_batch(
+    images: torch.Tensor, masker: Masker, classifier: nn.Module, classes: torch.Tensor | None = None, topk: int = 1
+) -> ExplainResult:
+    """One forward batch: (B, 3, H, W) images on the models' device, ``classes`` (B,) or the black box's top-``topk``.
+
+    The building block of :func:`explain` and of the ``explain`` command (no batching, no model loading).
+    """
+    from .metrics import saliency_metric
+
+    with torch.no_grad():
+        probs = torch.softmax(classifier(images).float(), dim=1)
+        picked = probs.topk(min(topk, probs.shape[1]), dim=1).indices if classes is None else classes.reshape(-1, 1)
+        flat_images = images.repeat_interleave(picked.shape[1], dim=0)
+        flat_classes = picked.reshape(-1)
+        masks = masker(flat_images, flat_classes).clamp(0, 1)
+        metric = saliency_metric(classifier, flat_images, masks, flat_classes)
+    shape = tuple(picked.shape)
+    return ExplainResult(
+        images=images,
+        classes=picked,
+        masks=masks.reshape(*shape, *masks.shape[-2:]),
+        probs=probs.gather(1, picked),
+        boxes=metric.boxes.reshape(*shape, 4),
+        saliency=metric.s.reshape(shape),
+        areas=metric.area.reshape(shape),
+        box_probs=metric.prob.reshape(shape),
+        class_names=[[class_name_of(classifier, c) for c in row] for row in picked.tolist()],
+    )
 
 
 def explain(
@@ -143,8 +194,6 @@ def explain(
         >>> result = bs.explain("photos/", topk=3)  # doctest: +SKIP
         >>> result.masks.shape  # (B, 3, 224, 224)  # doctest: +SKIP
     """
-    from .metrics import saliency_metric
-
     if classes is not None and topk is not None:
         raise InputError("pass `classes` or `topk`, not both.")
     k = 1 if topk is None else topk
@@ -163,23 +212,10 @@ def explain(
         chosen = torch.as_tensor(classes, dtype=torch.int64, device=device).reshape(-1, 1)
         if chosen.shape[0] != images.shape[0]:
             raise InputError(f"`classes` has {chosen.shape[0]} entries for {images.shape[0]} images; pass one class per image.")
-    out: dict[str, list[torch.Tensor]] = {"classes": [], "masks": [], "probs": [], "boxes": [], "saliency": []}
-    with torch.no_grad():
-        for start in range(0, images.shape[0], batch_size):
-            batch = images[start:start + batch_size]
-            probs = torch.softmax(classifier(batch).float(), dim=1)
-            picked = probs.topk(k, dim=1).indices if classes is None else chosen[start:start + batch_size]
-            flat_images = batch.repeat_interleave(picked.shape[1], dim=0)
-            flat_classes = picked.reshape(-1)
-            masks = masker(flat_images, flat_classes).clamp(0, 1)
-            metric = saliency_metric(classifier, flat_images, masks, flat_classes)
-            shape = (batch.shape[0], picked.shape[1])
-            out["classes"].append(picked)
-            out["masks"].append(masks.reshape(*shape, *masks.shape[-2:]))
-            out["probs"].append(probs.gather(1, picked))
-            out["boxes"].append(metric.boxes.reshape(*shape, 4))
-            out["saliency"].append(metric.s.reshape(shape))
-    joined = {key: torch.cat(values) for key, values in out.items()}
-    names = getattr(classifier, "class_names", None)
-    class_names = [[names[c] if names else f"class {c}" for c in row] for row in joined["classes"].tolist()]
+    parts = [
+        explain_batch(images[start:start + batch_size], masker, classifier, None if classes is None else chosen[start:start + batch_size], k)
+        for start in range(0, images.shape[0], batch_size)
+    ]
+    joined = {key: torch.cat([getattr(part, key) for part in parts]) for key in ("classes", "masks", "probs", "boxes", "saliency", "areas", "box_probs")}
+    class_names = [row for part in parts for row in part.class_names]
     return ExplainResult(images=images, class_names=class_names, **joined)

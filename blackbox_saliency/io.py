@@ -22,9 +22,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .atomic import atomic_write
 from .errors import ImageReadError, InputError
 
-__all__ = ["as_rgb", "load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
+__all__ = ["IMAGE_SUFFIXES", "as_rgb", "load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
 
 _PathLike = str | os.PathLike[str]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
+"""File suffixes taken as images when a folder is scanned (training data, ``explain`` folders)."""
 
 # Modes Pillow converts to RGB by itself without losing the range (alpha is dropped, palettes looked up).
 _PILLOW_CONVERTS = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})

@@ -27,6 +27,8 @@ def test_tensor_input_topk_gives_batched_results_on_the_callers_device():
     torch.testing.assert_close(result.probs, probs.topk(2, dim=1).values)
     assert result.class_names[0] == [net.class_names[c] for c in result.classes[0].tolist()]
     assert result.masks.device == images.device and result.images is images
+    assert result.areas.shape == (3, 2) and result.box_probs.shape == (3, 2)
+    torch.testing.assert_close(result.saliency, torch.log(result.areas.clamp_min(0.05)) - torch.log(result.box_probs))
 
 
 def test_given_classes_are_explained_and_checked():

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from ..errors import DataNotFoundError, InputError, PluginError
-from ..explainer import DEFAULT_MASKER
+from ..explainer import DEFAULT_MASKER, prepare_function
+from ..explainer import explain_batch as library_explain_batch
 from .commands import COMMAND_HELP
 
 TOP = "top"
@@ -112,11 +113,6 @@ def resolve_class(spec: str | None, classifier: torch.nn.Module, keywords: Seque
     raise InputError(f"--class {spec!r}: this classifier has no class names; pass a class index or one of {list(keywords)}.")
 
 
-def class_name_of(classifier: torch.nn.Module, index: int) -> str:
-    names = getattr(classifier, "class_names", None)
-    return names[index] if names is not None and 0 <= index < len(names) else f"class {index}"
-
-
 def unique_stem(path: Path, taken: set[str]) -> str:
     """File stem for the outputs of ``path``; ``name_2``, ``name_3``... when two inputs share a stem."""
     stem, k = path.stem or "image", 2
@@ -178,41 +174,26 @@ def explain_batch(
     topk: int = 1,
 ) -> list[Explanation]:
     """Explain a batch (B, 3, H, W) in [0, 1] already on the models' device (``topk`` classes per image with ``top``)."""
-    from ..metrics import saliency_metric
-
-    with torch.no_grad():
-        probs = torch.softmax(classifier(images).float(), dim=1)
-        if class_choice == TOP:
-            k = min(topk, probs.shape[1])
-            picked = probs.topk(k, dim=1).indices
-        else:
-            k, picked = 1, torch.full((images.shape[0], 1), int(class_choice), dtype=torch.int64, device=images.device)
-        images = images.repeat_interleave(k, dim=0)
-        classes = picked.reshape(-1)
-        names = [name for name in names for _ in range(k)]
-        ranks = [r + 1 for _ in range(picked.shape[0]) for r in range(k)] if k > 1 else [None] * len(names)
-        masks = masker(images, classes).clamp(0, 1)
-        metric = saliency_metric(classifier, images, masks, classes)
-    p = probs.repeat_interleave(k, dim=0).gather(1, classes.view(-1, 1)).squeeze(1)
-    out = []
-    for i, name in enumerate(names):
-        cls = int(classes[i])
-        out.append(
-            Explanation(
-                name=name,
-                image=images[i].cpu(),
-                mask=masks[i].float().cpu(),
-                class_id=cls,
-                class_name=class_name_of(classifier, cls),
-                prob=float(p[i]),
-                saliency_metric=float(metric.s[i]),
-                box_area=float(metric.area[i]),
-                box_prob=float(metric.prob[i]),
-                box=[float(v) for v in metric.boxes[i].tolist()],
-                rank=ranks[i],
-            )
+    chosen = None if class_choice == TOP else torch.full((images.shape[0],), int(class_choice), dtype=torch.int64, device=images.device)
+    result = library_explain_batch(images, masker, classifier, chosen, topk)
+    k = result.classes.shape[1]
+    return [
+        Explanation(
+            name=name,
+            image=images[i].cpu(),
+            mask=result.masks[i, r:r + 1].float().cpu(),
+            class_id=int(result.classes[i, r]),
+            class_name=result.class_names[i][r],
+            prob=float(result.probs[i, r]),
+            saliency_metric=float(result.saliency[i, r]),
+            box_area=float(result.areas[i, r]),
+            box_prob=float(result.box_probs[i, r]),
+            box=[float(v) for v in result.boxes[i, r].tolist()],
+            rank=r + 1 if k > 1 else None,
         )
-    return out
+        for i, name in enumerate(names)
+        for r in range(k)
+    ]
 
 
 def write_explanation(result: Explanation, out_dir: Path, stem: str) -> dict[str, Path]:
@@ -228,17 +209,6 @@ def write_explanation(result: Explanation, out_dir: Path, stem: str) -> dict[str
     atomic_write(paths["panel"], lambda handle: panel.save(handle, format="PNG"))
     atomic_write(paths["mask"], lambda handle: np.save(handle, result.mask[0].numpy().astype(np.float32)))
     return paths
-
-
-def prepare_function(classifier: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """(3, H, W) image in [0, 1] -> the tensor the black box is evaluated on (its ``eval_transform``; else unchanged)."""
-    make = getattr(classifier, "eval_transform", None)
-    if make is None:
-        return lambda image: image
-    transform = make()
-    from ..io import to_pil_image
-
-    return lambda image: transform(to_pil_image(image))
 
 
 def stream_explanations(

@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from ..errors import DataNotFoundError, ImageReadError, InputError
-from ..io import open_rgb
+from ..io import IMAGE_SUFFIXES, open_rgb
 
 __all__ = [
     "AUGMENTATIONS",
@@ -55,7 +55,7 @@ __all__ = [
 
 DATA_KINDS = ("auto", "npz", "index_csv", "imagefolder", "flat")
 AUGMENTATIONS = ("none", "standard", "heavy")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 EVAL_CROP_FRACTION = 0.875  # photos: resize the shorter side to size / 0.875, then center-crop (224 <- 256)
 
 
