@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from blackbox_saliency.data_paths import require
+from blackbox_saliency.conventions import skip_input_checks
+from blackbox_saliency.data.paths import require
 from blackbox_saliency.training import TrainConfig, train
 from blackbox_saliency.training.data import build_dataset
 from blackbox_saliency.training.precision import cpu_bf16_support, resolve_precision
@@ -65,7 +66,6 @@ class StepBench:
 
         self.device = device
         self.classifier = load_classifier("efficientnet_lite0").to(device).eval()
-        self.classifier.check_range = False
         self.masker = SaliencyMasker(1000, encoder="efficientnet_lite0", preset="fast", feature_filter="relative", gate_skips=True).to(device)
         self.masker.init_embedding_from_encoder_head()
         self.masker.train()
@@ -124,11 +124,11 @@ class StepBench:
         times["decoder"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        with choice.autocast():
+        with choice.autocast(), skip_input_checks():
             if skip_fakes:
-                terms = self.objective(images, masks, selectors, fake=fake, generator=generator, check=False)
+                terms = self.objective(images, masks, selectors, fake=fake, generator=generator)
             else:  # the earlier step: every image through the black box, fake terms zeroed afterwards
-                terms = self.objective(images, masks, selectors, generator=generator, check=False)
+                terms = self.objective(images, masks, selectors, generator=generator)
                 real = (~fake).to(self.device, masks.dtype)
                 terms.total = terms.area + (terms.tv + terms.preserve + terms.destroy) * real
         aux = F.binary_cross_entropy_with_logits(scores, (~fake).float().to(self.device))

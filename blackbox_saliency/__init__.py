@@ -6,7 +6,7 @@ and the command line's ``--help`` do not pay for torch and torchvision until som
 Example:
     >>> import blackbox_saliency as bs
     >>> sorted(bs.available())
-    ['classifiers', 'evidence_removers', 'maskers']
+    ['classifiers', 'encoders', 'evidence_removers', 'maskers']
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ _LAZY = {
     "BlackBoxClassifier": ".interfaces",
     "EvidenceRemover": ".interfaces",
     "Masker": ".interfaces",
+    "TrainableMasker": ".interfaces",
+    "BoxAwareMasker": ".interfaces",
+    "skip_input_checks": ".conventions",
     "ObjectiveTerms": ".objective",
     "SaliencyObjective": ".objective",
     "metrics": ".metrics",
@@ -51,6 +54,7 @@ __all__ = [
     "__version__",
     "BlackBoxClassifier",
     "BlackBoxSaliencyError",
+    "BoxAwareMasker",
     "CheckpointError",
     "DataNotFoundError",
     "ENTRY_POINT_GROUP",
@@ -64,6 +68,7 @@ __all__ = [
     "PluginError",
     "PluginWarning",
     "SaliencyObjective",
+    "TrainableMasker",
     "available",
     "explain",
     "hookimpl",
@@ -75,6 +80,7 @@ __all__ = [
     "phi",
     "plugin_problems",
     "saliency_metric",
+    "skip_input_checks",
 ]
 
 

@@ -5,20 +5,69 @@ Conventions: images are float tensors, RGB, NCHW, values in [0, 1]; masks are
 Every check raises :class:`~blackbox_saliency.errors.InputError` naming the
 argument, what was wrong and how to fix it.
 
+Checks run at the library's boundary (calling a masker or a black box,
+``phi``, the objective, the metrics). :func:`skip_input_checks` is the one
+opt-out, for hot paths whose data was validated where it entered (the training
+step uses it): inside it every check of this module returns at once, so no
+reduction and no host-device sync is spent on validation.
+
 Example:
     >>> import torch
     >>> from blackbox_saliency.conventions import check_images
     >>> check_images(torch.rand(2, 3, 8, 8)).shape
     torch.Size([2, 3, 8, 8])
+    >>> with skip_input_checks():
+    ...     check_images(torch.rand(2, 3, 8, 8) * 255).shape  # not checked
+    torch.Size([2, 3, 8, 8])
 """
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
 
 import torch
 
 from .errors import InputError
 
-__all__ = ["check_images", "check_masks", "check_classes", "check_same_batch", "check_generator"]
+__all__ = [
+    "check_images",
+    "check_masks",
+    "check_classes",
+    "check_same_batch",
+    "check_same_spatial",
+    "check_generator",
+    "input_checks_enabled",
+    "skip_input_checks",
+]
+
+_CHECKS_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("blackbox_saliency_input_checks", default=True)
+
+
+def input_checks_enabled() -> bool:
+    """False inside :func:`skip_input_checks` (of this thread / task), True elsewhere."""
+    return _CHECKS_ENABLED.get()
+
+
+@contextlib.contextmanager
+def skip_input_checks() -> Iterator[None]:
+    """Skip the library's input checks inside the block (the one opt-out; for validated hot paths only).
+
+    Example:
+        >>> import torch
+        >>> from blackbox_saliency import load_masker, skip_input_checks
+        >>> masker = load_masker("center")
+        >>> with skip_input_checks():
+        ...     masks = masker(torch.rand(2, 3, 16, 16), torch.tensor([0, 1]))
+        >>> masks.shape
+        torch.Size([2, 1, 16, 16])
+    """
+    token = _CHECKS_ENABLED.set(False)
+    try:
+        yield
+    finally:
+        _CHECKS_ENABLED.reset(token)
 
 
 def _check_float_tensor(x: object, name: str) -> torch.Tensor:
@@ -47,6 +96,8 @@ def _check_finite_unit_range(x: torch.Tensor, name: str) -> None:
 
 def check_images(images: object, name: str = "images", check_range: bool = True) -> torch.Tensor:
     """Check that ``images`` is a float (B, 3, H, W) tensor in [0, 1] and return it."""
+    if not _CHECKS_ENABLED.get():
+        return images  # type: ignore[return-value]
     x = _check_float_tensor(images, name)
     if x.dim() != 4:
         hint = " (add a batch dimension with .unsqueeze(0))" if x.dim() == 3 else ""
@@ -63,6 +114,8 @@ def check_images(images: object, name: str = "images", check_range: bool = True)
 
 def check_masks(masks: object, name: str = "masks", check_range: bool = True) -> torch.Tensor:
     """Check that ``masks`` is a float (B, 1, H, W) tensor in [0, 1] and return it."""
+    if not _CHECKS_ENABLED.get():
+        return masks  # type: ignore[return-value]
     m = _check_float_tensor(masks, name)
     if m.dim() != 4 or m.shape[1] != 1:
         raise InputError(f"`{name}` must have shape (B, 1, H, W), got {tuple(m.shape)}; use .unsqueeze(1) for (B, H, W) masks.")
@@ -73,6 +126,8 @@ def check_masks(masks: object, name: str = "masks", check_range: bool = True) ->
 
 def check_classes(classes: object, num_classes: int | None = None, batch: int | None = None, name: str = "classes") -> torch.Tensor:
     """Check that ``classes`` is an int64 (B,) tensor with values in [0, num_classes)."""
+    if not _CHECKS_ENABLED.get():
+        return classes  # type: ignore[return-value]
     if not isinstance(classes, torch.Tensor):
         raise InputError(f"`{name}` must be a torch.Tensor of dtype int64, got {type(classes).__name__}; use torch.tensor([...]).")
     if classes.dtype != torch.int64:
@@ -91,6 +146,8 @@ def check_classes(classes: object, num_classes: int | None = None, batch: int | 
 def check_same_batch(**tensors: torch.Tensor) -> int:
     """Check that all tensors share the batch size (dimension 0) and return it."""
     sizes = {name: int(t.shape[0]) for name, t in tensors.items()}
+    if not _CHECKS_ENABLED.get():
+        return next(iter(sizes.values()))
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"`{k}`={v}" for k, v in sizes.items())
         raise InputError(f"mismatched batch sizes: {listed}; every argument needs the same number of samples.")
@@ -99,6 +156,8 @@ def check_same_batch(**tensors: torch.Tensor) -> int:
 
 def check_same_spatial(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
     """Check that two NCHW tensors share H and W."""
+    if not _CHECKS_ENABLED.get():
+        return
     if a.shape[-2:] != b.shape[-2:]:
         raise InputError(
             f"`{name_a}` is {tuple(a.shape[-2:])} pixels but `{name_b}` is {tuple(b.shape[-2:])}; "
@@ -108,8 +167,8 @@ def check_same_spatial(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: st
 
 def check_generator(generator: object, device: torch.device) -> torch.Generator | None:
     """Check that ``generator`` is ``None`` or a torch.Generator on ``device``."""
-    if generator is None:
-        return None
+    if generator is None or not _CHECKS_ENABLED.get():
+        return generator  # type: ignore[return-value]
     if not isinstance(generator, torch.Generator):
         raise InputError(f"`generator` must be a torch.Generator or None, got {type(generator).__name__}.")
     if torch.device(generator.device).type != torch.device(device).type:

@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from .conventions import check_images
-from .errors import InputError
-from .interfaces import Masker
+from .errors import InputError, PluginError
+from .interfaces import BlackBoxClassifier, Masker, require_black_box
 from .io import IMAGE_SUFFIXES
 
-__all__ = ["ExplainResult", "class_name_of", "explain", "explain_batch", "image_files", "prepare_function"]
+__all__ = ["ExplainResult", "class_name_of", "explain", "explain_batch", "image_files", "load_masker_and_classifier", "prepare_function", "shipped_masker_path"]
 
 DEFAULT_MASKER = "efficientnet_lite0"
 
@@ -84,33 +84,87 @@ def image_files(specs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def _resolve_models(masker: Masker | str | os.PathLike[str], classifier: nn.Module | str | None) -> tuple[Masker, nn.Module]:
-    from .plugins import load_classifier, load_masker
+def shipped_masker_path(name: str) -> Path:
+    """Where a shipped masker named ``name`` lives inside the installed package (``assets/maskers/<name>.pt``).
 
+    Example:
+        >>> shipped_masker_path("efficientnet_lite0").name
+        'efficientnet_lite0.pt'
+    """
+    from .maskers import plugin
+
+    return plugin.ASSETS_DIR / f"{name}.pt"
+
+
+def load_masker_and_classifier(
+    masker: Masker | str | os.PathLike[str],
+    classifier: nn.Module | str | None = None,
+    *,
+    classifier_hint: str = "pass classifier=NAME or a BlackBoxClassifier",
+) -> tuple[Masker, BlackBoxClassifier]:
+    """Load a masker and its black box, and check that they agree on the number of classes.
+
+    Args:
+        masker: a :class:`Masker`, a registered masker name or a checkpoint path.
+        classifier: the black box: a :class:`BlackBoxClassifier`, a registered name, or None for the one
+            the masker records (its ``classifier_name``, written when it was trained).
+        classifier_hint: how the error messages tell the caller to choose the black box (the commands
+            say ``pass --classifier NAME``).
+
+    Raises:
+        InputError: the masker records no black box and none is given, or the two disagree on the number of classes.
+        PluginError: an unknown name (for a masker name, the message says where a shipped masker of that name
+            would be), or a masker plugin that does not build a :class:`Masker`.
+
+    Example:
+        >>> from torch import nn
+        >>> from blackbox_saliency.explainer import load_masker_and_classifier
+        >>> from blackbox_saliency.interfaces import BlackBoxClassifier
+        >>> box = BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(2)), (8, 8), ["a", "b"])
+        >>> masker, classifier = load_masker_and_classifier("center", box)
+        >>> classifier is box, type(masker).__name__
+        (True, 'CenterBoxMasker')
+    """
+    from .plugins import load_classifier, load_masker
+    from .plugins.manager import looks_like_path
+
+    label = type(masker).__name__ if isinstance(masker, Masker) else repr(str(masker))
     if not isinstance(masker, Masker):
-        masker = load_masker(masker)
+        try:
+            masker = load_masker(masker)
+        except PluginError as error:
+            if looks_like_path(masker):
+                raise
+            raise PluginError(f"{error} (a shipped masker would be the file {shipped_masker_path(str(masker))}.)") from None
+        if not isinstance(masker, Masker):
+            raise PluginError(f"the masker {label} loaded as {type(masker).__name__}, not a blackbox_saliency Masker.")
     if classifier is None:
-        name = getattr(masker, "classifier_name", None)
-        if not name:
-            raise InputError("the masker does not record which black box it explains; pass classifier=NAME or a BlackBoxClassifier.")
-        classifier = load_classifier(name)
-    elif isinstance(classifier, str):
+        if not masker.classifier_name:
+            raise InputError(f"the masker {label} does not record which black box it explains; {classifier_hint}.")
+        classifier = masker.classifier_name
+    classifier_label = repr(classifier) if isinstance(classifier, str) else type(classifier).__name__
+    if isinstance(classifier, str):
         classifier = load_classifier(classifier)
+    classifier = require_black_box(classifier)
+    if masker.num_classes is not None and masker.num_classes != classifier.num_classes:
+        raise InputError(
+            f"the masker {label} knows {masker.num_classes} classes but the classifier {classifier_label} has "
+            f"{classifier.num_classes}; a masker explains the black box it was trained for: {classifier_hint}."
+        )
     return masker, classifier
 
 
-def class_name_of(classifier: nn.Module, index: int) -> str:
+def class_name_of(classifier: BlackBoxClassifier, index: int) -> str:
     """The black box's name of class ``index``, or ``"class N"`` when it has none."""
-    names = getattr(classifier, "class_names", None)
-    return names[index] if names is not None and 0 <= index < len(names) else f"class {index}"
+    names = classifier.class_names
+    return names[index] if 0 <= index < len(names) else f"class {index}"
 
 
-def prepare_function(classifier: nn.Module):
+def prepare_function(classifier: BlackBoxClassifier):
     """(3, H, W) image in [0, 1] -> the tensor the black box is evaluated on (its ``eval_transform``; else unchanged)."""
-    make = getattr(classifier, "eval_transform", None)
-    if make is None:
+    transform = classifier.eval_transform()
+    if transform is None:
         return lambda image: image
-    transform = make()
     from .io import to_pil_image
 
     return lambda image: transform(to_pil_image(image))
@@ -201,11 +255,11 @@ def explain(
         raise InputError(f"`topk` must be a positive int, got {topk!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
-    masker, classifier = _resolve_models(masker, classifier)
+    masker, classifier = load_masker_and_classifier(masker, classifier)
     device = inputs.device if isinstance(inputs, torch.Tensor) else next((p.device for p in masker.parameters()), torch.device("cpu"))
     images = _as_batch(inputs, classifier, device)
     masker, classifier = masker.to(device).eval(), classifier.to(device).eval()
-    num_classes = int(getattr(classifier, "num_classes", 0))
+    num_classes = classifier.num_classes
     if k > num_classes > 0:
         raise InputError(f"`topk`={k} but the black box has only {num_classes} classes.")
     if classes is not None:

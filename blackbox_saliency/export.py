@@ -35,7 +35,7 @@ Example:
     >>> import tempfile, pathlib, torch
     >>> from blackbox_saliency.maskers import SaliencyMasker
     >>> from blackbox_saliency.export import export_masker
-    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False)
+    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False, preset="fast")
     >>> result = export_masker(masker, pathlib.Path(tempfile.mkdtemp()) / "m.pt", "torchscript", size=64)
     >>> scripted = torch.jit.load(str(result.path))
     >>> scripted(torch.rand(2, 3, 64, 96), torch.tensor([1, 2])).shape
@@ -59,7 +59,7 @@ from torch import nn
 
 from .atomic import atomic_write
 from .errors import BlackBoxSaliencyError, InputError
-from .interfaces import Masker
+from .interfaces import Masker, TrainableMasker
 
 __all__ = [
     "FORMATS",
@@ -142,7 +142,7 @@ class MaskerExportWrapper(nn.Module):
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         if self.value_checks:
             assert_input_values(images, classes, self.num_classes)
-        return self.masker.masks_unchecked(images, classes)
+        return self.masker.forward(images, classes)  # the graph checks values itself (above / check_traced_inputs)
 
 
 class CheckedScriptMasker(nn.Module):
@@ -166,14 +166,13 @@ def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def _coarsest_stride(masker: Masker) -> int | None:
-    strides = getattr(getattr(masker, "encoder", None), "strides", None)
-    return int(max(strides)) if strides else None
+    return masker.coarsest_stride
 
 
 def _example(masker: Masker, size: tuple[int, int], batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     device = next((p.device for p in masker.parameters()), torch.device("cpu"))
     images = torch.rand(batch, 3, *size, generator=generator).to(device)
-    num_classes = int(getattr(masker, "num_classes", None) or 1)
+    num_classes = int(masker.num_classes or 1)
     classes = torch.randint(0, num_classes, (batch,), generator=generator).to(device)
     return images, classes
 
@@ -188,7 +187,7 @@ def _description(masker: Masker, fmt: str, dynamic: str) -> str:
             "masks": "float32 (B, 1, H, W) in [0, 1], 1 = evidence kept",
             "dynamic": dynamic,
             "masker": type(masker).__name__,
-            "config": getattr(masker, "config", None),
+            "config": masker.config if isinstance(masker, TrainableMasker) else None,
         }
     )
 

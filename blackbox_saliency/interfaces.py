@@ -6,6 +6,16 @@
   alternative image ``A`` used by ``phi(X, M) = X*M + A*(1-M)``.
 * :class:`Masker` – an ``nn.Module`` with ``forward(images, classes) -> masks``.
 
+What the rest of the library asks of a plugin beyond that is declared here too,
+never probed with ``hasattr``:
+
+* :class:`TrainableMasker` – a masker the trainer can fit (``trainable_parameters``,
+  ``forward_train`` returning :class:`MaskerOutput`, a ``config`` that rebuilds it).
+* :class:`BoxAwareMasker` – a baseline that needs the ground-truth boxes (``set_boxes``).
+* :attr:`Masker.exportable` – whether it traces into a graph file.
+* :class:`BlackBoxClassifier` declares ``class_index``, ``eval_transform`` (its own
+  photo preprocessing, or None) and ``gradcam_layer`` (the layer Grad-CAM uses, or None).
+
 Example (a tiny custom black box as a template subclass)::
 
     >>> import torch
@@ -22,7 +32,8 @@ Example (a tiny custom black box as a template subclass)::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +41,7 @@ from torch import nn
 
 from .conventions import check_classes, check_generator, check_images
 
-__all__ = ["BlackBoxClassifier", "EvidenceRemover", "Masker"]
+__all__ = ["BlackBoxClassifier", "BoxAwareMasker", "EvidenceRemover", "Masker", "MaskerOutput", "TrainableMasker", "require_black_box"]
 
 
 class BlackBoxClassifier(nn.Module):
@@ -45,7 +56,13 @@ class BlackBoxClassifier(nn.Module):
         input_size: (height, width) the network expects.
         class_names: one human-readable name per class.
         mean, std: per-channel normalisation applied to [0, 1] images.
+
+    Subclasses may also set :attr:`gradcam_layer` and override :meth:`eval_transform`.
     """
+
+    #: Module path (in this classifier) of the layer Grad-CAM explains by default; None lets
+    #: :func:`~blackbox_saliency.baselines.gradcam.default_layer_name` pick the last stage.
+    gradcam_layer: str | None = None
 
     def __init__(
         self,
@@ -77,12 +94,19 @@ class BlackBoxClassifier(nn.Module):
         check_images(images, check_range=False)
         return self.network(self.preprocess(images))
 
+    def eval_transform(self) -> Callable[[Any], torch.Tensor] | None:
+        """PIL photo -> (3, H, W) float tensor in [0, 1], the preprocessing this black box's weights
+        were evaluated with (e.g. resize 256 + centre crop 224); None (the default) uses images as given."""
+        return None
+
     def class_index(self, name_or_index: str | int) -> int:
         """Resolve a class name (exact, or unique case-insensitive prefix/substring) or index to an index."""
         if isinstance(name_or_index, int) or (isinstance(name_or_index, str) and name_or_index.isdigit()):
             index = int(name_or_index)
             check_classes(torch.tensor([index]), self.num_classes, name="class")
             return index
+        if name_or_index in self.class_names:  # exact spelling first: ImageNet has both "Cardigan" (a dog) and "cardigan"
+            return self.class_names.index(name_or_index)
         wanted = name_or_index.lower()
         exact = [i for i, n in enumerate(self.class_names) if n.lower() == wanted]
         if exact:
@@ -96,6 +120,28 @@ class BlackBoxClassifier(nn.Module):
             raise InputError(f"no class named {name_or_index!r}; examples of valid names: {self.class_names[:5]}")
         names = [self.class_names[i] for i in partial[:8]]
         raise InputError(f"class name {name_or_index!r} is ambiguous, it matches {names}; give the full name or an index.")
+
+
+def require_black_box(classifier: object, role: str = "classifier") -> BlackBoxClassifier:
+    """Return ``classifier`` if it is a :class:`BlackBoxClassifier`, else raise InputError saying how to wrap it.
+
+    Example:
+        >>> from torch import nn
+        >>> from blackbox_saliency.interfaces import BlackBoxClassifier, require_black_box
+        >>> box = BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(2)), (8, 8), ["a", "b"])
+        >>> require_black_box(box) is box
+        True
+    """
+    if isinstance(classifier, BlackBoxClassifier):
+        return classifier
+    from .errors import InputError
+
+    if classifier is None:
+        raise InputError(f"the {role} is missing: pass a BlackBoxClassifier, e.g. load_classifier('efficientnet_lite0').")
+    raise InputError(
+        f"the {role} must be a BlackBoxClassifier, got {type(classifier).__name__}; wrap a network with "
+        "BlackBoxClassifier(network, input_size=(H, W), class_names=[...], mean=..., std=...) or load one with load_classifier(NAME)."
+    )
 
 
 class EvidenceRemover(ABC):
@@ -134,8 +180,8 @@ class Masker(nn.Module, ABC):
     0 means "removable". Subclasses implement :meth:`forward`. Calling the masker,
     ``masker(images, classes)``, checks the input first (type, shape, dtype, value range,
     NaN, one class per image, class range) and raises :class:`~blackbox_saliency.errors.InputError`
-    naming what was wrong; :meth:`masks_unchecked` is the one opt-out, for hot paths
-    whose data was validated where it entered.
+    naming what was wrong; :func:`~blackbox_saliency.conventions.skip_input_checks` is the one
+    opt-out, for hot paths whose data was validated where it entered.
 
     Example:
         >>> import torch
@@ -151,9 +197,14 @@ class Masker(nn.Module, ABC):
     """
 
     num_classes: int | None = None
+    #: Name of the black box this masker explains (a classifier plugin name), when it records one.
+    classifier_name: str | None = None
     #: Whether :func:`~blackbox_saliency.export.export_masker` can trace this masker into a graph file
     #: (a single forward pass of tensor operations; baselines that loop or take gradients cannot).
     exportable: bool = False
+    #: Stride of the masker's coarsest feature map: exported graphs accept any image size that is a
+    #: multiple of it (None: the masker has no such constraint).
+    coarsest_stride: int | None = None
 
     @abstractmethod
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -168,10 +219,72 @@ class Masker(nn.Module, ABC):
         self.check_input(images, classes)
         return super().__call__(images, classes, *args, **kwargs)
 
-    def masks_unchecked(self, images: torch.Tensor, classes: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-        """``masker(images, classes)`` without the input checks (hooks still run): for validated hot paths only."""
-        return super().__call__(images, classes, *args, **kwargs)
-
     def explain(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """Check the input, then return the masks (the same as calling the masker)."""
         return self(images, classes)
+
+
+class MaskerOutput(NamedTuple):
+    """What :meth:`TrainableMasker.forward_train` returns.
+
+    Attributes:
+        masks: low-resolution masks (B, 1, h, w) in [0, 1].
+        class_scores: ``max_ij X_ij . C_s`` (B,) for the selected classes (push up for the true
+            class, down for a fake one).
+    """
+
+    masks: torch.Tensor
+    class_scores: torch.Tensor
+
+
+class TrainableMasker(Masker):
+    """A masker :func:`~blackbox_saliency.training.train` can fit: what the trainer uses, declared.
+
+    Subclasses implement :meth:`forward` (full-resolution masks), :meth:`forward_train`
+    (low-resolution masks and class scores, no input checks: the trainer validates its data
+    where it enters) and :meth:`trainable_parameters`; :attr:`config` holds the keyword
+    arguments that rebuild the masker (written into checkpoints).
+
+    Example:
+        >>> from blackbox_saliency.interfaces import TrainableMasker
+        >>> from blackbox_saliency.maskers import SaliencyMasker
+        >>> issubclass(SaliencyMasker, TrainableMasker)
+        True
+    """
+
+    config: dict
+
+    @abstractmethod
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The parameters the trainer optimises (never a frozen encoder's)."""
+
+    @abstractmethod
+    def forward_train(self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None) -> MaskerOutput:
+        """Low-resolution masks and class scores; ``features`` (from an earlier pass on the same images) may skip the encoder."""
+
+    def init_embedding_from_encoder_head(self, scale: float = 1.0) -> None:
+        """Initialise the class embedding from the encoder's classifier head (when the masker has one; default: refuse)."""
+        from .errors import InputError
+
+        raise InputError(f"{type(self).__name__} has no class embedding to initialise from an encoder head; use embedding_init='random'.")
+
+    def encoder_head_classes(self) -> int | None:
+        """How many classes the encoder's own classifier head has (None without one): the trainer's ``embedding_init='auto'`` uses it."""
+        return None
+
+
+class BoxAwareMasker(Masker):
+    """A masker that needs the ground-truth boxes of the images it is called on (the ``gt`` baseline).
+
+    The evaluation calls :meth:`set_boxes` before each batch (and refuses the method on data without boxes).
+
+    Example:
+        >>> from blackbox_saliency.interfaces import BoxAwareMasker
+        >>> from blackbox_saliency.baselines.boxes import GroundTruthMasker
+        >>> issubclass(GroundTruthMasker, BoxAwareMasker)
+        True
+    """
+
+    @abstractmethod
+    def set_boxes(self, boxes: Sequence[torch.Tensor] | None) -> BoxAwareMasker:
+        """Remember one (K, 4) tensor of xyxy boxes per image of the next call (None forgets them); return self."""

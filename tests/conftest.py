@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from blackbox_saliency.data_paths import ENV_VAR, shared_data_dir
+from blackbox_saliency.data.paths import ENV_VAR, shared_data_dir
 
 
 @pytest.fixture(scope="session")

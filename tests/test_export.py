@@ -38,12 +38,12 @@ register_encoder("_test_tiny", lambda pretrained: EncoderSpec(_TinyBackbone(), [
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return SaliencyMasker(7, encoder="_test_tiny", encoder_pretrained=False, upsampler_channels=(16, 8)).eval()
+    return SaliencyMasker(7, encoder="_test_tiny", encoder_pretrained=False, preset="fast", upsampler_channels=(16, 8)).eval()
 
 
 @pytest.fixture(scope="module")
 def resnet():
-    return SaliencyMasker(1000, encoder="resnet18", encoder_pretrained=False).eval()
+    return SaliencyMasker(1000, encoder="resnet18", encoder_pretrained=False, preset="fast").eval()
 
 
 def _compare(masker, run, cases):
@@ -58,7 +58,7 @@ def _compare(masker, run, cases):
 
 def test_torchscript_matches_eager_for_other_batches_and_odd_sizes(tmp_path):
     """EfficientNet-Lite0's TensorFlow-style SAME padding must stay shape-dependent in the traced graph."""
-    masker = SaliencyMasker(1000, encoder="efficientnet_lite0", encoder_pretrained=False).eval()
+    masker = SaliencyMasker(1000, encoder="efficientnet_lite0", encoder_pretrained=False, preset="fast").eval()
     result = export_masker(masker, tmp_path / "m.pt", "torchscript", size=64, batch=1)
     # export_masker itself compared batch 1 and 2 at 64x64 and an odd size (127x99) with the eager masker
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4

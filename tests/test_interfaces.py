@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import blackbox_saliency as bs
+from blackbox_saliency.conventions import skip_input_checks
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.maskers import SaliencyMasker
 from blackbox_saliency.maskers.encoders import EncoderSpec, register_encoder
@@ -21,7 +22,7 @@ register_encoder("_test_tiny_interfaces", lambda pretrained: EncoderSpec(_TinyBa
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return SaliencyMasker(5, encoder="_test_tiny_interfaces", encoder_pretrained=False, upsampler_channels=(16, 8)).eval()
+    return SaliencyMasker(5, encoder="_test_tiny_interfaces", encoder_pretrained=False, preset="fast", upsampler_channels=(16, 8)).eval()
 
 
 @pytest.fixture(scope="module", params=["saliency", "center"])
@@ -59,9 +60,12 @@ def test_class_out_of_range_is_refused(tiny):
 
 def test_the_opt_out_skips_the_checks_and_gives_the_same_masks(tiny):
     images = torch.rand(2, 3, 32, 32)
-    torch.testing.assert_close(tiny.masks_unchecked(images, GOOD_CLASSES), tiny(images, GOOD_CLASSES))
-    out = tiny.masks_unchecked(images * 255, GOOD_CLASSES)  # the caller takes the responsibility
+    with skip_input_checks():
+        torch.testing.assert_close(tiny(images, GOOD_CLASSES), tiny(images, GOOD_CLASSES))
+        out = tiny(images * 255, GOOD_CLASSES)  # the caller takes the responsibility
     assert out.shape == (2, 1, 32, 32)
+    with pytest.raises(InputError, match=r"\[0, 1\]"):  # checks are back after the block
+        tiny(images * 255, GOOD_CLASSES)
 
 
 _DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8, torch.int64]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..interfaces import Masker
+from ..interfaces import BlackBoxClassifier, Masker, require_black_box
 
 __all__ = ["ClassifierMasker", "normalise_per_image", "require_extra", "require_classifier"]
 
@@ -45,13 +45,11 @@ def require_extra(module: str, what: str):
         raise ImportError(f"{what} needs the optional package `{module}`; install the extra with `{INSTALL_HINT}`.") from error
 
 
-def require_classifier(classifier: object, method: str) -> nn.Module:
+def require_classifier(classifier: object, method: str) -> BlackBoxClassifier:
     """Check that a baseline which looks at the black box was given one."""
     if classifier is None:
         raise InputError(f"the {method!r} baseline needs the black box: pass classifier=load_classifier(NAME).")
-    if not isinstance(classifier, nn.Module):
-        raise InputError(f"`classifier` must be a torch.nn.Module (a BlackBoxClassifier), got {type(classifier).__name__}.")
-    return classifier
+    return require_black_box(classifier, f"{method!r} baseline's classifier")
 
 
 class ClassifierMasker(Masker):
@@ -67,7 +65,7 @@ class ClassifierMasker(Masker):
     def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
         self.classifier = require_classifier(classifier, self.method)
-        self.num_classes = getattr(classifier, "num_classes", None)
+        self.num_classes = self.classifier.num_classes
 
     def train(self, mode: bool = True) -> ClassifierMasker:
         """Baselines have nothing to train: the black box stays in eval mode whatever ``mode`` is."""

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..interfaces import Masker
+from ..interfaces import BoxAwareMasker, Masker, require_black_box
 
 __all__ = ["CenterBoxMasker", "FullMasker", "GroundTruthMasker", "boxes_to_masks"]
 
@@ -45,7 +45,7 @@ class _StaticMasker(Masker):
 
     def __init__(self, classifier: nn.Module | None = None) -> None:
         super().__init__()
-        self.num_classes = getattr(classifier, "num_classes", None)
+        self.num_classes = None if classifier is None else require_black_box(classifier).num_classes
 
 
 class CenterBoxMasker(_StaticMasker):
@@ -99,7 +99,7 @@ def boxes_to_masks(boxes: Sequence[torch.Tensor], height: int, width: int, like:
     return masks
 
 
-class GroundTruthMasker(_StaticMasker):
+class GroundTruthMasker(_StaticMasker, BoxAwareMasker):
     """Masks painted from ground-truth boxes (the "oracle" row of a localisation table)."""
 
     method = "gt"

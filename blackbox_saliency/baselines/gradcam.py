@@ -7,9 +7,9 @@ the CAM into a (B, 1, H, W) mask in [0, 1] on the images' device and dtype.
 
 Layer names are module paths inside the classifier (``"network.layer3"``) or
 inside its ``network`` (``"layer3"``). Without a name the layer is, in order:
-the classifier's ``gradcam_layer`` attribute (plugin authors may set it), the
-built-in default for its class (:data:`DEFAULT_LAYERS`), else the last
-``nn.Conv2d`` of the network.
+the classifier's declared :attr:`~blackbox_saliency.interfaces.BlackBoxClassifier.gradcam_layer`
+(each built-in classifier sets it; plugin authors may too), a usual last-stage
+name of torchvision families, else the last ``nn.Conv2d`` of the network.
 
 Example:
     >>> import torch
@@ -27,15 +27,10 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..interfaces import BlackBoxClassifier
 from .base import ClassifierMasker, normalise_per_image, require_extra
 
-__all__ = ["GradCamMasker", "DEFAULT_LAYERS", "resolve_layer", "default_layer_name"]
-
-DEFAULT_LAYERS: dict[str, str] = {
-    # class name of the classifier wrapper -> module path (relative to the classifier)
-    "CifarResNetClassifier": "network.layer3",  # last stage, 8x8 at 32 px input
-    "EfficientNetLite0Classifier": "network.head_conv",  # 1x1 head conv + BN + ReLU6, 7x7 at 224 px
-}
+__all__ = ["GradCamMasker", "resolve_layer", "default_layer_name"]
 
 # torchvision families: the last stage, as usually chosen for Grad-CAM.
 _STAGE_CANDIDATES = ("network.layer4", "network.features", "network.trunk_output")
@@ -49,15 +44,11 @@ def _last_conv_name(module: nn.Module) -> str | None:
     return last
 
 
-def default_layer_name(classifier: nn.Module) -> str:
+def default_layer_name(classifier: BlackBoxClassifier) -> str:
     """The layer Grad-CAM uses for ``classifier`` when none is named (see module docs)."""
-    own = getattr(classifier, "gradcam_layer", None)
-    if isinstance(own, str) and own:
-        return own
-    known = DEFAULT_LAYERS.get(type(classifier).__name__)
+    if classifier.gradcam_layer:
+        return classifier.gradcam_layer
     names = dict(classifier.named_modules())
-    if known and known in names:
-        return known
     for candidate in _STAGE_CANDIDATES:
         if candidate in names:
             return candidate

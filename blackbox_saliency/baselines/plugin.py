@@ -13,46 +13,33 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 from ..plugins.hookspecs import hookimpl
 
-
-def gradient(classifier=None, **kwargs):
-    from .gradient import GradientMasker
-
-    return GradientMasker(classifier, **kwargs)
-
-
-def gradcam(classifier=None, **kwargs):
-    from .gradcam import GradCamMasker
-
-    return GradCamMasker(classifier, **kwargs)
+# name -> (module of this package, class): each class takes the black box first, then its options.
+_CLASSES = {
+    "gradient": ("gradient", "GradientMasker"),
+    "gradcam": ("gradcam", "GradCamMasker"),
+    "iterative": ("iterative", "IterativeMasker"),
+    "center": ("boxes", "CenterBoxMasker"),
+    "full": ("boxes", "FullMasker"),
+    "gt": ("boxes", "GroundTruthMasker"),
+}
 
 
-def iterative(classifier=None, **kwargs):
-    from .iterative import IterativeMasker
+def _factory(name: str, module: str, class_name: str) -> Callable[..., object]:
+    def build(classifier=None, **kwargs):
+        cls = getattr(importlib.import_module(f".{module}", __package__), class_name)
+        return cls(classifier, **kwargs)
 
-    return IterativeMasker(classifier, **kwargs)
-
-
-def center(classifier=None, **kwargs):
-    from .boxes import CenterBoxMasker
-
-    return CenterBoxMasker(classifier, **kwargs)
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"Build the {name!r} baseline: ``{class_name}(classifier, **kwargs)`` from ``blackbox_saliency.baselines.{module}``."
+    return build
 
 
-def full(classifier=None, **kwargs):
-    from .boxes import FullMasker
-
-    return FullMasker(classifier, **kwargs)
-
-
-def gt(classifier=None, **kwargs):
-    from .boxes import GroundTruthMasker
-
-    return GroundTruthMasker(classifier, **kwargs)
-
-
-BASELINES = {"gradient": gradient, "gradcam": gradcam, "iterative": iterative, "center": center, "full": full, "gt": gt}
+BASELINES = {name: _factory(name, module, class_name) for name, (module, class_name) in _CLASSES.items()}
 
 
 @hookimpl

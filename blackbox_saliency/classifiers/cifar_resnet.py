@@ -6,7 +6,7 @@ Architecture ResNet-(6n+2), written from the description in the shared data's
 stride 2), global average pooling and ``Linear(64, 10)``. A downsampling block's
 shortcut takes every second pixel and zero-pads the channels (no parameters).
 Weights: ``cifar10/weights/resnet20-12fca82f.th`` / ``resnet56-4bfd9763.th``
-under the shared data folder (:mod:`blackbox_saliency.data_paths`).
+under the shared data folder (:mod:`blackbox_saliency.data.paths`).
 Input: (32, 32), normalised with ImageNet mean/std (0.485, 0.456, 0.406) /
 (0.229, 0.224, 0.225).
 
@@ -39,10 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data_paths import require
+from ..data.paths import require
 from ..errors import InputError
+from ._backbone import BackboneBlackBox
 from ._weights import load_strict, read_state_dict
-from .frozen import FrozenBlackBox
 from .names import CIFAR10_CLASSES
 from .transforms import squash_transform
 
@@ -126,7 +126,7 @@ def classifier_head(network: nn.Module) -> nn.Linear:
     return network.linear
 
 
-class CifarResNetClassifier(FrozenBlackBox):
+class CifarResNetClassifier(BackboneBlackBox):
     """CIFAR-10 ResNet black box: (B, 3, H, W) in [0, 1] -> (B, 10) logits.
 
     Args:
@@ -139,6 +139,10 @@ class CifarResNetClassifier(FrozenBlackBox):
         DataNotFoundError: the weights file is missing.
         CheckpointError: it is unreadable or does not fit ResNet-``depth``.
     """
+
+    gradcam_layer = "network.layer3"  # last stage, 8x8 at 32 px input
+    FEATURE_NODES = FEATURE_NODES
+    head_of = staticmethod(classifier_head)
 
     def __init__(self, depth: int = 20, weights_path: str | os.PathLike[str] | None = None, pretrained: bool = True) -> None:
         network = CifarResNet(depth)
@@ -157,16 +161,6 @@ class CifarResNetClassifier(FrozenBlackBox):
         super().__init__(
             network, (32, 32), CIFAR10_CLASSES, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
         )
-
-    @property
-    def head(self) -> nn.Linear:
-        """The final ``Linear(64, 10)``."""
-        return classifier_head(self.network)
-
-    @staticmethod
-    def feature_nodes() -> dict[int, tuple[str, int]]:
-        """stride -> (node name in ``self.network``, channels), for create_feature_extractor."""
-        return dict(FEATURE_NODES)
 
     def eval_transform(self):
         """PIL image -> (3, 32, 32) float tensor in [0, 1] (whole image resized to 32x32)."""

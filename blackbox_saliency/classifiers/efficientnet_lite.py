@@ -51,8 +51,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DataNotFoundError
+from ._backbone import BackboneBlackBox
 from ._weights import load_strict, read_state_dict
-from .frozen import FrozenBlackBox
 from .names import imagenet_class_names
 from .transforms import center_crop_transform
 
@@ -235,7 +235,7 @@ def classifier_head(network: nn.Module) -> nn.Linear:
     return network.fc
 
 
-class EfficientNetLite0Classifier(FrozenBlackBox):
+class EfficientNetLite0Classifier(BackboneBlackBox):
     """EfficientNet-Lite0 ImageNet black box: (B, 3, H, W) in [0, 1] -> (B, 1000) logits.
 
     Args:
@@ -248,6 +248,10 @@ class EfficientNetLite0Classifier(FrozenBlackBox):
         CheckpointError: it is unreadable or does not fit the architecture.
     """
 
+    gradcam_layer = "network.head_conv"  # 1x1 head conv + BN + ReLU6, 7x7 at 224 px
+    FEATURE_NODES = FEATURE_NODES
+    head_of = staticmethod(classifier_head)
+
     def __init__(self, weights_path: str | os.PathLike[str] | None = None, pretrained: bool = True) -> None:
         network = EfficientNetLite0()
         if weights_path is not None or pretrained:
@@ -255,16 +259,6 @@ class EfficientNetLite0Classifier(FrozenBlackBox):
             state = convert_shipped_state(read_state_dict(path, "EfficientNet-Lite0"))
             load_strict(network, state, path, "EfficientNet-Lite0")
         super().__init__(network, (224, 224), imagenet_class_names(), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-
-    @property
-    def head(self) -> nn.Linear:
-        """The final ``Linear(1280, 1000)`` (e.g. to initialise a class embedding)."""
-        return classifier_head(self.network)
-
-    @staticmethod
-    def feature_nodes() -> dict[int, tuple[str, int]]:
-        """stride -> (node name in ``self.network``, channels), for create_feature_extractor."""
-        return dict(FEATURE_NODES)
 
     def eval_transform(self):
         """PIL image -> (3, 224, 224) float tensor in [0, 1]: resize shorter side to 256, center crop 224."""

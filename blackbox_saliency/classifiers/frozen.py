@@ -13,9 +13,9 @@ output has the caller's dtype and device.
 Calls also check the *range* of the input (the base class checks shape and
 dtype only): NaN, or values outside [0, 1] by more than ``RANGE_TOLERANCE``
 (normalised or 0..255 images), raise InputError. The tolerance lets rounding
-of composites such as ``x*m + a*(1-m)`` through. Set ``check_range = False``
-on the instance to skip this check in hot loops (it costs one reduction, and
-a host sync on GPU).
+of composites such as ``x*m + a*(1-m)`` through. Like every input check it is
+skipped inside :func:`~blackbox_saliency.conventions.skip_input_checks` (hot
+loops: it costs one reduction, and a host sync on GPU).
 
 Example:
     >>> import torch
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from ..conventions import check_images
+from ..conventions import check_images, input_checks_enabled
 from ..errors import InputError
 from ..interfaces import BlackBoxClassifier
 
@@ -47,7 +47,6 @@ class FrozenBlackBox(BlackBoxClassifier):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.frozen = True
-        self.check_range = True
         self.network.requires_grad_(False)
         self.eval()
 
@@ -59,7 +58,7 @@ class FrozenBlackBox(BlackBoxClassifier):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1]."""
-        if self.check_range and isinstance(images, torch.Tensor) and torch.is_floating_point(images) and images.numel():
+        if input_checks_enabled() and isinstance(images, torch.Tensor) and torch.is_floating_point(images) and images.numel():
             lo, hi = torch.aminmax(images.detach())
             lo, hi = float(lo), float(hi)
             if lo != lo or hi != hi:  # NaN propagates through aminmax

@@ -3,7 +3,8 @@
 Classifiers own their resizing, so these transforms only prepare a photo the
 way the classifier was evaluated when it was trained: ImageNet models resize
 the shorter side to ``input / 0.875`` (224 -> 256) and center-crop the input
-size; CIFAR models squash the image to 32x32.
+size (:func:`blackbox_saliency.data.transforms.center_crop`, the library's one crop); CIFAR models squash
+the image to 32x32.
 
 Example:
     >>> from PIL import Image
@@ -20,12 +21,13 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
+from ..data.transforms import CROP_FRACTION, PlainTensor, center_crop
 from ..io import as_rgb
 
 __all__ = ["center_crop_transform", "squash_transform", "DEFAULT_CROP_FRACTION"]
 
-DEFAULT_CROP_FRACTION = 0.875
-"""Fraction of the resized shorter side kept by the center crop (224 / 256)."""
+DEFAULT_CROP_FRACTION = CROP_FRACTION
+"""Fraction of the resized shorter side kept by the center crop (224 / 256): the data layer's ``CROP_FRACTION``."""
 
 
 class _ToRGB:
@@ -38,16 +40,6 @@ class _ToRGB:
 
     def __repr__(self) -> str:
         return "ToRGB()"
-
-
-class _PlainTensor:
-    """Drop the torchvision ``tv_tensors.Image`` subclass so callers get a plain tensor."""
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return image.as_subclass(torch.Tensor)
-
-    def __repr__(self) -> str:
-        return "PlainTensor()"
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -68,19 +60,8 @@ def center_crop_transform(
     Resizing runs on the PIL image (Pillow's antialiased bilinear filter), as in
     the usual ImageNet evaluation recipe. Returns a float32 tensor (3, H, W) in [0, 1].
     """
-    crop = _pair(input_size)
-    if resize_size is None:
-        resize_size = int(round(min(crop) / crop_fraction))
-    return v2.Compose(
-        [
-            _ToRGB(),
-            v2.Resize(int(resize_size), interpolation=interpolation, antialias=True),
-            v2.CenterCrop(crop),
-            v2.ToImage(),
-            v2.ToDtype(torch.float32, scale=True),
-            _PlainTensor(),
-        ]
-    )
+    geometry = center_crop(_pair(input_size), crop_fraction, resize_size, interpolation)
+    return v2.Compose([_ToRGB(), *geometry.transforms, v2.ToImage(), v2.ToDtype(torch.float32, scale=True), PlainTensor()])
 
 
 def squash_transform(input_size: int | Sequence[int]) -> Callable[[Image.Image], torch.Tensor]:
@@ -91,6 +72,6 @@ def squash_transform(input_size: int | Sequence[int]) -> Callable[[Image.Image],
             v2.Resize(_pair(input_size), interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
             v2.ToImage(),
             v2.ToDtype(torch.float32, scale=True),
-            _PlainTensor(),
+            PlainTensor(),
         ]
     )

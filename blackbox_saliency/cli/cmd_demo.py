@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import DataNotFoundError, PluginError
-from ..explainer import DEFAULT_MASKER
-from .cmd_explain import explain_tensors, load_models, resolve_device, shipped_masker_path, write_explanation
+from ..explainer import DEFAULT_MASKER, prepare_function, shipped_masker_path
+from ._common import TOP, load_models, stream_explanations, write_explanation
 from .commands import COMMAND_HELP
 
 
@@ -53,6 +54,13 @@ def _load(masker: str, classifier: str | None, device):
         ) from None
 
 
+def _explain_photos(photos, masker, classifier, device) -> list:
+    """Prepare each photo with the black box's evaluation transform and explain its top-1 class, in order."""
+    prepare = prepare_function(classifier)
+    prepared = ((photo.name, prepare(photo.to_tensor()[0])) for photo in photos)
+    return list(stream_explanations(prepared, masker, classifier, TOP, device))
+
+
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write, atomic_write_text
     from ..sample_photos import load_sample_photos
@@ -69,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             "install them with: pip install 'blackbox-saliency[demo]'"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    results = explain_tensors([(p.name, p.to_tensor()[0]) for p in photos], masker, classifier, "top", device)
+    results = _explain_photos(photos, masker, classifier, device)
 
     overlays, summary = [], []
     for photo, result in zip(photos, results):

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..devices import resolve_device
 from ..errors import InputError
 from .commands import COMMAND_HELP
 
@@ -69,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--iterative-steps", type=int, default=None, help="Adam steps of the iterative baseline (default 300)")
     parser.add_argument("--gradcam-layer", default=None, help="layer of the classifier for Grad-CAM (default per classifier)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu", help="auto (CUDA when available), cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
@@ -92,11 +93,39 @@ def _command_line() -> str:
     return "blackbox-saliency " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
 
 
+def _build(args: argparse.Namespace, methods: list[str]):
+    """The methods' maskers (in the order of ``methods``), the black box and its name, and the methods' options."""
+    from ..evaluation import build_methods
+    from ..evaluation.methods import MASKER, MASKER_NEEDED
+    from ..plugins import load_classifier
+    from ._common import load_models
+
+    device = resolve_device(args.device)
+    masker = None
+    if MASKER in methods:
+        if not args.masker:
+            raise InputError(MASKER_NEEDED)
+        masker, classifier, classifier_name = load_models(args.masker, args.classifier, device)
+    elif args.classifier:
+        classifier, classifier_name = load_classifier(args.classifier).to(device).eval(), args.classifier
+    else:
+        raise InputError("pass --classifier NAME (e.g. efficientnet_lite0 or cifar10_resnet20); `blackbox-saliency plugins` lists them.")
+    options: dict[str, dict[str, object]] = {}
+    if args.iterative_steps is not None:
+        options["iterative"] = {"steps": args.iterative_steps}
+    if args.gradcam_layer is not None:
+        options["gradcam"] = {"layer": args.gradcam_layer}
+    built = build_methods([m for m in methods if m != MASKER], classifier, options=options)
+    if masker is not None:
+        built = {MASKER: masker, **built}
+        built = {m: built[m] for m in methods}
+    return built, classifier, classifier_name, options
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..evaluation import build_methods, evaluate, open_dataset, parse_methods, to_markdown, write_report
-    from ..plugins import load_classifier
+    from ..evaluation import evaluate, open_dataset, parse_methods, to_markdown, write_report
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,30 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"--method-limit names method(s) not in --methods: {', '.join(unknown)}.")
 
-    classifier_name = args.classifier
-    options: dict[str, dict[str, object]] = {}
-    masker = None
-    if "masker" in methods:
-        from ..plugins import load_masker
-
-        masker = load_masker(args.masker)
-        classifier_name = classifier_name or getattr(masker, "classifier_name", None)
-    if not classifier_name:
-        raise InputError("pass --classifier NAME (e.g. efficientnet_lite0 or cifar10_resnet20); `blackbox-saliency plugins` lists them.")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as error:
-        raise InputError(f"--device {args.device!r} is not a torch device: {error}") from None
-    classifier = load_classifier(classifier_name).to(device).eval()
-    if args.iterative_steps is not None:
-        options["iterative"] = {"steps": args.iterative_steps}
-    if args.gradcam_layer is not None:
-        options["gradcam"] = {"layer": args.gradcam_layer}
-    built = build_methods([m for m in methods if m != "masker"], classifier, options=options)
-    if masker is not None:
-        built = {"masker": masker.to(device).eval(), **built}
-        built = {m: built[m] for m in methods}
-
+    built, classifier, classifier_name, options = _build(args, methods)
     view = args.view or ("center-crop" if args.crop_from == "view" else "resize")
     dataset = open_dataset(Path(args.data), size=tuple(classifier.input_size), view=view)
     began = time.perf_counter()

@@ -13,13 +13,19 @@ The trained masker is ``OUT/masker.pt`` (``blackbox_saliency.load_masker(path)``
 from __future__ import annotations
 
 import argparse
+import types
+import typing
+from dataclasses import Field, fields
+from typing import Any
 
-from ..training.config import EMBEDDING_INITS, LABEL_SOURCES, LR_SCHEDULES, TrainConfig
-from ..training.data import AUGMENTATIONS, DATA_KINDS
-from ..training.precision import PRECISIONS
+from ..maskers.feature_filter import FILTER_MODES
+from ..maskers.presets import MaskerConfig
+from ..training.config import TrainConfig, field_choices, field_default
 from .commands import COMMAND_HELP
 
-_D = TrainConfig()
+#: Option groups of ``train --help``, in order: TrainConfig field metadata ``group`` -> title.
+GROUPS = {"model": "model", "data": "data", "objective": "objective (paper defaults)", "optimisation": "optimisation", "run": "run",
+          "speed": "speed"}
 
 
 def _int_list(text: str) -> list[int]:
@@ -40,6 +46,67 @@ def _float_pair(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+#: Options that set ``masker_overrides`` (MaskerConfig fields; None: the preset's value): flag -> (field, argparse keywords, value).
+MASKER_OPTIONS: dict[str, tuple[str, dict[str, Any], Any]] = {
+    "--decoder-channels": (
+        "upsampler_channels", dict(type=_int_list, metavar="C1,C2,...", help="upsampler channels, coarse to fine (overrides the preset)"), list,
+    ),
+    "--bottlenecks": ("bottlenecks_per_block", dict(type=int, metavar="N", help="bottleneck blocks per upsampler block (overrides the preset)"), int),
+    "--feature-filter": (
+        "feature_filter",
+        dict(choices=FILTER_MODES,
+             help=f"class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative (default {MaskerConfig.feature_filter})"),
+        str,
+    ),
+    "--gate-skips": (
+        "gate_skips",
+        dict(action="store_true", help="also gate the decoder's skip features with the class gate (class-dependent masks; default off, as in the paper)"),
+        bool,
+    ),
+    "--mask-input-size": ("input_size", dict(type=int, metavar="S", help="resize images to S x S before the encoder"), lambda side: [side, side]),
+}
+
+
+def flag_of(f: Field) -> str | None:
+    """The command-line option of a TrainConfig field (None: it has none of its own)."""
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def _value_type(f: Field) -> Any:
+    """The field's type without ``None`` (``int | None`` -> ``int``); ``str | list[str]`` stays a union."""
+    hint = typing.get_type_hints(TrainConfig)[f.name]
+    if isinstance(hint, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
+
+
+def _argument(f: Field) -> dict[str, Any]:
+    """argparse keywords of a field's option, from its type, default and metadata."""
+    kind, default, meta = _value_type(f), field_default(f), f.metadata
+    spec: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+    if kind is bool:
+        return spec | {"action": "store_false" if default else "store_true"}
+    if meta.get("required"):
+        spec["required"] = True
+    else:
+        spec["default"] = default
+    if isinstance(kind, types.UnionType):  # str | list[str]: repeat the option
+        spec["action"] = "append"
+    elif typing.get_origin(kind) is tuple:  # given as "a,b"; a string default is parsed like the option (and shown so)
+        spec["type"], spec["default"] = _float_pair, ",".join(f"{v:g}" for v in default)
+    elif kind is not str:  # int, float
+        spec["type"] = kind
+    choices = field_choices(f)
+    if choices is not None:
+        spec["choices"] = [c.replace("_", "-") for c in choices] if meta.get("dashes") else choices
+    if "const" in meta:
+        spec["nargs"], spec["const"] = "?", meta["const"]
+    if "metavar" in meta:
+        spec["metavar"] = meta["metavar"]
+    return spec
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
@@ -47,142 +114,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train the real-time masking model of Dabkowski & Gal (2017) for a black-box classifier. "
         "Run it under `torchrun --nproc_per_node N` for data-parallel training (--batch-size is per process).",
     )
-    g = p.add_argument_group("model")
-    g.add_argument("--classifier", required=True, help="black box to explain (a name from `blackbox-saliency plugins`)")
-    g.add_argument("--encoder", default=None, help="frozen encoder of the masker (default: the classifier's name when it is an encoder)")
-    g.add_argument("--no-pretrained-encoder", dest="encoder_pretrained", action="store_false", help="random encoder weights (tests only)")
-    g.add_argument("--preset", default=_D.preset, choices=["paper", "fast"], help="decoder size (default %(default)s)")
-    g.add_argument("--decoder-channels", type=_int_list, default=None, metavar="C1,C2,...", help="upsampler channels, coarse to fine (overrides the preset)")
-    g.add_argument("--bottlenecks", type=int, default=None, metavar="N", help="bottleneck blocks per upsampler block (overrides the preset)")
-    g.add_argument("--feature-filter", default=None, choices=["paper", "relative"],
-                   help="class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative (default paper)")
-    g.add_argument("--gate-skips", action="store_true",
-                   help="also gate the decoder's skip features with the class gate (class-dependent masks; default off, as in the paper)")
-    g.add_argument("--mask-input-size", type=int, default=None, metavar="S", help="resize images to S x S before the encoder")
-    g.add_argument("--embedding-init", default=_D.embedding_init, choices=[e.replace("_", "-") for e in EMBEDDING_INITS],
-                   help="class embedding init; auto = the encoder's own head when it has the classifier's classes (default %(default)s)")
-
-    g.add_argument("--init-from", default=None, metavar="MASKER_OR_CHECKPOINT",
-                   help="fine-tune: start from the weights (and architecture) of a registered masker (e.g. efficientnet_lite0, the shipped one), a masker.pt or a run's checkpoint.pt")
-
-    g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, action="append",
-                   help="training images: .npz, folder of .npz, ImageFolder, folder with index.csv, or flat folder; repeat it to draw from several")
-    g.add_argument("--data-kind", default=_D.data_kind, choices=DATA_KINDS, help="layout of --data (default: detect)")
-    g.add_argument("--labels", default=_D.labels, choices=LABEL_SOURCES, help="class to explain: the data set's label or the black box's top-1 (default %(default)s)")
-    g.add_argument("--image-size", type=int, default=None, help="training image side (default: the classifier's input size)")
-    g.add_argument("--augment", default=_D.augment, choices=AUGMENTATIONS, help="augmentation (default %(default)s; heavy adds colour jitter)")
-    g.add_argument("--crop-scale", type=_float_pair, default=_D.crop_scale, metavar="MIN,MAX", help="random resized crop area range (default 0.35,1)")
-    g.add_argument("--val-data", default=None, help="held-out images for the periodic saliency-metric validation")
-    g.add_argument("--val-size", type=int, default=_D.val_size, help="validation images (evenly spaced subset; default %(default)s)")
-    g.add_argument("--val-every", type=int, default=_D.val_every, help="validate every N steps (0: only at the end; default %(default)s)")
-    g.add_argument("--val-batch-size", type=int, default=None, help="validation batch size (default: --batch-size)")
-
-    g = p.add_argument_group("objective (paper defaults)")
-    g.add_argument("--tv-coef", type=float, default=_D.tv_coef, help="total variation weight (default %(default)s)")
-    g.add_argument("--area-coef", type=float, default=_D.area_coef, help="area weight (default %(default)s)")
-    g.add_argument("--area-power", type=float, default=_D.area_power, help="area exponent (default: 1 for paper, 0.3 for reference variant)")
-    g.add_argument("--destroy-coef", type=float, default=_D.destroy_coef, help="destroyed-image score weight (default %(default)s)")
-    g.add_argument("--destroy-power", type=float, default=_D.destroy_power, help="destroyed-image score exponent (default %(default)s)")
-    g.add_argument("--variant", default=_D.variant, choices=["paper", "reference"], help="objective variant (default %(default)s)")
-    g.add_argument("--remover", default=_D.remover, help="evidence remover drawing the alternative image (default %(default)s)")
-    g.add_argument("--fake-prob", type=float, default=_D.fake_prob, help="probability of a fake class selector (default %(default)s)")
-    g.add_argument("--aux-coef", type=float, default=_D.aux_coef, help="weight of the class-score cross-entropy, 0 = off (default %(default)s)")
-
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, default=_D.steps, help="optimisation steps in total (default %(default)s)")
-    g.add_argument("--batch-size", type=int, default=_D.batch_size, help="images per step and process (default %(default)s)")
-    g.add_argument("--lr", type=float, default=_D.lr, help="learning rate of AdamW (default %(default)s)")
-    g.add_argument("--weight-decay", type=float, default=_D.weight_decay, help="(default %(default)s)")
-    g.add_argument("--lr-schedule", default=_D.lr_schedule, choices=LR_SCHEDULES, help="(default %(default)s)")
-    g.add_argument("--warmup-steps", type=int, default=_D.warmup_steps, help="linear warm-up steps (default %(default)s)")
-    g.add_argument("--grad-clip", type=float, default=_D.grad_clip, help="max gradient norm, 0 = off (default %(default)s)")
-    g.add_argument("--seed", type=int, default=_D.seed, help="(default %(default)s)")
-
-    g = p.add_argument_group("run")
-    g.add_argument("--out", required=True, help="folder for checkpoint.pt, masker.pt, log.jsonl, result.json")
-    g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                   help="continue OUT/checkpoint.pt (or the given checkpoint) with the same settings")
-    g.add_argument("--overwrite", action="store_true",
-                   help="start anew in an --out folder that holds a run, replacing it (without this or --resume such a folder is refused)")
-    g.add_argument("--checkpoint-every", type=int, default=_D.checkpoint_every, help="steps between checkpoints, 0 = only at the end (default %(default)s)")
-    g.add_argument("--log-every", type=int, default=_D.log_every, help="steps between log lines (default %(default)s)")
-    g.add_argument("--device", default=_D.device, help="auto, cpu or cuda (default %(default)s)")
-    g.add_argument("--num-workers", type=int, default=_D.num_workers, help="data loader workers, -1 = auto (default %(default)s)")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-
-    g = p.add_argument_group("speed")
-    g.add_argument("--precision", default=_D.precision, choices=PRECISIONS,
-                   help="autocast precision of the frozen encoder and black box; auto = bf16 where the CPU or GPU runs it natively, "
-                   "else fp32 (CPU) or fp16 (old GPUs). Masks, losses and optimiser state stay fp32 (default %(default)s)")
-    g.add_argument("--no-channels-last", dest="channels_last", action="store_false",
-                   help="keep the frozen networks in the contiguous (NCHW) memory format instead of channels-last")
-    g.add_argument("--compile", action="store_true", help="torch.compile the masker's forward (slow to start; measure first)")
+    groups = {key: p.add_argument_group(title) for key, title in GROUPS.items()}
+    for f in fields(TrainConfig):
+        group = groups[f.metadata["group"]]
+        if f.name == "masker_overrides":
+            for flag, (_, spec, _) in MASKER_OPTIONS.items():
+                group.add_argument(flag, default=None, **spec)
+        elif flag_of(f) is not None:
+            group.add_argument(flag_of(f), **_argument(f))
     p.set_defaults(func=run)
+
+
+def _config_value(f: Field, value: Any) -> Any:
+    """A parsed option's value as the TrainConfig field holds it."""
+    if f.metadata.get("dashes"):
+        return value.replace("-", "_")
+    if isinstance(value, list):  # a repeated option: one value, or the list of them
+        return value[0] if len(value) == 1 else list(value)
+    return tuple(value) if isinstance(value, tuple) else value
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Turn parsed arguments into a :class:`TrainConfig`."""
-    overrides: dict[str, object] = {}
-    if args.decoder_channels is not None:
-        overrides["upsampler_channels"] = list(args.decoder_channels)
-    if args.bottlenecks is not None:
-        overrides["bottlenecks_per_block"] = args.bottlenecks
-    if args.feature_filter is not None:
-        overrides["feature_filter"] = args.feature_filter
-    if args.gate_skips:
-        overrides["gate_skips"] = True
-    if args.mask_input_size is not None:
-        overrides["input_size"] = [args.mask_input_size, args.mask_input_size]
-    return TrainConfig(
-        classifier=args.classifier,
-        data=args.data[0] if len(args.data) == 1 else list(args.data),
-        out=args.out,
-        encoder=args.encoder,
-        encoder_pretrained=args.encoder_pretrained,
-        preset=args.preset,
-        masker_overrides=overrides,
-        embedding_init=args.embedding_init.replace("-", "_"),
-        init_from=args.init_from,
-        data_kind=args.data_kind,
-        image_size=args.image_size,
-        augment=args.augment,
-        crop_scale=tuple(args.crop_scale),
-        labels=args.labels,
-        val_data=args.val_data,
-        val_size=args.val_size,
-        val_every=args.val_every,
-        val_batch_size=args.val_batch_size,
-        tv_coef=args.tv_coef,
-        area_coef=args.area_coef,
-        destroy_coef=args.destroy_coef,
-        destroy_power=args.destroy_power,
-        area_power=args.area_power,
-        variant=args.variant,
-        remover=args.remover,
-        fake_prob=args.fake_prob,
-        aux_coef=args.aux_coef,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        warmup_steps=args.warmup_steps,
-        grad_clip=args.grad_clip,
-        seed=args.seed,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every,
-        device=args.device,
-        num_workers=args.num_workers,
-        threads=args.threads,
-        progress=args.progress,
-        precision=args.precision,
-        channels_last=args.channels_last,
-        compile=args.compile,
-    )
+    values = {f.name: _config_value(f, getattr(args, f.name)) for f in fields(TrainConfig) if flag_of(f) is not None}
+    given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in MASKER_OPTIONS}
+    overrides = {MASKER_OPTIONS[flag][0]: MASKER_OPTIONS[flag][2](value) for flag, value in given.items() if value is not None}
+    return TrainConfig(masker_overrides=overrides, **values)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,4 +163,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "run", "config_from_args"]
+__all__ = ["GROUPS", "MASKER_OPTIONS", "config_from_args", "flag_of", "register", "run"]

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import InputError
-from .cmd_explain import load_models, resolve_class, resolve_device
+from ._common import load_models, resolve_class
 from .commands import COMMAND_HELP
 
 

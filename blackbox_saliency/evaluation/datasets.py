@@ -25,28 +25,30 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from ..data.boxes_csv import load_val_boxes
+from ..data.folders import detect_kind, list_flat
+from ..data.index_csv import read_index_csv
+from ..data.npz import read_npz
+from ..data.transforms import CROP_FRACTION
+from ..data.transforms import center_crop as crop_transform
 from ..errors import DataNotFoundError, InputError
-from ..io import open_rgb
+from ..io import IMAGE_SUFFIXES, open_rgb
 from ..metrics.frames import center_crop_mapping, resize_mapping
 
 __all__ = ["EvalSample", "EvalBatch", "EvalDataset", "PhotoFolder", "NpzDataset", "open_dataset", "collate", "crop_transform", "VIEWS"]
 
-CROP_FRACTION = 0.875
 VIEWS = ("resize", "center-crop")
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
 
 
 @dataclass
@@ -101,12 +103,6 @@ class EvalDataset:
         raise NotImplementedError
 
 
-def crop_transform(size: tuple[int, int], crop_fraction: float = CROP_FRACTION) -> v2.Compose:
-    """Resize the shorter side to ``min(size) / crop_fraction`` and center-crop ``size``; applies to images and boxes alike."""
-    resize = int(round(min(size) / crop_fraction))
-    return v2.Compose([v2.Resize(resize, interpolation=v2.InterpolationMode.BILINEAR, antialias=True), v2.CenterCrop(size)])
-
-
 def _read_photo(path: Path) -> Image.Image:
     # the official boxes are in the stored pixel grid: no EXIF rotation
     return open_rgb(path, exif_orientation=False)
@@ -126,31 +122,25 @@ class PhotoFolder(EvalDataset):
             raise InputError(f"`view` must be one of {VIEWS}, got {view!r}.")
         self.size = (int(size[0]), int(size[1]))
         self.view = view
-        self.resize = v2.Resize(int(round(min(self.size) / CROP_FRACTION)), interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+        self.resize, self.crop = crop_transform(self.size).transforms
         self.squash = v2.Resize(self.size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
-        self.crop = v2.CenterCrop(self.size)
         self.labels: dict[str, int] = {}
         self.gt_boxes: dict[str, torch.Tensor] = {}
         boxes_csv, index_csv = self.root / "boxes.csv", self.root / "index.csv"
-        if boxes_csv.is_file():
-            from ..metrics.boxes import load_val_boxes
-
+        kind = detect_kind(self.root, boxes=True)
+        if kind == "boxes_csv":
             for name, truth in load_val_boxes(boxes_csv).items():
                 self.labels[name] = truth.class_index
                 self.gt_boxes[name] = truth.boxes
             self.files = sorted(self.labels)
             self.has_boxes = True
             self.description = f"{self.root.name}: photos with ground-truth boxes ({boxes_csv.name})"
-        elif index_csv.is_file():
-            with open(index_csv, newline="") as handle:
-                reader = csv.DictReader(handle)
-                if not {"file", "class_index"} <= set(reader.fieldnames or []):
-                    raise InputError(f"{index_csv} needs the columns file, class_index; found {reader.fieldnames}.")
-                self.labels = {row["file"]: int(row["class_index"]) for row in reader}
+        elif kind == "index_csv":
+            self.labels = dict(zip(*read_index_csv(index_csv, require_labels=True)))
             self.files = sorted(self.labels)
             self.description = f"{self.root.name}: labelled photos ({index_csv.name})"
-        else:
-            self.files = sorted(p.name for p in self.root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:  # flat; of an ImageFolder tree or a folder of .npz files, the photos at its top level
+            self.files = [p.name for p in list_flat(self.root)]
             self.has_labels = False
             self.description = f"{self.root.name}: unlabelled photos"
         if not self.files:
@@ -190,20 +180,7 @@ class NpzDataset(EvalDataset):
 
     def __init__(self, path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise DataNotFoundError(f"{self.path} does not exist; pass the path of an .npz with `images` and `labels`.")
-        try:
-            with np.load(self.path) as data:
-                self.images = np.asarray(data["images"])
-                self.labels = np.asarray(data["labels"]).astype(np.int64)
-        except KeyError as error:
-            raise InputError(f"{self.path} lacks the array {error}; it needs `images` (N, h, w, 3) uint8 and `labels` (N,).") from None
-        except (OSError, ValueError) as error:
-            raise InputError(f"cannot read {self.path} as an .npz file: {error}.") from error
-        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise InputError(f"{self.path}: `images` must be (N, h, w, 3) uint8, got {self.images.shape} {self.images.dtype}.")
-        if self.labels.shape != (self.images.shape[0],):
-            raise InputError(f"{self.path}: `labels` must have shape ({self.images.shape[0]},), got {self.labels.shape}.")
+        self.images, self.labels, _ = read_npz(self.path, require_labels=True)
         self.size = tuple(self.images.shape[1:3]) if size is None else (int(size[0]), int(size[1]))
         self.description = f"{self.path.name}: {len(self)} images of {self.images.shape[1]}x{self.images.shape[2]} px, no boxes"
 
@@ -222,8 +199,6 @@ def open_dataset(path: str | os.PathLike[str], size: tuple[int, int] = (224, 224
     path = Path(path)
     if not path.exists():
         raise DataNotFoundError(f"{path} does not exist; pass a folder of photos (with boxes.csv or index.csv) or an .npz file.")
-    if path.is_file():
-        if path.suffix.lower() != ".npz":
-            raise InputError(f"{path} is a file but not an .npz; pass an .npz with `images`/`labels` or a folder of photos.")
+    if path.is_file() and detect_kind(path) == "npz":  # any other file: InputError (not an .npz archive)
         return NpzDataset(path, size=size)
     return PhotoFolder(path, size=size, view=view)

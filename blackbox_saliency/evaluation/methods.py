@@ -22,10 +22,11 @@ from torch import nn
 from ..errors import InputError, PluginError
 from ..interfaces import Masker
 
-__all__ = ["MASKER", "BASELINES", "valid_methods", "parse_methods", "build_method", "build_methods"]
+__all__ = ["MASKER", "MASKER_NEEDED", "BASELINES", "valid_methods", "parse_methods", "build_method", "build_methods"]
 
 MASKER = "masker"
 BASELINES = ("gradient", "gradcam", "iterative", "center", "full", "gt")
+MASKER_NEEDED = "the method 'masker' needs a trained masker: pass --masker NAME|PATH (or masker=...)."
 
 
 def valid_methods() -> list[str]:
@@ -58,7 +59,7 @@ def build_method(name: str, classifier: nn.Module, masker: str | None = None, **
 
     if name == MASKER:
         if not masker:
-            raise InputError("the method 'masker' needs a trained masker: pass --masker NAME|PATH (or masker=...).")
+            raise InputError(MASKER_NEEDED)
         built = load_masker(masker, **options)
     else:
         built = load_masker(name, classifier=classifier, **options)

@@ -29,6 +29,7 @@ from types import ModuleType
 
 import torch
 
+from .reference import MaskBlendTV
 from .reference import mask_blend_tv as reference_mask_blend_tv
 
 __all__ = ["OP_NAME", "BACKWARD_OP_NAME", "active_path", "extension_available", "mask_blend_tv"]
@@ -156,12 +157,7 @@ def _fused_supported(masks: torch.Tensor, images: torch.Tensor, alternative: tor
     return min(masks.shape[2], masks.shape[3], images.shape[2], images.shape[3]) > 0
 
 
-def mask_blend_tv(
-    masks: torch.Tensor,
-    images: torch.Tensor,
-    alternative: torch.Tensor,
-    with_destroyed: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def mask_blend_tv(masks: torch.Tensor, images: torch.Tensor, alternative: torch.Tensor, with_destroyed: bool = True) -> MaskBlendTV:
     """Upsample masks to the images, blend, and take the total variation, in one pass.
 
     Args:

@@ -22,6 +22,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+MaskBlendTV = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]
+"""``(upsampled, preserved, destroyed or None, tv)``: what both paths of ``mask_blend_tv`` return."""
+
 
 def total_variation(masks: torch.Tensor) -> torch.Tensor:
     """Per-sample TV (B,): mean of squared neighbour differences along W plus along H (0 where a side is 1 px)."""
@@ -34,12 +37,7 @@ def total_variation(masks: torch.Tensor) -> torch.Tensor:
     return tv
 
 
-def mask_blend_tv(
-    masks: torch.Tensor,
-    images: torch.Tensor,
-    alternative: torch.Tensor,
-    with_destroyed: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def mask_blend_tv(masks: torch.Tensor, images: torch.Tensor, alternative: torch.Tensor, with_destroyed: bool = True) -> MaskBlendTV:
     """Unfused reference: upsample, blend (preserve and optionally destroy) and total variation."""
     size = tuple(images.shape[-2:])
     upsampled = masks if tuple(masks.shape[-2:]) == size else F.interpolate(masks, size=size, mode="bilinear", align_corners=False)

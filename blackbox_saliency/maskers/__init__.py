@@ -5,7 +5,7 @@ Names are imported lazily (listing plugins does not pay for torchvision's featur
 Example:
     >>> import torch
     >>> from blackbox_saliency.maskers import SaliencyMasker
-    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False).eval()
+    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False, preset="fast").eval()
     >>> masker.explain(torch.rand(1, 3, 64, 64), torch.tensor([2])).shape
     torch.Size([1, 1, 64, 64])
 """

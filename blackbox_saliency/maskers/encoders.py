@@ -16,7 +16,10 @@ Built-in names:
   ``pretrained=True`` asks torchvision for ``weights="DEFAULT"`` (downloaded once, then cached).
 * ``"cifar10_resnet20"``, ``"cifar10_resnet56"``: the CIFAR-10 ResNets (3 scales, strides 1, 2, 4).
 
-More can be added with :func:`register_encoder`.
+Encoders are plugins like classifiers and maskers: the built-ins above come from the built-in plugin
+:mod:`blackbox_saliency.maskers.plugin`, a plugin package adds more through the hook
+``blackbox_saliency_encoders`` (``{name: builder}``, ``builder(pretrained=bool) -> EncoderSpec``),
+and :func:`register_encoder` registers one at run time; ``blackbox-saliency plugins`` lists them all.
 
 Example:
     >>> import torch
@@ -30,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,9 +42,10 @@ from torch import nn
 from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from ..errors import InputError
+from ..errors import InputError, PluginError
+from ..plugins.hookspecs import hookimpl
 
-__all__ = ["EncoderSpec", "FrozenEncoder", "build_encoder", "register_encoder", "available_encoders"]
+__all__ = ["EncoderSpec", "FrozenEncoder", "build_encoder", "builtin_encoders", "register_encoder", "available_encoders"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -65,13 +70,41 @@ class EncoderSpec:
     probe_size: int = 64
 
 
-EncoderBuilder = Callable[[bool], EncoderSpec]
-_BUILDERS: dict[str, EncoderBuilder] = {}
+EncoderBuilder = Callable[..., EncoderSpec]
+"""``builder(pretrained=bool) -> EncoderSpec``: what the ``blackbox_saliency_encoders`` hook maps each name to."""
+
+
+class _RegisteredEncoder:
+    """The plugin :func:`register_encoder` registers: it offers one name through the encoders hook."""
+
+    def __init__(self, name: str, builder: EncoderBuilder) -> None:
+        self.name, self.builder = name, builder
+
+    @hookimpl
+    def blackbox_saliency_encoders(self) -> dict[str, EncoderBuilder]:
+        return {self.name: self.builder}
 
 
 def register_encoder(name: str, builder: EncoderBuilder) -> None:
-    """Register ``builder(pretrained: bool) -> EncoderSpec`` under ``name`` (overwrites an existing name)."""
-    _BUILDERS[name] = builder
+    """Register ``builder(pretrained: bool) -> EncoderSpec`` under ``name``, as a plugin of the process-wide manager.
+
+    Registering a name again replaces the builder registered for it here; a name another plugin (or a
+    built-in) already offers is refused with PluginError, since two plugins claiming a name make it ambiguous.
+    The hook ``blackbox_saliency_encoders`` does the same from a plugin package.
+    """
+    from ..plugins.manager import get_plugin_manager, scan
+
+    pm = get_plugin_manager()
+    plugin_name = f"register_encoder({name!r})"
+    earlier = pm.get_plugin(plugin_name)
+    if earlier is not None:
+        pm.unregister(earlier)
+    offered = scan("encoders", pm).found.get(name)
+    if offered is not None:
+        if earlier is not None:
+            pm.register(earlier, name=plugin_name)
+        raise PluginError(f"the encoder name {name!r} is already offered by {offered.source}; register the encoder under another name.")
+    pm.register(_RegisteredEncoder(name, builder), name=plugin_name)
 
 
 def _torchvision_resnet_names() -> list[str]:
@@ -81,11 +114,13 @@ def _torchvision_resnet_names() -> list[str]:
 
 
 def available_encoders() -> list[str]:
-    """Names accepted by :func:`build_encoder`."""
-    return sorted(set(_BUILDERS) | set(_torchvision_resnet_names()))
+    """Names accepted by :func:`build_encoder`: every name the plugins offer through the ``blackbox_saliency_encoders`` hook."""
+    from ..plugins.manager import registry
+
+    return sorted(registry("encoders"))
 
 
-def _torchvision_resnet(name: str, pretrained: bool) -> EncoderSpec:
+def _torchvision_resnet(name: str, pretrained: bool = True) -> EncoderSpec:
     import torchvision.models
 
     network = torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
@@ -98,7 +133,7 @@ def _classifier_spec(classifier: nn.Module, return_nodes: Sequence[str], head: n
     return EncoderSpec(classifier.network, return_nodes, mean, std, head=head, probe_size=probe_size)
 
 
-def _efficientnet_lite0(pretrained: bool) -> EncoderSpec:
+def _efficientnet_lite0(pretrained: bool = True) -> EncoderSpec:
     from ..classifiers import efficientnet_lite as module
 
     classifier = module.EfficientNetLite0Classifier(pretrained=pretrained)
@@ -109,7 +144,7 @@ def _efficientnet_lite0(pretrained: bool) -> EncoderSpec:
 
 
 def _cifar_resnet(depth: int) -> EncoderBuilder:
-    def build(pretrained: bool) -> EncoderSpec:
+    def build(pretrained: bool = True) -> EncoderSpec:
         from ..classifiers import cifar_resnet as module
 
         classifier = module.CifarResNetClassifier(depth=depth, pretrained=pretrained)
@@ -119,9 +154,15 @@ def _cifar_resnet(depth: int) -> EncoderBuilder:
     return build
 
 
-register_encoder("efficientnet_lite0", _efficientnet_lite0)
-register_encoder("cifar10_resnet20", _cifar_resnet(20))
-register_encoder("cifar10_resnet56", _cifar_resnet(56))
+def builtin_encoders() -> dict[str, EncoderBuilder]:
+    """The built-in encoders, offered by the built-in plugin :mod:`blackbox_saliency.maskers.plugin`."""
+    found: dict[str, EncoderBuilder] = {
+        "efficientnet_lite0": _efficientnet_lite0,
+        "cifar10_resnet20": _cifar_resnet(20),
+        "cifar10_resnet56": _cifar_resnet(56),
+    }
+    found.update({name: functools.partial(_torchvision_resnet, name) for name in _torchvision_resnet_names()})
+    return found
 
 
 class FrozenEncoder(nn.Module):
@@ -172,11 +213,15 @@ class FrozenEncoder(nn.Module):
 
 
 def build_encoder(name: str, pretrained: bool = True) -> FrozenEncoder:
-    """Build the frozen encoder registered as ``name`` (see the module docstring for the names)."""
-    if name in _BUILDERS:
-        spec = _BUILDERS[name](pretrained)
-    elif name in _torchvision_resnet_names():
-        spec = _torchvision_resnet(name, pretrained)
-    else:
-        raise InputError(f"unknown encoder {name!r}; choose one of {available_encoders()} (or register one with register_encoder).")
+    """Build the frozen encoder registered as ``name`` (see the module docstring for the built-in names).
+
+    Raises InputError for a name no plugin offers, PluginError when two plugins claim it or its builder
+    fails or returns something other than an :class:`EncoderSpec`.
+    """
+    from ..plugins.manager import build, lookup
+
+    spec = build("encoders", name, {"pretrained": pretrained}, unknown=InputError)
+    if not isinstance(spec, EncoderSpec):
+        source = lookup("encoders", name).source
+        raise PluginError(f"the encoder builder {name!r} from {source} returned {type(spec).__name__}; it must return an EncoderSpec.")
     return FrozenEncoder(name, spec)

@@ -13,7 +13,7 @@ parameters have ``requires_grad=False`` and it stays in eval mode.
 Example:
     >>> import torch
     >>> from blackbox_saliency.maskers import SaliencyMasker
-    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False).eval()
+    >>> masker = SaliencyMasker(10, encoder="resnet18", encoder_pretrained=False, preset="fast").eval()
     >>> masker(torch.rand(2, 3, 64, 64), torch.tensor([3, 5])).shape
     torch.Size([2, 1, 64, 64])
     >>> out = masker.forward_train(torch.rand(2, 3, 64, 64), torch.tensor([3, 5]))
@@ -24,43 +24,28 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..conventions import check_classes, check_images
 from ..errors import InputError
-from ..interfaces import Masker
+from ..interfaces import MaskerOutput, TrainableMasker
 from .decoder import Decoder
 from .encoders import build_encoder
 from .feature_filter import FeatureFilter
-from .presets import resolve_config
+from .presets import DEFAULT_PRESET, resolve_config
 
 __all__ = ["MaskerOutput", "SaliencyMasker"]
 
 
-class MaskerOutput(NamedTuple):
-    """What :meth:`SaliencyMasker.forward_train` returns.
-
-    Attributes:
-        masks: low-resolution masks (B, 1, h, w) in [0, 1].
-        class_scores: ``max_ij X_ij . C_s`` (B,) for the selected classes (push up for the true
-            class, down for a fake one).
-    """
-
-    masks: torch.Tensor
-    class_scores: torch.Tensor
-
-
-class SaliencyMasker(Masker):
+class SaliencyMasker(TrainableMasker):
     """Masking model: ``forward(images (B,3,H,W) in [0,1], classes (B,) int64) -> masks (B,1,H,W) in [0,1]``.
 
     Args:
         num_classes: number of class selectors (the black box's classes).
         encoder: encoder name (see :mod:`blackbox_saliency.maskers.encoders`).
-        preset: ``"fast"`` or ``"paper"`` (see :mod:`blackbox_saliency.maskers.presets`).
+        preset: ``"fast"`` or ``"paper"`` (default :data:`~blackbox_saliency.maskers.presets.DEFAULT_PRESET`, the one the trainer uses; see :mod:`blackbox_saliency.maskers.presets`).
         encoder_pretrained: load the encoder's pretrained weights (tests use ``False``).
         classifier_name: name of the black box this masker explains (recorded in :attr:`config`).
         **overrides: any :class:`~blackbox_saliency.maskers.presets.MaskerConfig` field.
@@ -72,7 +57,7 @@ class SaliencyMasker(Masker):
         self,
         num_classes: int,
         encoder: str = "efficientnet_lite0",
-        preset: str = "fast",
+        preset: str = DEFAULT_PRESET,
         encoder_pretrained: bool = True,
         classifier_name: str | None = None,
         **overrides: object,
@@ -90,6 +75,7 @@ class SaliencyMasker(Masker):
         self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std, mode=cfg.feature_filter)
         self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps)
         self.mask_stride = self.encoder.strides[-1 - len(blocks)]
+        self.coarsest_stride = int(max(self.encoder.strides))
         resolved = cfg.to_dict()
         resolved["upsampler_channels"] = list(blocks)
         self.config: dict = {
@@ -110,6 +96,11 @@ class SaliencyMasker(Masker):
     def init_embedding_from(self, weight: torch.Tensor, scale: float = 1.0) -> None:
         """Initialise the class embedding with ``scale * weight`` (num_classes, coarsest channels), e.g. a classifier head."""
         self.filter.init_from(weight, scale)
+
+    def encoder_head_classes(self) -> int | None:
+        """Number of classes of the encoder's own head on its coarsest map (None without one)."""
+        weight = self.encoder.head_weight
+        return None if weight is None else int(weight.shape[0])
 
     def init_embedding_from_encoder_head(self, scale: float = 1.0) -> None:
         """Initialise the class embedding from the encoder's own classifier head.
@@ -143,21 +134,13 @@ class SaliencyMasker(Masker):
     def _dtype(self) -> torch.dtype:
         return self.filter.embedding.weight.dtype
 
-    def _check(self, images: torch.Tensor, classes: torch.Tensor) -> None:
-        check_images(images, check_range=False)
-        check_classes(classes, self.num_classes, batch=images.shape[0])
-
-    def forward_train(
-        self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None, check: bool = True
-    ) -> MaskerOutput:
+    def forward_train(self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None) -> MaskerOutput:
         """Return low-resolution masks (B, 1, h, w) in [0, 1] and the class scores (B,).
 
         ``features`` (from :meth:`encode` of the same images) skips the encoder, e.g. to score a
-        fake class selector on the same batch. ``check=False`` skips the input checks (the training
-        step validates its data where it enters).
+        fake class selector on the same batch. No input checks: this is the training step's hot path
+        (the trainer validates its data where it enters; call the masker itself for checked masks).
         """
-        if check:
-            self._check(images, classes)
         if features is None:
             features = self.encode(images.to(self._dtype()))
         return self.decode(features, classes)

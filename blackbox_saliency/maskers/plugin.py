@@ -1,13 +1,17 @@
-"""Registers the shipped trained maskers through the plugin hooks.
+"""Registers the shipped trained maskers and the built-in encoders through the plugin hooks.
 
 Every ``blackbox_saliency/assets/maskers/<name>.pt`` (with its ``<name>.md`` model card)
 becomes the masker ``<name>``, loaded by
 :func:`~blackbox_saliency.maskers.checkpoint.load_masker_checkpoint`. With no such
-files the hook offers nothing.
+files the hook offers nothing. The encoders hook offers
+:func:`~blackbox_saliency.maskers.encoders.builtin_encoders` (``efficientnet_lite0``,
+the CIFAR ResNets and torchvision's ResNets).
 
 Example:
-    >>> from blackbox_saliency.maskers.plugin import shipped_masker_paths
+    >>> from blackbox_saliency.maskers.plugin import blackbox_saliency_encoders, shipped_masker_paths
     >>> isinstance(shipped_masker_paths(), dict)
+    True
+    >>> "resnet18" in blackbox_saliency_encoders()
     True
 """
 
@@ -43,3 +47,10 @@ def _loader(path: Path) -> Callable[..., object]:
 @hookimpl
 def blackbox_saliency_maskers():
     return {name: _loader(path) for name, path in shipped_masker_paths().items()}
+
+
+@hookimpl
+def blackbox_saliency_encoders():
+    from .encoders import builtin_encoders
+
+    return builtin_encoders()

@@ -4,7 +4,8 @@
 with 768, 384 and 192 channels, three bottleneck blocks each, mask at 1/4 of
 the input resolution. ``"fast"`` keeps the structure but is narrow and shallow
 (64/32/16 channels, one bottleneck per block) so that the decoder costs a small
-fraction of the encoder on a CPU.
+fraction of the encoder on a CPU. :data:`DEFAULT_PRESET` (``"paper"``) is the one default
+(``TrainConfig.preset``, ``blackbox-saliency train --preset``).
 
 Example:
     >>> from dataclasses import asdict
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import InputError
 
-__all__ = ["MaskerConfig", "PRESETS", "resolve_config"]
+__all__ = ["DEFAULT_PRESET", "MaskerConfig", "PRESETS", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,11 @@ PRESETS: dict[str, MaskerConfig] = {
     "fast": MaskerConfig(upsampler_channels=(64, 32, 16), bottlenecks_per_block=1),
 }
 
+#: The preset a masker gets when none is named: the paper's architecture (what training defaults to).
+DEFAULT_PRESET = "paper"
 
-def resolve_config(preset: str = "fast", **overrides: object) -> MaskerConfig:
+
+def resolve_config(preset: str = DEFAULT_PRESET, **overrides: object) -> MaskerConfig:
     """Return the preset's :class:`MaskerConfig` with ``overrides`` applied (unknown keys raise InputError)."""
     if preset not in PRESETS:
         raise InputError(f"unknown masker preset {preset!r}; choose one of {sorted(PRESETS)}.")

@@ -1,5 +1,7 @@
 """Evaluation metrics: boxes and localisation error, the paper's saliency metric, the pointing game, deletion/insertion.
 
+Tensor maths only: the ground truth on disk (``boxes.csv``) is read by :func:`blackbox_saliency.data.load_val_boxes`.
+
 Example:
     >>> import torch
     >>> from blackbox_saliency.metrics import mask_to_box, box_iou
@@ -9,12 +11,10 @@ Example:
 """
 
 from .boxes import (
-    GroundTruth,
     LocalisationResult,
     box_area,
     box_iou,
     check_boxes,
-    load_val_boxes,
     localisation_error,
     mask_to_box,
     pad_box_lists,
@@ -39,7 +39,6 @@ __all__ = [
     "source_to_view",
     "view_to_source",
     "DeletionInsertionResult",
-    "GroundTruth",
     "LocalisationResult",
     "PointingResult",
     "SaliencyMetricResult",
@@ -48,7 +47,6 @@ __all__ = [
     "check_boxes",
     "crop_boxes",
     "deletion_insertion",
-    "load_val_boxes",
     "localisation_error",
     "mask_to_box",
     "max_points",

@@ -1,4 +1,4 @@
-"""Bounding boxes: masks to boxes, areas, IoU, scaling, the ImageNet ground truth and the localisation error.
+"""Bounding boxes: masks to boxes, areas, IoU, scaling and the localisation error (tensor maths only).
 
 Box convention (used everywhere in this library):
 
@@ -10,7 +10,8 @@ Box convention (used everywhere in this library):
   ``(0, 0, W, H)``. Width is ``x1 - x0`` and area ``(x1 - x0) * (y1 - y0)`` with no ``+ 1``.
 
 This matches ``torchvision.ops.box_iou`` and ``torchvision.ops.roi_align(..., aligned=True)``
-(pixel ``j`` has its centre at ``j + 0.5``).
+(pixel ``j`` has its centre at ``j + 0.5``). The ImageNet ground truth is read from ``boxes.csv`` by
+:func:`blackbox_saliency.data.load_val_boxes`.
 
 Example:
     >>> import torch
@@ -23,35 +24,25 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torchvision
 
 from ..conventions import check_masks
-from ..errors import DataNotFoundError, InputError
+from ..errors import InputError
 
 __all__ = [
-    "GroundTruth",
     "LocalisationResult",
-    "VAL_BOXES",
     "box_area",
     "box_iou",
     "check_boxes",
-    "load_val_boxes",
     "localisation_error",
     "mask_to_box",
     "pad_box_lists",
     "scale_boxes",
 ]
-
-VAL_BOXES = "imagenet/val_dev/boxes.csv"  # relative to the shared data folder
-
 
 def check_boxes(boxes: object, name: str = "boxes", rank: int | None = 2) -> torch.Tensor:
     """Check that ``boxes`` is a finite float tensor ``(..., 4)`` (of ``rank`` dimensions when given) with x0 <= x1, y0 <= y1."""
@@ -155,70 +146,6 @@ def scale_boxes(boxes: torch.Tensor, from_size: Sequence[int], to_size: Sequence
     numerator = torch.tensor([tw, th, tw, th], dtype=boxes.dtype, device=boxes.device)
     denominator = torch.tensor([fw, fh, fw, fh], dtype=boxes.dtype, device=boxes.device)
     return boxes * numerator / denominator  # multiply first: integer edges map exactly
-
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """The official localisation ground truth of one validation image.
-
-    Attributes:
-        class_index: ImageNet-1k class index (0..999, sorted-wnid order).
-        width, height: the image's own size in pixels.
-        boxes: (K, 4) float boxes in this library's exclusive convention (image pixels).
-    """
-
-    class_index: int
-    width: int
-    height: int
-    boxes: torch.Tensor
-
-
-def load_val_boxes(path: str | os.PathLike[str] | None = None) -> dict[str, GroundTruth]:
-    """Read ``boxes.csv`` (columns ``file,wnid,class_index,width,height,x0,y0,x1,y1``) into file name -> :class:`GroundTruth`.
-
-    The official ILSVRC coordinates are integer pixel indices with *inclusive* corners, so a
-    row ``x0, y0, x1, y1`` becomes the box ``(x0, y0, x1 + 1, y1 + 1)`` (clipped to the image).
-
-    Args:
-        path: the CSV; default ``imagenet/val_dev/boxes.csv`` in the shared data folder.
-
-    Example:
-        >>> gt = load_val_boxes()  # doctest: +SKIP
-        >>> gt["ILSVRC2012_val_00000801.JPEG"].boxes.tolist()  # doctest: +SKIP
-        [[106.0, 0.0, 329.0, 354.0]]
-    """
-    if path is None:
-        from ..data_paths import require
-
-        csv_path = require(VAL_BOXES)
-    else:
-        csv_path = Path(path)
-        if not csv_path.is_file():
-            raise DataNotFoundError(f"box file {csv_path} does not exist; pass the path of imagenet/val_dev/boxes.csv.")
-    wanted = ("file", "class_index", "width", "height", "x0", "y0", "x1", "y1")
-    grouped: dict[str, tuple[int, int, int, list[list[float]]]] = {}
-    with open(csv_path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in wanted if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{csv_path} lacks the column(s) {missing}; expected columns {list(wanted)}.")
-        for line, row in enumerate(reader, start=2):
-            try:
-                cls, width, height = int(row["class_index"]), int(row["width"]), int(row["height"])
-                x0, y0, x1, y1 = (int(row[k]) for k in ("x0", "y0", "x1", "y1"))
-            except (TypeError, ValueError) as error:
-                raise InputError(f"{csv_path}, line {line}: non-integer field ({error}).") from None
-            if x1 < x0 or y1 < y0:
-                raise InputError(f"{csv_path}, line {line}: box ({x0}, {y0}, {x1}, {y1}) has x1 < x0 or y1 < y0.")
-            box = [float(x0), float(y0), float(min(x1 + 1, width)), float(min(y1 + 1, height))]
-            entry = grouped.setdefault(row["file"], (cls, width, height, []))
-            if entry[:3] != (cls, width, height):
-                raise InputError(f"{csv_path}, line {line}: {row['file']} has rows with different class or size.")
-            entry[3].append(box)
-    return {
-        name: GroundTruth(cls, width, height, torch.tensor(boxes, dtype=torch.float32))
-        for name, (cls, width, height, boxes) in grouped.items()
-    }
 
 
 def pad_box_lists(

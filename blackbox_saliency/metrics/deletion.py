@@ -35,7 +35,8 @@ from tqdm.auto import tqdm
 
 from ..conventions import check_classes, check_generator, check_images, check_same_batch
 from ..errors import InputError
-from ..interfaces import EvidenceRemover
+from ..interfaces import EvidenceRemover, require_black_box
+from ._results import per_image_dict
 from .pointing import _check_saliency
 
 __all__ = ["DeletionInsertionResult", "deletion_insertion", "pixel_ranks", "trapezoid_auc"]
@@ -63,14 +64,8 @@ class DeletionInsertionResult:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly means and per-image values."""
-        return {
-            "deletion_auc": self.deletion_mean,
-            "insertion_auc": self.insertion_mean,
-            "n": int(self.deletion.shape[0]),
-            "steps": int(self.fractions.shape[0] - 1),
-            "deletion": self.deletion.tolist(),
-            "insertion": self.insertion.tolist(),
-        }
+        summary = {"deletion_auc": self.deletion_mean, "insertion_auc": self.insertion_mean, "steps": int(self.fractions.shape[0] - 1)}
+        return per_image_dict(summary, deletion=self.deletion, insertion=self.insertion)
 
 
 def trapezoid_auc(curves: torch.Tensor) -> torch.Tensor:
@@ -126,9 +121,10 @@ def deletion_insertion(
     Returns:
         :class:`DeletionInsertionResult`.
     """
+    classifier = require_black_box(classifier)
     check_images(images)
     _check_saliency(saliency)
-    check_classes(classes, getattr(classifier, "num_classes", None))
+    check_classes(classes, classifier.num_classes)
     batch = check_same_batch(images=images, saliency=saliency, classes=classes)
     check_generator(generator, images.device)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:

@@ -49,6 +49,8 @@ from torchvision.ops import roi_align
 from ..conventions import check_classes, check_images, check_masks, check_same_batch
 from ..errors import InputError
 from ..evidence.blend import upsample_mask
+from ..interfaces import require_black_box
+from ._results import per_image_dict
 from .boxes import box_area, mask_to_box
 from .frames import check_mapping, resize_mapping, view_to_source
 
@@ -74,16 +76,8 @@ class SaliencyMetricResult:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly summary (means) and per-image values."""
-        return {
-            "saliency_metric": self.mean,
-            "mean_area": float(self.area.mean()),
-            "mean_prob": float(self.prob.mean()),
-            "n": int(self.s.shape[0]),
-            "s": self.s.tolist(),
-            "area": self.area.tolist(),
-            "prob": self.prob.tolist(),
-            "boxes": self.boxes.tolist(),
-        }
+        summary = {"saliency_metric": self.mean, "mean_area": float(self.area.mean()), "mean_prob": float(self.prob.mean())}
+        return per_image_dict(summary, s=self.s, area=self.area, prob=self.prob, boxes=self.boxes)
 
 
 def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -184,9 +178,10 @@ def saliency_metric(
         >>> torch.allclose(r.s, -torch.log_softmax(net(x), dim=1)[:, 1])
         True
     """
+    classifier = require_black_box(classifier)
     check_images(images)
     check_masks(masks)
-    check_classes(classes, getattr(classifier, "num_classes", None))
+    check_classes(classes, classifier.num_classes)
     batch = check_same_batch(images=images, masks=masks, classes=classes)
     if masks.device != images.device:
         raise InputError(f"`masks` is on {masks.device} but `images` on {images.device}; move them to the same device.")
@@ -196,10 +191,7 @@ def saliency_metric(
         raise InputError(f"`area_floor` must be a number in (0, 1], got {area_floor!r}.")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise InputError(f"`batch_size` must be a positive int or None, got {batch_size!r}.")
-    size = getattr(classifier, "input_size", None)
-    if size is None or len(size) != 2:
-        raise InputError("`classifier` must have an `input_size` (height, width) attribute, like every BlackBoxClassifier.")
-    size = (int(size[0]), int(size[1]))
+    size = classifier.input_size
     if images.dtype in _HALF:  # boxes, areas and crops in float32; the classifier gets its own dtype below
         images = images.float()
     network_dtype = next((p.dtype for p in classifier.parameters() if p.is_floating_point()), images.dtype)

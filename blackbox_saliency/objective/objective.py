@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..conventions import check_classes, check_generator, check_images, check_masks, check_same_batch, check_same_spatial
+from ..conventions import check_classes, check_generator, check_images, check_masks, check_same_batch, check_same_spatial, input_checks_enabled
 from ..errors import InputError
 from ..fast import mask_blend_tv
-from ..interfaces import EvidenceRemover
+from ..interfaces import EvidenceRemover, require_black_box
 
 __all__ = ["ObjectiveTerms", "SaliencyObjective", "VARIANTS"]
 
@@ -94,7 +94,7 @@ class SaliencyObjective(nn.Module):
             from ..evidence.removers import PaperRemover
 
             remover = PaperRemover()
-        self.classifier = classifier
+        self.classifier = require_black_box(classifier, "objective's classifier")
         self.remover = remover
         self.tv_coef = float(tv_coef)
         self.area_coef = float(area_coef)
@@ -112,7 +112,6 @@ class SaliencyObjective(nn.Module):
         fake: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         alternative: torch.Tensor | None = None,
-        check: bool = True,
     ) -> ObjectiveTerms:
         """Evaluate every term for masks (B, 1, h, w) (any resolution; upsampled to the images).
 
@@ -120,12 +119,14 @@ class SaliencyObjective(nn.Module):
         selectors' images only. Fake selectors (``fake[i]`` True) get the area term alone, and their
         images never reach the black box. ``fake`` may live on the CPU for images on another device
         (the trainer draws it there, so picking the real images needs no device-to-host copy).
-        ``check=False`` skips the input checks (the training step validates its data where it enters).
+        The inputs are checked unless inside :func:`~blackbox_saliency.conventions.skip_input_checks`
+        (the training step validates its data where it enters).
         """
+        check = input_checks_enabled()
         if check:
             check_images(images)
             check_masks(masks)
-            check_classes(classes, getattr(self.classifier, "num_classes", None))
+            check_classes(classes, self.classifier.num_classes)
             check_same_batch(images=images, masks=masks, classes=classes)
             check_generator(generator, images.device)
             if masks.dtype != images.dtype:
@@ -155,7 +156,7 @@ class SaliencyObjective(nn.Module):
             if alternative is not None:
                 alternative = alternative[real_index]
         if alternative is None:
-            alternative = self.remover(images, generator) if check else self.remover.remove(images, generator)
+            alternative = self.remover(images, generator)
         tv, preserve, destroy = self._real_terms(images, masks, classes, alternative)
         if real_index is not None:
             tv, preserve, destroy = (zeros.index_put((real_index,), t.to(zeros.dtype)) for t in (tv, preserve, destroy))

@@ -2,7 +2,9 @@
 
 A plugin is any module or object with functions decorated by
 :data:`blackbox_saliency.hookimpl`. Each hook returns a ``dict`` mapping a
-name to a factory (any callable accepting keyword arguments).
+name to a factory (any callable accepting keyword arguments). The four kinds:
+classifiers (black boxes), evidence removers, maskers, and encoders (the frozen
+backbones a :class:`~blackbox_saliency.maskers.SaliencyMasker` reads features from).
 
 Example plugin module (registered through the entry-point group
 ``blackbox_saliency`` in the plugin package's ``pyproject.toml``)::
@@ -32,6 +34,20 @@ Factory = Callable[..., object]
 @hookspec
 def blackbox_saliency_classifiers() -> dict[str, Factory]:
     """Return ``{name: factory}``; each factory builds a BlackBoxClassifier."""
+
+
+@hookspec
+def blackbox_saliency_encoders() -> dict[str, Factory]:
+    """Return ``{name: builder}``; ``builder(pretrained=bool)`` returns an
+    :class:`~blackbox_saliency.maskers.encoders.EncoderSpec` (network, feature nodes finest -> coarsest,
+    normalisation); :func:`~blackbox_saliency.maskers.encoders.build_encoder` freezes it.
+
+    Example::
+
+        @hookimpl
+        def blackbox_saliency_encoders():
+            return {"my_backbone": lambda pretrained=True: EncoderSpec(net, ["layer1", "layer2"], mean, std)}
+    """
 
 
 @hookspec

@@ -1,4 +1,4 @@
-"""Discovery and loading of classifiers, evidence removers and maskers.
+"""Discovery and loading of classifiers, encoders, evidence removers and maskers.
 
 Built-ins and external plugins go through the same pluggy hooks; external
 ones are found through the entry-point group ``blackbox_saliency``.
@@ -34,6 +34,7 @@ from . import hookspecs
 
 KINDS = {
     "classifiers": "blackbox_saliency_classifiers",
+    "encoders": "blackbox_saliency_encoders",
     "evidence_removers": "blackbox_saliency_evidence_removers",
     "maskers": "blackbox_saliency_maskers",
 }
@@ -216,7 +217,8 @@ def _singular(kind: str) -> str:
     return kind[:-1].replace("_", " ")
 
 
-def _lookup(kind: str, name: str) -> Registration:
+def lookup(kind: str, name: str, unknown: type[BlackBoxSaliencyError] = PluginError) -> Registration:
+    """The registration of ``name`` in ``kind``; raise PluginError when two plugins claim it, ``unknown`` when none offers it."""
     found = scan(kind)
     if name in found.ambiguous:
         raise PluginError(
@@ -226,15 +228,17 @@ def _lookup(kind: str, name: str) -> Registration:
     if name not in found.found:
         names = ", ".join(sorted(n for n in found.found if not n.startswith("torchvision:"))) or "(none)"
         extra = " (and torchvision:<model_name> for any torchvision classification model)" if kind == "classifiers" else ""
-        raise PluginError(
+        raise unknown(
             f"no {_singular(kind)} named {name!r}. Available: {names}{extra}. "
             "Install the plugin package that provides it, or check the spelling (`blackbox-saliency plugins` lists them)."
         )
     return found.found[name]
 
 
-def _build(kind: str, name: str, kwargs: dict[str, object]):
-    registration = _lookup(kind, name)
+def build(kind: str, name: str, kwargs: dict[str, object], unknown: type[BlackBoxSaliencyError] = PluginError):
+    """Call the factory registered as ``name`` in ``kind`` with ``kwargs``; a failure of a plugin's factory is
+    re-raised as PluginError naming the plugin (errors of this library pass through unchanged)."""
+    registration = lookup(kind, name, unknown)
     try:
         return registration.factory(**kwargs)
     except BlackBoxSaliencyError:
@@ -252,12 +256,12 @@ def load_classifier(name: str, **kwargs: object):
         >>> net.num_classes
         1000
     """
-    return _build("classifiers", name, kwargs)
+    return build("classifiers", name, kwargs)
 
 
 def load_evidence_remover(name: str, **kwargs: object):
     """Build the evidence remover registered as ``name`` (``blur``, ``colour_noise``, ``constant``, ``paper``...)."""
-    return _build("evidence_removers", name, kwargs)
+    return build("evidence_removers", name, kwargs)
 
 
 def looks_like_path(name_or_path: str | Path) -> bool:
@@ -284,7 +288,7 @@ def load_masker(name_or_path: str | Path, **kwargs: object):
 
         return load_masker_checkpoint(Path(name_or_path), **kwargs)
     try:
-        return _build("maskers", str(name_or_path), kwargs)
+        return build("maskers", str(name_or_path), kwargs)
     except PluginError as exc:
         if Path(name_or_path).is_file():
             raise PluginError(f"{exc} A file named {str(name_or_path)!r} exists here: pass './{name_or_path}' to load it as a checkpoint.") from None

@@ -1,5 +1,8 @@
 """Training checkpoints: everything needed to continue a run exactly where it stopped.
 
+Read and written by the library's one checkpoint reader/writer (:func:`~blackbox_saliency.maskers.checkpoint.read_payload`,
+:func:`~blackbox_saliency.maskers.checkpoint.write_payload`) in the format :data:`TRAINING_FORMAT`; the masker
+weights are :func:`~blackbox_saliency.maskers.checkpoint.trainable_state`, as in a masker checkpoint.
 A checkpoint is a ``torch.save`` dict, written atomically and readable with ``weights_only=True``::
 
     {"kind": "blackbox_saliency.training_state", "format_version": 1, "library_version": ...,
@@ -7,7 +10,8 @@ A checkpoint is a ``torch.save`` dict, written atomically and readable with ``we
      "config": TrainConfig.to_dict(), "masker_config": masker.config,
      "masker_state": {...},                              # trainable weights and buffers (no encoder)
      "optimizer": optimizer.state_dict(),
-     "rng": [per-rank RNG states], "world_size": int, "metrics": {...}}
+     "scheduler": lr_scheduler.state_dict(),             # absent in checkpoints of older versions
+     "rng": [per-rank RNG states], "world_size": int, "metrics": {...}, "precision": str}
 
 RNG states are stored as tensors and plain numbers (torch, CUDA, numpy, python ``random``) so that
 ``weights_only=True`` loading works.
@@ -33,13 +37,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._version import __version__
-from ..atomic import atomic_torch_save
 from ..errors import CheckpointError
-from ..safe_load import check_finite_tensors, load_weights_only
+from ..maskers.checkpoint import (
+    CHECKPOINT_KIND,
+    CheckpointFormat,
+    check_payload,
+    load_trainable_state,
+    read_payload,
+    trainable_state,
+    write_payload,
+)
+from ..safe_load import load_weights_only
 
 __all__ = [
     "TRAINING_CHECKPOINT_KIND",
+    "TRAINING_FORMAT",
     "FORMAT_VERSION",
     "capture_rng_state",
     "restore_rng_state",
@@ -47,11 +59,30 @@ __all__ = [
     "load_trainable_state",
     "save_training_state",
     "load_training_state",
+    "load_initial_masker",
 ]
 
 TRAINING_CHECKPOINT_KIND = "blackbox_saliency.training_state"
 FORMAT_VERSION = 1
-_REQUIRED = {"step": int, "epoch": int, "batch_in_epoch": int, "config": dict, "masker_config": dict, "masker_state": dict, "optimizer": dict}
+
+
+def _not_a_training_checkpoint(path: Path, payload: object) -> str:
+    kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
+    hint = " (that is a trained masker: load it with load_masker)" if kind == CHECKPOINT_KIND else ""
+    return f"{path} is not a training checkpoint (kind {kind!r}){hint}; --resume needs the checkpoint.pt of a training run."
+
+
+TRAINING_FORMAT = CheckpointFormat(
+    kind=TRAINING_CHECKPOINT_KIND,
+    version=FORMAT_VERSION,
+    what="training checkpoint",
+    required={"step": int, "epoch": int, "batch_in_epoch": int, "config": dict, "masker_config": dict, "masker_state": dict, "optimizer": dict},
+    missing="no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the checkpoint's path.",
+    wrong_kind=_not_a_training_checkpoint,
+    too_new="{path} has training-checkpoint format {version!r}; this library reads format <= {supported}.",
+    tensors=lambda payload: payload.get("masker_state"),
+    fix="Start anew with --overwrite, or resume from a copy.",
+)
 
 
 def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
@@ -86,50 +117,14 @@ def restore_rng_state(state: dict[str, Any], device: torch.device | None = None)
     random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
 
 
-def trainable_state(masker: nn.Module) -> dict[str, torch.Tensor]:
-    """CPU copies of the masker's state without the frozen encoder (``encoder.*`` keys)."""
-    return {k: v.detach().to("cpu").clone() for k, v in masker.state_dict().items() if not k.startswith("encoder.")}
-
-
-def load_trainable_state(masker: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Load :func:`trainable_state` back; CheckpointError when keys or shapes do not fit."""
-    try:
-        result = masker.load_state_dict(state, strict=False)
-    except RuntimeError as error:
-        raise CheckpointError(f"the masker weights in {source} do not fit this masker: {str(error)[:500]}") from error
-    missing = [k for k in result.missing_keys if not k.startswith("encoder.")]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(
-            f"the masker weights in {source} do not fit this masker (missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]})."
-        )
-
-
 def save_training_state(path: str | os.PathLike[str], **entries: Any) -> Path:
     """Atomically write a training checkpoint holding ``entries`` (see the module docs for the keys)."""
-    payload = {"kind": TRAINING_CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "library_version": __version__, **entries}
-    return atomic_torch_save(payload, path)
+    return write_payload(path, TRAINING_FORMAT, entries)
 
 
 def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Read and validate a training checkpoint (``weights_only=True``); CheckpointError when unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the checkpoint's path."
-        )
-    payload = load_weights_only(path, "training checkpoint", map_location, fix="Start anew with --overwrite, or resume from a copy.")
-    if not isinstance(payload, dict) or payload.get("kind") != TRAINING_CHECKPOINT_KIND:
-        kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
-        hint = " (that is a trained masker: load it with load_masker)" if kind == "blackbox_saliency.masker" else ""
-        raise CheckpointError(f"{path} is not a training checkpoint (kind {kind!r}){hint}; --resume needs the checkpoint.pt of a training run.")
-    version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has training-checkpoint format {version!r}; this library reads format <= {FORMAT_VERSION}.")
-    for key, kind in _REQUIRED.items():
-        if not isinstance(payload.get(key), kind):
-            raise CheckpointError(f"{path} is damaged: entry {key!r} is missing or not a {kind.__name__}.")
-    check_finite_tensors(payload.get("masker_state"), path, "training checkpoint")
-    return payload
+    return read_payload(path, TRAINING_FORMAT, map_location)
 
 
 def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
@@ -139,7 +134,7 @@ def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
     The architecture comes from the file; the weights are its decoder and class embedding (the
     encoder is rebuilt as usual). CheckpointError when the file is neither.
     """
-    from ..maskers.checkpoint import CHECKPOINT_KIND, build_masker_from_config, load_masker_checkpoint
+    from ..maskers.checkpoint import MASKER_FORMAT, build_masker_from_config, masker_from_payload
     from ..plugins import load_masker, looks_like_path
 
     if not looks_like_path(path) and not Path(path).expanduser().is_file():
@@ -150,8 +145,8 @@ def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
     payload = load_weights_only(path, "--init-from file")
     kind = payload.get("kind") if isinstance(payload, dict) else None
     if kind == CHECKPOINT_KIND:
-        return load_masker_checkpoint(path)
-    state = load_training_state(path)
+        return masker_from_payload(check_payload(payload, path, MASKER_FORMAT), path)
+    state = check_payload(payload, path, TRAINING_FORMAT)
     if not isinstance(state.get("masker_config"), dict) or not state["masker_config"]:
         raise CheckpointError(f"the training checkpoint {path} records no masker architecture (masker_config); it cannot initialise a masker.")
     if not state["masker_config"].get("encoder_pretrained", True):

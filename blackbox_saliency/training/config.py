@@ -1,7 +1,11 @@
 """Settings of a masker training run (:class:`TrainConfig`).
 
 Objective coefficients default to :class:`~blackbox_saliency.objective.SaliencyObjective`'s (the
-paper's); the architecture defaults to the paper's preset.
+paper's); the architecture defaults to :data:`~blackbox_saliency.maskers.presets.DEFAULT_PRESET`.
+Each field's metadata describes its command-line option (``blackbox-saliency train`` is generated
+from it): ``group``, ``help``, and where they apply ``flag`` (None: no option of its own),
+``choices`` (a tuple, or a function returning one), ``required``, ``metavar``, ``const`` (the value
+of the bare flag) and ``dashes`` (choices spelled with ``-`` instead of ``_`` on the command line).
 
 Example:
     >>> from blackbox_saliency.training.config import TrainConfig
@@ -16,13 +20,16 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import InputError
+from ..maskers.presets import DEFAULT_PRESET, PRESETS
 from ..objective import VARIANTS, SaliencyObjective
+from .precision import PRECISIONS
 
-__all__ = ["TrainConfig", "LABEL_SOURCES", "LR_SCHEDULES", "EMBEDDING_INITS", "RESUME_FREE_FIELDS", "objective_defaults"]
+__all__ = ["TrainConfig", "LABEL_SOURCES", "LR_SCHEDULES", "EMBEDDING_INITS", "OBJECTIVE_FIELDS", "RESUME_FREE_FIELDS", "field_choices", "field_default", "objective_defaults"]
 
 LABEL_SOURCES = ("dataset", "blackbox")
 LR_SCHEDULES = ("constant", "cosine")
@@ -37,14 +44,46 @@ RESUME_FREE_FIELDS = frozenset(
 )
 
 
+#: The TrainConfig fields that are :class:`SaliencyObjective` arguments of the same name.
+OBJECTIVE_FIELDS = ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "area_power", "variant")
+
+
 def objective_defaults() -> dict[str, Any]:
     """Default coefficients of :class:`SaliencyObjective` (the single source of the paper's values)."""
     params = inspect.signature(SaliencyObjective.__init__).parameters
-    names = ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "area_power", "variant")
-    return {n: params[n].default for n in names}
+    return {n: params[n].default for n in OBJECTIVE_FIELDS}
 
 
 _OBJ = objective_defaults()
+_NO_FLAG = object()
+
+
+def _data_choices() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(DATA_KINDS, AUGMENTATIONS)`` of the data module (imported when needed: it pulls in torchvision)."""
+    from .data import AUGMENTATIONS, DATA_KINDS
+
+    return DATA_KINDS, AUGMENTATIONS
+
+
+def _opt(default: Any, group: str, help: str, flag: Any = _NO_FLAG, **cli: Any) -> Any:
+    """A TrainConfig field with its command-line metadata (``default`` may be a factory such as ``dict``)."""
+    metadata = {"group": group, "help": help, **cli}
+    if flag is not _NO_FLAG:
+        metadata["flag"] = flag
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def field_choices(f: Field) -> tuple[str, ...] | None:
+    """The allowed values of a TrainConfig field (None: any value of its type)."""
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = f.metadata.get("choices")
+    return choices() if callable(choices) else choices
+
+
+def field_default(f: Field) -> Any:
+    """The default value of a TrainConfig field."""
+    return f.default_factory() if f.default is MISSING else f.default
 
 
 @dataclass
@@ -78,58 +117,67 @@ class TrainConfig:
     channels-last memory format), ``compile`` (``torch.compile`` the masker's forward).
     """
 
-    classifier: str = "efficientnet_lite0"
-    data: str | list[str] = ""
-    out: str = "runs/masker"
-    encoder: str | None = None
-    encoder_pretrained: bool = True
-    preset: str = "paper"
-    masker_overrides: dict[str, Any] = field(default_factory=dict)
-    embedding_init: str = "auto"
-    init_from: str | None = None
+    classifier: str = _opt("efficientnet_lite0", "model", "black box to explain (a name from `blackbox-saliency plugins`)", required=True)
+    data: str | list[str] = _opt("", "data", "training images: .npz, folder of .npz, ImageFolder, folder with index.csv, or flat folder; "
+                                 "repeat it to draw from several", required=True)
+    out: str = _opt("runs/masker", "run", "folder for checkpoint.pt, masker.pt, log.jsonl, result.json", required=True)
+    encoder: str | None = _opt(None, "model", "frozen encoder of the masker (default: the classifier's name when it is an encoder)")
+    encoder_pretrained: bool = _opt(True, "model", "random encoder weights (tests only)", flag="--no-pretrained-encoder")
+    preset: str = _opt(DEFAULT_PRESET, "model", "decoder size (default %(default)s)", choices=tuple(PRESETS))
+    masker_overrides: dict[str, Any] = _opt(dict, "model", "MaskerConfig fields replacing the preset's", flag=None)
+    embedding_init: str = _opt("auto", "model", "class embedding init; auto = the encoder's own head when it has the classifier's classes "
+                               "(default %(default)s)", choices=EMBEDDING_INITS, dashes=True)
+    init_from: str | None = _opt(None, "model", "fine-tune: start from the weights (and architecture) of a registered masker (e.g. "
+                                 "efficientnet_lite0, the shipped one), a masker.pt or a run's checkpoint.pt", metavar="MASKER_OR_CHECKPOINT")
 
-    data_kind: str = "auto"
-    image_size: int | None = None
-    augment: str = "standard"
-    crop_scale: tuple[float, float] = (0.35, 1.0)
-    labels: str = "dataset"
-    val_data: str | None = None
-    val_size: int = 500
-    val_every: int = 500
-    val_batch_size: int | None = None
+    data_kind: str = _opt("auto", "data", "layout of --data (default: detect)", choices=lambda: _data_choices()[0])
+    image_size: int | None = _opt(None, "data", "training image side (default: the classifier's input size)")
+    augment: str = _opt("standard", "data", "augmentation (default %(default)s; heavy adds colour jitter)", choices=lambda: _data_choices()[1])
+    crop_scale: tuple[float, float] = _opt((0.35, 1.0), "data", "random resized crop area range (default %(default)s)", metavar="MIN,MAX")
+    labels: str = _opt("dataset", "data", "class to explain: the data set's label or the black box's top-1 (default %(default)s)",
+                       choices=LABEL_SOURCES)
+    val_data: str | None = _opt(None, "data", "held-out images for the periodic saliency-metric validation")
+    val_size: int = _opt(500, "data", "validation images (evenly spaced subset; default %(default)s)")
+    val_every: int = _opt(500, "data", "validate every N steps (0: only at the end; default %(default)s)")
+    val_batch_size: int | None = _opt(None, "data", "validation batch size (default: --batch-size)")
 
-    tv_coef: float = _OBJ["tv_coef"]
-    area_coef: float = _OBJ["area_coef"]
-    destroy_coef: float = _OBJ["destroy_coef"]
-    destroy_power: float = _OBJ["destroy_power"]
-    area_power: float | None = _OBJ["area_power"]
-    variant: str = _OBJ["variant"]
-    remover: str = "paper"
-    fake_prob: float = 0.3
-    aux_coef: float = 1.0
+    tv_coef: float = _opt(_OBJ["tv_coef"], "objective", "total variation weight (default %(default)s)")
+    area_coef: float = _opt(_OBJ["area_coef"], "objective", "area weight (default %(default)s)")
+    destroy_coef: float = _opt(_OBJ["destroy_coef"], "objective", "destroyed-image score weight (default %(default)s)")
+    destroy_power: float = _opt(_OBJ["destroy_power"], "objective", "destroyed-image score exponent (default %(default)s)")
+    area_power: float | None = _opt(_OBJ["area_power"], "objective", "area exponent (default: 1 for paper, 0.3 for reference variant)")
+    variant: str = _opt(_OBJ["variant"], "objective", "objective variant (default %(default)s)", choices=VARIANTS)
+    remover: str = _opt("paper", "objective", "evidence remover drawing the alternative image (default %(default)s)")
+    fake_prob: float = _opt(0.3, "objective", "probability of a fake class selector (default %(default)s)")
+    aux_coef: float = _opt(1.0, "objective", "weight of the class-score cross-entropy, 0 = off (default %(default)s)")
 
-    steps: int = 5000
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0
-    grad_clip: float = 0.0
-    seed: int = 0
+    steps: int = _opt(5000, "optimisation", "optimisation steps in total (default %(default)s)")
+    batch_size: int = _opt(32, "optimisation", "images per step and process (default %(default)s)")
+    lr: float = _opt(1e-3, "optimisation", "learning rate of AdamW (default %(default)s)")
+    weight_decay: float = _opt(0.0, "optimisation", "(default %(default)s)")
+    lr_schedule: str = _opt("constant", "optimisation", "(default %(default)s)", choices=LR_SCHEDULES)
+    warmup_steps: int = _opt(0, "optimisation", "linear warm-up steps (default %(default)s)")
+    grad_clip: float = _opt(0.0, "optimisation", "max gradient norm, 0 = off (default %(default)s)")
+    seed: int = _opt(0, "optimisation", "(default %(default)s)")
 
-    resume: str | None = None
-    overwrite: bool = False
-    checkpoint_every: int = 200
-    log_every: int = 10
-    device: str = "auto"
-    num_workers: int = -1
-    threads: int | None = None
-    progress: bool = True
-    command_line: str | None = None
+    resume: str | None = _opt(None, "run", "continue OUT/checkpoint.pt (or the given checkpoint) with the same settings", const="auto",
+                              metavar="CHECKPOINT")
+    overwrite: bool = _opt(False, "run", "start anew in an --out folder that holds a run, replacing it (without this or --resume such a "
+                           "folder is refused)")
+    checkpoint_every: int = _opt(200, "run", "steps between checkpoints, 0 = only at the end (default %(default)s)")
+    log_every: int = _opt(10, "run", "steps between log lines (default %(default)s)")
+    device: str = _opt("auto", "run", "auto, cpu or cuda (default %(default)s)")
+    num_workers: int = _opt(-1, "run", "data loader workers, -1 = auto (default %(default)s)")
+    threads: int | None = _opt(None, "run", "torch CPU threads (default: torch's choice)")
+    progress: bool = _opt(True, "run", "no progress bar", flag="--no-progress")
+    command_line: str | None = _opt(None, "run", "the command that started the run (recorded in masker.pt; default: this process's)", flag=None)
 
-    precision: str = "auto"
-    channels_last: bool = True
-    compile: bool = False
+    precision: str = _opt("auto", "speed", "autocast precision of the frozen encoder and black box; auto = bf16 where the CPU or GPU runs it "
+                          "natively, else fp32 (CPU) or fp16 (old GPUs). Masks, losses and optimiser state stay fp32 (default %(default)s)",
+                          choices=PRECISIONS)
+    channels_last: bool = _opt(True, "speed", "keep the frozen networks in the contiguous (NCHW) memory format instead of channels-last",
+                               flag="--no-channels-last")
+    compile: bool = _opt(False, "speed", "torch.compile the masker's forward (slow to start; measure first)")
 
     # ------------------------------------------------------------------ helpers
     def resolved_encoder(self) -> str:
@@ -189,33 +237,16 @@ class TrainConfig:
             raise InputError("`classifier` must name a black box (see `blackbox-saliency plugins`).")
         if not self.data or not all(isinstance(p, str) and p for p in self.data_paths()):
             raise InputError("`data` is required: an .npz file or a folder of images (--data PATH, repeat it to draw from several).")
-        from .precision import PRECISIONS
-
-        if self.precision not in PRECISIONS:
-            raise InputError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
         if not self.out:
             raise InputError("`out` is required: the folder for checkpoints and the trained masker (--out DIR).")
         if self.resume and self.overwrite:
             raise InputError("`resume` and `overwrite` contradict each other: --resume continues the run in --out, --overwrite replaces it; pass one.")
-        from ..maskers.presets import PRESETS
-
-        if self.preset not in PRESETS:
-            raise InputError(f"`preset` must be one of {sorted(PRESETS)}, got {self.preset!r}.")
-        for name, value, allowed in (
-            ("embedding_init", self.embedding_init, EMBEDDING_INITS),
-            ("labels", self.labels, LABEL_SOURCES),
-            ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
-            ("variant", self.variant, VARIANTS),
-            ("device", self.device.split(":")[0], DEVICES),
-        ):
-            if value not in allowed:
-                raise InputError(f"`{name}` must be one of {allowed}, got {value!r}.")
-        from .data import AUGMENTATIONS, DATA_KINDS
-
-        if self.data_kind not in DATA_KINDS:
-            raise InputError(f"`data_kind` must be one of {DATA_KINDS}, got {self.data_kind!r}.")
-        if self.augment not in AUGMENTATIONS:
-            raise InputError(f"`augment` must be one of {AUGMENTATIONS}, got {self.augment!r}.")
+        for f in fields(self):
+            allowed = field_choices(f)
+            if allowed is not None and getattr(self, f.name) not in allowed:
+                raise InputError(f"`{f.name}` must be one of {allowed}, got {getattr(self, f.name)!r}.")
+        if self.device.split(":")[0] not in DEVICES:
+            raise InputError(f"`device` must be one of {DEVICES}, got {self.device.split(':')[0]!r}.")
         if self.image_size is not None:
             positive_int("image_size", self.image_size, 8)
         lo, hi = self.crop_scale

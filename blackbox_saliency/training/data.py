@@ -1,5 +1,8 @@
 """Training and validation data for the masker: one entry point, :func:`build_dataset`.
 
+The files are read by the data layer (:mod:`blackbox_saliency.data`); this module adds what training needs:
+seeded ``(index, seed)`` keys, joined parts (:class:`ConcatImages`) and label alignment (:func:`align_labels`).
+
 Supported layouts (``kind="auto"`` detects them):
 
 * ``npz``: a ``.npz`` file with ``images`` (uint8, N x H x W x 3), ``labels`` (int, N) and optionally
@@ -26,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,9 +37,13 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
-from ..errors import DataNotFoundError, ImageReadError, InputError
+from ..data.folders import detect_kind, list_flat, list_imagefolder
+from ..data.index_csv import read_index_csv
+from ..data.npz import pick_npz, read_npz
+from ..data.subsets import evenly_spaced
+from ..data.transforms import AUGMENTATIONS, CROP_FRACTION, build_transform
+from ..errors import DataNotFoundError, InputError
 from ..io import IMAGE_SUFFIXES, open_rgb
 
 __all__ = [
@@ -54,98 +60,8 @@ __all__ = [
 ]
 
 DATA_KINDS = ("auto", "npz", "index_csv", "imagefolder", "flat")
-AUGMENTATIONS = ("none", "standard", "heavy")
-IMAGE_EXTENSIONS = IMAGE_SUFFIXES
-EVAL_CROP_FRACTION = 0.875  # photos: resize the shorter side to size / 0.875, then center-crop (224 <- 256)
-
-
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
-def _pick_npz(folder: Path, train: bool) -> Path:
-    files = sorted(p for p in folder.glob("*.npz") if p.is_file())
-    if len(files) == 1:
-        return files[0]
-    words = ("train",) if train else ("test", "val")
-    matching = [p for p in files if any(w in p.name.lower() for w in words)]
-    if len(matching) != 1:
-        raise InputError(
-            f"{folder} holds {len(files)} .npz files ({', '.join(p.name for p in files)}) and none (or several) "
-            f"has {' or '.join(words)!r} in its name; pass the .npz file itself."
-        )
-    return matching[0]
-
-
-def detect_kind(path: str | os.PathLike[str]) -> str:
-    """Return the layout of ``path``: ``npz``, ``index_csv``, ``imagefolder`` or ``flat``."""
-    path = Path(path)
-    if not path.exists():
-        raise DataNotFoundError(f"data path {path} does not exist; pass an .npz file or a folder of images.")
-    if path.is_file():
-        if path.suffix.lower() == ".npz":
-            return "npz"
-        raise InputError(f"data file {path} is not an .npz archive; pass an .npz file or a folder of images.")
-    if (path / "index.csv").is_file():
-        return "index_csv"
-    if any(p.is_file() for p in path.glob("*.npz")):
-        return "npz"
-    subfolders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if any(any(_is_image(f) for f in d.rglob("*")) for d in subfolders):
-        return "imagefolder"
-    if any(_is_image(f) for f in path.iterdir()):
-        return "flat"
-    raise DataNotFoundError(
-        f"no images found in {path}: expected an .npz file, index.csv, class sub-folders of images, or image files "
-        f"({', '.join(IMAGE_EXTENSIONS)})."
-    )
-
-
-class _PlainTensor:
-    """Drop torchvision's ``tv_tensors.Image`` subclass."""
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return image.as_subclass(torch.Tensor)
-
-    def __repr__(self) -> str:
-        return "PlainTensor()"
-
-
-def build_transform(
-    image_size: int,
-    train: bool,
-    augment: str = "standard",
-    crop_scale: tuple[float, float] = (0.35, 1.0),
-    photos: bool = True,
-) -> Callable[[object], torch.Tensor]:
-    """Transform from a PIL image or uint8 (3, H, W) tensor to a float32 (3, S, S) tensor in [0, 1].
-
-    Training (``augment`` ``standard``): random resized crop (area fraction ``crop_scale``) and horizontal
-    flip; ``heavy`` adds colour jitter. Evaluation (or ``augment="none"``): photos are resized (shorter
-    side ``S / 0.875``) and center-cropped; small arrays (``photos=False``) are resized to ``S x S``.
-    """
-    if augment not in AUGMENTATIONS:
-        raise InputError(f"`augment` must be one of {AUGMENTATIONS}, got {augment!r}.")
-    size = int(image_size)
-    if size < 8:
-        raise InputError(f"`image_size` must be >= 8 pixels, got {image_size}.")
-    lo, hi = (float(v) for v in crop_scale)
-    if not 0.0 < lo <= hi <= 1.0:
-        raise InputError(f"`crop_scale` must satisfy 0 < min <= max <= 1, got {crop_scale!r}.")
-    steps: list[object] = [v2.ToImage()]
-    if train and augment != "none":
-        steps += [
-            v2.RandomResizedCrop(size, scale=(lo, hi), antialias=True),
-            v2.RandomHorizontalFlip(),
-        ]
-        if augment == "heavy":
-            steps.append(v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.05))
-    elif photos:
-        steps += [v2.Resize(int(round(size / EVAL_CROP_FRACTION)), antialias=True), v2.CenterCrop(size)]
-    else:
-        steps.append(v2.Resize((size, size), antialias=True))
-    steps += [v2.ToDtype(torch.float32, scale=True), _PlainTensor()]
-    return v2.Compose(steps)
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the one list, blackbox_saliency.io.IMAGE_SUFFIXES
+EVAL_CROP_FRACTION = CROP_FRACTION  # the one constant, blackbox_saliency.data.transforms.CROP_FRACTION
 
 
 class ImageDataset(Dataset):
@@ -203,28 +119,10 @@ class NpzImages(ImageDataset):
 
     def __init__(self, path: Path, transform: Callable[[object], torch.Tensor] | None = None) -> None:
         super().__init__(transform)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                missing = {"images"} - set(archive.files)
-                if missing:
-                    raise InputError(f"{path} has no `images` array (found {archive.files}); expected images (N,H,W,3) uint8 and labels (N,).")
-                images = archive["images"]
-                labels = archive["labels"] if "labels" in archive.files else None
-                classes = archive["classes"] if "classes" in archive.files else None
-        except (OSError, ValueError, EOFError) as error:
-            if isinstance(error, InputError):
-                raise
-            raise ImageReadError(f"cannot read the .npz archive {path}: {error}") from error
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise InputError(f"{path}: `images` must be uint8 of shape (N, H, W, 3), got {images.dtype} {images.shape}.")
-        if labels is None:
-            labels = np.full(images.shape[0], -1, dtype=np.int64)
-        labels = np.asarray(labels).astype(np.int64).reshape(-1)
-        if labels.shape[0] != images.shape[0]:
-            raise InputError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels.")
+        images, labels, classes = read_npz(path)
         self.images = images
         self.labels = labels
-        self.classes = [str(c) for c in classes] if classes is not None else None
+        self.classes = classes
         self.source = str(path)
 
     def raw(self, index: int) -> torch.Tensor:
@@ -251,23 +149,12 @@ class IndexCsvImages(_FileImages):
 
     def __init__(self, folder: Path, transform=None) -> None:
         index = folder / "index.csv"
-        with open(index, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or "file" not in reader.fieldnames:
-                raise InputError(f"{index} must have a header with at least the column `file` (and `class_index`); got {reader.fieldnames}.")
-            rows = list(reader)
-        files, labels = [], []
-        for number, row in enumerate(rows, start=2):
-            files.append(folder / row["file"])
-            value = (row.get("class_index") or "").strip()
-            try:
-                labels.append(int(value) if value else -1)
-            except ValueError as error:
-                raise InputError(f"{index} line {number}: class_index {value!r} is not an integer.") from error
+        rows = read_index_csv(index)
+        files = [folder / name for name in rows.files]
         missing = [f for f in files if not f.is_file()]
         if missing:
             raise DataNotFoundError(f"{len(missing)} file(s) listed in {index} are missing, e.g. {missing[0]}.")
-        super().__init__(files, labels, transform, str(folder))
+        super().__init__(files, rows.labels, transform, str(folder))
 
 
 class ImageFolderImages(_FileImages):
@@ -276,17 +163,9 @@ class ImageFolderImages(_FileImages):
     kind = "imagefolder"
 
     def __init__(self, folder: Path, transform=None) -> None:
-        classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        files, labels = [], []
-        kept = []
-        for name in classes:
-            found = sorted(f for f in (folder / name).rglob("*") if _is_image(f))
-            if found:
-                kept.append(name)
-                files += found
-                labels += [len(kept) - 1] * len(found)
+        files, labels, classes = list_imagefolder(folder)
         super().__init__(files, labels, transform, str(folder))
-        self.classes = kept
+        self.classes = classes
 
 
 class FlatImages(_FileImages):
@@ -295,7 +174,7 @@ class FlatImages(_FileImages):
     kind = "flat"
 
     def __init__(self, folder: Path, transform=None) -> None:
-        files = sorted(f for f in folder.iterdir() if _is_image(f))
+        files = list_flat(folder)
         super().__init__(files, [-1] * len(files), transform, str(folder))
 
 
@@ -364,14 +243,14 @@ class ConcatImages(ImageDataset):
 def evenly_spaced_subset(dataset: ImageDataset, size: int | None) -> ImageDataset:
     """Return ``size`` evenly spaced samples (the whole set when ``size`` is None or >= len).
 
-    Evenly spaced rather than the first ones, so that class-sorted files (CIFAR npz) keep every class.
+    Evenly spaced rather than the first ones, so that class-sorted files (CIFAR npz) keep every class; the first
+    and the last sample are kept (:func:`blackbox_saliency.data.subsets.evenly_spaced` with ``endpoint=True``).
     """
     if size is None or size >= len(dataset):
         return dataset
     if size < 1:
         raise InputError(f"subset size must be >= 1, got {size}.")
-    indices = np.unique(np.linspace(0, len(dataset) - 1, int(size)).round().astype(np.int64))
-    return _Subset(dataset, indices)
+    return _Subset(dataset, evenly_spaced(len(dataset), int(size), endpoint=True))
 
 
 def build_dataset(
@@ -407,7 +286,7 @@ def build_dataset(
     detected = detect_kind(path) if kind == "auto" else kind
     transform = build_transform(image_size, train, augment, crop_scale, photos=detected != "npz")
     if detected == "npz":
-        dataset: ImageDataset = NpzImages(_pick_npz(path, train) if path.is_dir() else path, transform)
+        dataset: ImageDataset = NpzImages(pick_npz(path, train) if path.is_dir() else path, transform)
     elif not path.is_dir():
         raise InputError(f"data kind {detected!r} needs a folder, but {path} is a file.")
     elif detected == "index_csv":

@@ -21,25 +21,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..errors import InputError
+from ..devices import resolve_device  # the one device rule; re-exported here for the trainer
 
 __all__ = ["DistContext", "setup_distributed", "resolve_device"]
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA when available else CPU; ``cuda`` -> ``cuda:local_rank``; errors when CUDA is missing."""
-    base = name.split(":")[0]
-    if base == "auto":
-        base = "cuda" if torch.cuda.is_available() else "cpu"
-    if base == "cpu":
-        return torch.device("cpu")
-    if base != "cuda":
-        raise InputError(f"`device` must be auto, cpu or cuda, got {name!r}.")
-    if not torch.cuda.is_available():
-        raise InputError("`device` cuda was asked for but CUDA is not available here; use --device cpu or auto.")
-    if ":" in name:
-        return torch.device(name)
-    return torch.device("cuda", local_rank)
 
 
 @dataclass

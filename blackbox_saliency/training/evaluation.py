@@ -1,40 +1,35 @@
 """Validation pass of the trainer: the paper's saliency metric of the masker vs the central-box baseline.
 
+The baseline is :class:`~blackbox_saliency.baselines.boxes.CenterBoxMasker` (half the image area), the
+``center`` method of ``blackbox-saliency evaluate``.
+
 Example:
     >>> import torch
-    >>> from blackbox_saliency.training.evaluation import central_box_masks
-    >>> m = central_box_masks(torch.rand(2, 3, 32, 32))
+    >>> from blackbox_saliency.training.evaluation import CENTRAL_BOX
+    >>> m = CENTRAL_BOX(torch.rand(2, 3, 32, 32), torch.tensor([0, 1]))
     >>> m.shape, round(float(m.mean()), 1)
     (torch.Size([2, 1, 32, 32]), 0.5)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..baselines.boxes import CenterBoxMasker
 from ..evidence.blend import upsample_mask
 from ..metrics.saliency import saliency_metric
 from .sampler import derive_seed
 
-__all__ = ["central_box_masks", "evaluate_masks"]
+__all__ = ["CENTRAL_BOX", "evaluate_masks"]
 
 LabelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-
-def central_box_masks(images: torch.Tensor, area: float = 0.5) -> torch.Tensor:
-    """Masks (B, 1, H, W) that are 1 on the central box covering ``area`` of the image (same aspect ratio), else 0."""
-    b, _, h, w = images.shape
-    side = math.sqrt(area)
-    bh, bw = max(1, round(h * side)), max(1, round(w * side))
-    top, left = (h - bh) // 2, (w - bw) // 2
-    masks = images.new_zeros(b, 1, h, w)
-    masks[:, :, top : top + bh, left : left + bw] = 1.0
-    return masks
+#: The validation baseline: the central box covering half the image (the paper's, and ``evaluate``'s ``center``).
+CENTRAL_BOX = CenterBoxMasker(area_fraction=0.5)
 
 
 def evaluate_masks(
@@ -77,7 +72,7 @@ def evaluate_masks(
                 area_all.append(result.area.cpu())
                 prob_all.append(result.prob.cpu())
                 if with_baseline:
-                    base = saliency_metric(classifier, images, central_box_masks(images), classes)
+                    base = saliency_metric(classifier, images, CENTRAL_BOX(images, classes), classes)
                     base_s.append(base.s.cpu())
                     base_area.append(base.area.cpu())
                     base_prob.append(base.prob.cpu())

@@ -39,13 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.lr_scheduler import ChainedScheduler, ConstantLR, CosineAnnealingLR, LinearLR, LRScheduler
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
-from ..classifiers.frozen import FrozenBlackBox
-from ..conventions import check_images
+from ..conventions import check_images, skip_input_checks
 from ..errors import CheckpointError, DataNotFoundError, InputError
+from ..interfaces import BlackBoxClassifier, TrainableMasker, require_black_box
 from ..objective import SaliencyObjective
 from .checkpointing import (
     capture_rng_state,
@@ -56,7 +57,7 @@ from .checkpointing import (
     save_training_state,
     trainable_state,
 )
-from .config import TrainConfig
+from .config import OBJECTIVE_FIELDS, TrainConfig
 from .data import ConcatImages, ImageDataset, align_labels, build_dataset
 from .distributed import DistContext, setup_distributed
 from .evaluation import evaluate_masks
@@ -114,41 +115,47 @@ class _TrainForward(nn.Module):
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with self.precision.autocast():
-            out = self.masker.forward_train(images, classes, check=False)
+            out = self.masker.forward_train(images, classes)
         return out.masks.float(), out.class_scores.float()
 
 
-def _lr_factor(config: TrainConfig, step: int) -> float:
-    factor = 1.0
-    if config.warmup_steps and step < config.warmup_steps:
-        factor = (step + 1) / config.warmup_steps
+def _lr_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> ChainedScheduler:
+    """The learning-rate schedule, stepped once after every optimisation step.
+
+    The rate of step ``s`` (from 0) is ``lr * w(s) * c(s)``: the linear warm-up ``w(s) = (s + 1) / warmup_steps``
+    for ``s < warmup_steps`` (else 1) times, with ``lr_schedule="cosine"``, ``c(s) = (1 + cos(pi * s / steps)) / 2``.
+    """
+    parts: list[LRScheduler] = []
+    if config.warmup_steps > 1:  # one warm-up step is the full rate already
+        parts.append(LinearLR(optimizer, start_factor=1.0 / config.warmup_steps, total_iters=config.warmup_steps - 1))
     if config.lr_schedule == "cosine":
-        factor *= 0.5 * (1.0 + math.cos(math.pi * min(step, config.steps) / config.steps))
-    return factor
+        parts.append(CosineAnnealingLR(optimizer, T_max=config.steps))
+    if not parts:
+        parts.append(ConstantLR(optimizer, factor=1.0, total_iters=0))
+    return ChainedScheduler(parts, optimizer=optimizer)
 
 
-def _build_classifier(config: TrainConfig, classifier: nn.Module | None) -> nn.Module:
+def _build_classifier(config: TrainConfig, classifier: BlackBoxClassifier | None) -> BlackBoxClassifier:
     if classifier is None:
         from ..plugins import load_classifier
 
         classifier = load_classifier(config.classifier)
-    if not isinstance(classifier, nn.Module) or not hasattr(classifier, "num_classes"):
-        raise InputError(f"the classifier must be a BlackBoxClassifier (an nn.Module with num_classes), got {type(classifier).__name__}.")
+    classifier = require_black_box(classifier)
     classifier.eval()
     classifier.requires_grad_(False)
     return classifier
 
 
-def _image_size(config: TrainConfig, classifier: nn.Module) -> int:
+def _image_size(config: TrainConfig, classifier: BlackBoxClassifier) -> int:
     if config.image_size is not None:
         return int(config.image_size)
-    size = getattr(classifier, "input_size", None)
-    if size is None or size[0] != size[1]:
+    size = classifier.input_size
+    if size[0] != size[1]:
         raise InputError(f"cannot infer a square training image size from the classifier's input size {size!r}; pass --image-size.")
     return int(size[0])
 
 
-def _build_masker(config: TrainConfig, classifier: nn.Module, masker: nn.Module | None) -> nn.Module:
+def _build_masker(config: TrainConfig, classifier: BlackBoxClassifier, masker: TrainableMasker | None) -> TrainableMasker:
     """A new SaliencyMasker as the config says (with its embedding init), or check the one given (left as it is)."""
     given = masker is not None
     if masker is None and config.init_from:
@@ -168,14 +175,13 @@ def _build_masker(config: TrainConfig, classifier: nn.Module, masker: nn.Module 
             classifier_name=config.classifier,
             **overrides,
         )
-    if not hasattr(masker, "forward_train") or not hasattr(masker, "trainable_parameters"):
-        raise InputError(f"the masker must provide forward_train() and trainable_parameters() like SaliencyMasker, got {type(masker).__name__}.")
-    if getattr(masker, "num_classes", None) != classifier.num_classes:
-        raise InputError(f"the masker has {getattr(masker, 'num_classes', None)} class selectors but the classifier {classifier.num_classes} classes.")
+    if not isinstance(masker, TrainableMasker):
+        raise InputError(f"the masker must be a TrainableMasker (forward_train() and trainable_parameters(), like SaliencyMasker), got {type(masker).__name__}.")
+    if masker.num_classes != classifier.num_classes:
+        raise InputError(f"the masker has {masker.num_classes} class selectors but the classifier {classifier.num_classes} classes.")
     if given:
         return masker
-    head = getattr(masker.encoder, "head_weight", None)
-    fits = head is not None and head.shape[0] == classifier.num_classes
+    fits = masker.encoder_head_classes() == classifier.num_classes
     if config.embedding_init == "encoder_head" or (config.embedding_init == "auto" and fits):
         masker.init_embedding_from_encoder_head()
     return masker
@@ -193,6 +199,62 @@ def _build_train_data(config: TrainConfig, size: int, class_names: list[str]) ->
                 raise InputError(f"the training data {part.source} has no labels (or some are missing); train with --labels blackbox.")
         return ConcatImages(parts, [align_labels(part, class_names) for part in parts])
     return ConcatImages(parts)
+
+
+@dataclass
+class _Labels:
+    """Where the classes to explain come from: the data sets' labels (as class indices) or the black box's top-1."""
+
+    classifier: BlackBoxClassifier
+    from_blackbox: bool
+    train_table: torch.Tensor | None  # data-set label -> class index (None: the labels are class indices)
+    val_from_dataset: bool
+    val_table: torch.Tensor | None
+
+    def blackbox(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.classifier(images).argmax(dim=1)
+
+    def train(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.from_blackbox:
+            return self.blackbox(images)
+        return labels if self.train_table is None else self.train_table[labels]
+
+    def val(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if not self.val_from_dataset:
+            return self.blackbox(images)
+        return labels if self.val_table is None else self.val_table[labels]
+
+
+def _data_and_labels(
+    config: TrainConfig, classifier: BlackBoxClassifier, size: int, train_data: ImageDataset | None, val_data: ImageDataset | None,
+    device: torch.device,
+) -> tuple[ImageDataset, ImageDataset | None, _Labels]:
+    """The training and validation data (built from the config unless given) and how their classes are found."""
+    class_names = list(classifier.class_names)
+    if train_data is None:
+        train_data = _build_train_data(config, size, class_names)
+    table = None
+    if config.labels == "dataset":
+        if not train_data.labelled:
+            raise InputError(
+                f"the training data {train_data.source or config.data} has no labels (or some are missing); "
+                "train with the classifier's own predictions as labels: --labels blackbox."
+            )
+        table = align_labels(train_data, class_names)
+    if val_data is None and config.val_data:
+        val_data = build_dataset(config.val_data, size, train=False, kind="auto", limit=config.val_size)
+    val_from_dataset = val_data is not None and config.labels == "dataset" and val_data.labelled
+    val_table = align_labels(val_data, class_names) if val_from_dataset else None
+    tables = [None if t is None else torch.as_tensor(t, device=device) for t in (table, val_table)]
+    return train_data, val_data, _Labels(classifier, config.labels == "blackbox", tables[0], val_from_dataset, tables[1])
+
+
+def _build_objective(config: TrainConfig, classifier: BlackBoxClassifier) -> SaliencyObjective:
+    from ..plugins import load_evidence_remover
+
+    coefficients = {name: getattr(config, name) for name in OBJECTIVE_FIELDS}
+    return SaliencyObjective(classifier, remover=load_evidence_remover(config.remover), **coefficients)
 
 
 def _num_workers(config: TrainConfig, ctx: DistContext) -> int:
@@ -290,8 +352,8 @@ def _train_step(
     """
     masks, scores = model(images, selectors)
     fake_on_device = fake.to(scores.device, non_blocking=True)
-    with precision.autocast():
-        terms = objective(images, masks, selectors, fake=fake, generator=generator, check=False)
+    with precision.autocast(), skip_input_checks():  # the data were checked where they entered
+        terms = objective(images, masks, selectors, fake=fake, generator=generator)
     aux = F.binary_cross_entropy_with_logits(scores, (~fake_on_device).float())
     loss = terms.total.float().mean() + config.aux_coef * aux
     optimizer.zero_grad(set_to_none=True)
@@ -377,48 +439,107 @@ def _train(
     val_data: ImageDataset | None,
     started: float,
 ) -> TrainResult:
-    device = ctx.device
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     random.seed(config.seed)
+    run = _build_run(config, ctx, out, classifier, masker, train_data, val_data)
+    if state is not None:
+        _resume(run, state, resume_path)
+    run.model = _wrap_model(run)
+    _prepare_out(run, fresh=state is None)
+    _train_loop(run)
+    return _finish(run, started)
 
-    classifier = _build_classifier(config, classifier).to(device)
-    num_classes = int(classifier.num_classes)
-    class_names = list(getattr(classifier, "class_names", [str(i) for i in range(num_classes)]))
-    size = _image_size(config, classifier)
-    if config.fake_prob > 0 and num_classes < 2:
-        raise InputError("fake class selectors need at least 2 classes; set fake_prob to 0.")
 
-    # ---------------------------------------------------------------- data
-    if train_data is None:
-        train_data = _build_train_data(config, size, class_names)
-    table = None
-    if config.labels == "dataset":
-        if not train_data.labelled:
-            raise InputError(
-                f"the training data {train_data.source or config.data} has no labels (or some are missing); "
-                "train with the classifier's own predictions as labels: --labels blackbox."
-            )
-        table = align_labels(train_data, class_names)
-    table_t = None if table is None else torch.as_tensor(table, device=device)
-    if val_data is None and config.val_data:
-        val_data = build_dataset(config.val_data, size, train=False, kind="auto", limit=config.val_size)
-    val_table = None
-    val_from_dataset = val_data is not None and config.labels == "dataset" and val_data.labelled
-    if val_from_dataset:
-        val_table = align_labels(val_data, class_names)
-    val_table_t = None if val_table is None else torch.as_tensor(val_table, device=device)
+@dataclass
+class _Meter:
+    """Running sums of the logged losses, the rate of the last step, and the step timing of this process."""
 
-    def blackbox_labels(images: torch.Tensor) -> torch.Tensor:
+    running: torch.Tensor  # sums of LOSS_KEYS since the last log line
+    count: int = 0
+    last_losses: dict[str, float] = field(default_factory=dict)
+    lr: float = float("nan")
+    train_seconds: float = 0.0  # validation, checkpoints and the first step (one-off warm-up costs) excluded
+    data_seconds: float = 0.0
+    images: int = 0  # over all processes
+    start_step: int = 0
+
+    def add(self, loss: torch.Tensor, terms: Any, aux: torch.Tensor, aux_coef: float) -> None:
         with torch.no_grad():
-            return classifier(images).argmax(dim=1)
+            self.running += torch.stack([loss.detach(), terms.tv.mean(), terms.area.mean(), terms.preserve.mean(), terms.destroy.mean(), aux_coef * aux.detach()])
+        self.count += 1
 
-    def val_labels(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if not val_from_dataset:
-            return blackbox_labels(images)
-        return labels if val_table_t is None else val_table_t[labels]
+    def flush(self) -> dict[str, float]:
+        """The mean losses since the last call (one host sync), which start anew."""
+        self.last_losses = dict(zip(LOSS_KEYS, (self.running / self.count).tolist()))
+        self.running.zero_()
+        self.count = 0
+        return self.last_losses
 
-    # ---------------------------------------------------------------- model, objective, optimiser
+    def rates(self) -> tuple[float, float]:
+        """Images per second over all processes, and the share of the step time spent waiting for data."""
+        if self.train_seconds <= 0:
+            return float("nan"), float("nan")
+        return self.images / self.train_seconds, self.data_seconds / self.train_seconds
+
+
+@dataclass
+class _Run:
+    """One training run while it trains: what :func:`_build_run` builds, the position :func:`_resume` restores."""
+
+    config: TrainConfig
+    ctx: DistContext
+    out: Path
+    classifier: BlackBoxClassifier
+    masker: TrainableMasker
+    train_data: ImageDataset
+    val_data: ImageDataset | None
+    labels: _Labels
+    precision: PrecisionChoice
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: LRScheduler
+    scaler: torch.amp.GradScaler | None
+    objective: SaliencyObjective
+    sampler: ResumableBatchSampler
+    loader: DataLoader
+    logger: _Logger
+    meter: _Meter
+    generator: torch.Generator  # the objective's draws (alternative images), seeded per step
+    draw_generator: torch.Generator  # the fake selectors, drawn on the host: picking the real images needs no device sync
+    model: nn.Module | None = None  # what a step calls: forward_train, maybe compiled and under DDP (see _wrap_model)
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, float] | None = None  # the validation baselines, computed once
+    images_checked: bool = False
+
+    @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / CHECKPOINT_NAME
+
+
+def _build_run(
+    config: TrainConfig,
+    ctx: DistContext,
+    out: Path,
+    classifier: nn.Module | None,
+    masker: nn.Module | None,
+    train_data: ImageDataset | None,
+    val_data: ImageDataset | None,
+) -> _Run:
+    """Black box, data, masker, optimiser and schedule, objective and data loader of a run at step 0."""
+    device = ctx.device
+    classifier = _build_classifier(config, classifier).to(device)
+    size = _image_size(config, classifier)
+    if config.fake_prob > 0 and classifier.num_classes < 2:
+        raise InputError("fake class selectors need at least 2 classes; set fake_prob to 0.")
+    train_data, val_data, labels = _data_and_labels(config, classifier, size, train_data, val_data, device)
     masker = _build_masker(config, classifier, masker).to(device)
     masker.train()
     precision = resolve_precision(config.precision, device)
@@ -430,229 +551,250 @@ def _train(
     scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
     params = list(masker.trainable_parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    from ..plugins import load_evidence_remover
-
-    objective = SaliencyObjective(
-        classifier,
-        remover=load_evidence_remover(config.remover),
-        tv_coef=config.tv_coef,
-        area_coef=config.area_coef,
-        destroy_coef=config.destroy_coef,
-        destroy_power=config.destroy_power,
-        area_power=config.area_power,
-        variant=config.variant,
-    )
-
-    step, epoch, batch_in_epoch = 0, 0, 0
-    metrics: dict[str, Any] = {}
-    if state is not None:
-        load_trainable_state(masker, state["masker_state"], str(resume_path))
-        try:
-            optimizer.load_state_dict(state["optimizer"])
-        except (ValueError, KeyError, RuntimeError) as error:
-            raise CheckpointError(f"the optimiser state in {resume_path} does not fit this masker: {error}") from error
-        saved_precision = state.get("precision", "fp32")
-        if saved_precision != precision.name:
-            raise InputError(
-                f"the checkpoint {resume_path} was trained in {saved_precision} but this run resolves to {precision.name} "
-                f"({precision.reason}); resume with --precision {saved_precision} to continue it exactly, or start a new run "
-                f"with --init-from {resume_path}."
-            )
-        step, epoch, batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
-        metrics = dict(state.get("metrics") or {})
-        rng = state.get("rng")
-        if isinstance(rng, list) and int(state.get("world_size", 1)) == ctx.world_size and len(rng) == ctx.world_size:
-            restore_rng_state(rng[ctx.rank], device)
-        else:
-            warnings.warn(
-                f"the checkpoint was written by {state.get('world_size')} process(es), this run has {ctx.world_size}: "
-                "the global RNG states are not restored (the data order and the per-step draws still are).",
-                stacklevel=2,
-            )
-
-    model: nn.Module = _TrainForward(masker, precision, config.channels_last)
-    if config.compile:
-        model = torch.compile(model)
-    if ctx.distributed:
-        model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
-
+    scheduler = _lr_scheduler(config, optimizer)
+    objective = _build_objective(config, classifier)
     sampler = ResumableBatchSampler(len(train_data), config.batch_size, config.seed, ctx.rank, ctx.world_size)
-    sampler.set_position(epoch, batch_in_epoch)
-    workers = _num_workers(config, ctx)
     loader = DataLoader(
         train_data,
         batch_sampler=sampler,
-        num_workers=workers,
+        num_workers=_num_workers(config, ctx),
         pin_memory=device.type == "cuda",
         generator=torch.Generator(),  # keeps the loader from drawing on the global RNG
         persistent_workers=False,
     )
+    return _Run(
+        config=config, ctx=ctx, out=out, classifier=classifier, masker=masker, train_data=train_data, val_data=val_data, labels=labels,
+        precision=precision, params=params, optimizer=optimizer, scheduler=scheduler, scaler=scaler, objective=objective, sampler=sampler,
+        loader=loader, logger=_Logger(out / "log.jsonl" if ctx.is_main else None), meter=_Meter(torch.zeros(len(LOSS_KEYS), device=device)),
+        generator=torch.Generator(device=device), draw_generator=torch.Generator(),
+    )
 
-    # ---------------------------------------------------------------- files
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(json.dumps(config.to_dict(), indent=2) + "\n", out / "config.json")
-        if state is None:  # a fresh run starts a fresh log
-            (out / "log.jsonl").unlink(missing_ok=True)  # only reached with --overwrite when a run was there
-    logger = _Logger(out / "log.jsonl" if ctx.is_main else None)
-    checkpoint_path = out / CHECKPOINT_NAME
-    val_batch = config.val_batch_size or config.batch_size
-    baseline: dict[str, float] | None = None
 
-    def validate() -> dict[str, Any]:
-        nonlocal baseline
-        result: dict[str, Any] = {}
-        if val_data is not None and ctx.is_main:
-            result = evaluate_masks(masker, classifier, val_data, val_labels, device, val_batch, objective, config.seed, with_baseline=baseline is None)
-            if baseline is None:
-                baseline = {k: result[k] for k in result if k.startswith("baseline_")}
-            result.update(baseline)
-            logger.write({"step": step, "val": result})
-            if config.progress:
-                tqdm.write(
-                    f"step {step}: val saliency metric {result['saliency_metric']:.4f} (central box {result['baseline_saliency_metric']:.4f}, "
-                    f"whole image {result['baseline_full_image_saliency_metric']:.4f}), area {result['mean_area']:.3f}, prob {result['mean_prob']:.3f}"
-                )
-        ctx.barrier()
-        return result
-
-    def save_checkpoint() -> None:
-        if running_count:
-            _check_finite(running, step, running_count)
-        ctx.broadcast_buffers(masker)
-        rng_states = ctx.all_gather_object(capture_rng_state(device))
-        if ctx.is_main:
-            save_training_state(
-                checkpoint_path,
-                step=step,
-                epoch=epoch,
-                batch_in_epoch=batch_in_epoch,
-                config=config.to_dict(),
-                masker_config=dict(getattr(masker, "config", {})),
-                masker_state=trainable_state(masker),
-                optimizer=optimizer.state_dict(),
-                rng=rng_states,
-                world_size=ctx.world_size,
-                metrics=metrics,
-                precision=precision.name,
-            )
-        ctx.barrier()
-
-    # ---------------------------------------------------------------- loop
-    bar = tqdm(total=config.steps, initial=min(step, config.steps), desc="train", dynamic_ncols=True,
-               disable=not (ctx.is_main and config.progress))
-    generator = torch.Generator(device=device)
-    draw_generator = torch.Generator()  # fake selectors are drawn on the host: picking the real images needs no device sync
-    running = torch.zeros(len(LOSS_KEYS), device=device)
-    running_count = 0
-    last_losses: dict[str, float] = {}
-    train_seconds, data_seconds, train_images, start_step = 0.0, 0.0, 0, step
-    done_val_at = done_ckpt_at = -1
-    range_checked = getattr(classifier, "check_range", None)
-    if isinstance(classifier, FrozenBlackBox):
-        classifier.check_range = False  # the data are checked where they enter (the first batch below)
-    first_batch = True
+def _resume(run: _Run, state: dict[str, Any], path: Path) -> None:
+    """Continue from a training checkpoint: weights, optimiser, schedule, data position, metrics and RNG states."""
+    ctx = run.ctx
+    load_trainable_state(run.masker, state["masker_state"], str(path))
     try:
-        while step < config.steps:
-            sampler.set_position(epoch, batch_in_epoch)
+        run.optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise CheckpointError(f"the optimiser state in {path} does not fit this masker: {error}") from error
+    saved_precision = state.get("precision", "fp32")
+    if saved_precision != run.precision.name:
+        raise InputError(
+            f"the checkpoint {path} was trained in {saved_precision} but this run resolves to {run.precision.name} "
+            f"({run.precision.reason}); resume with --precision {saved_precision} to continue it exactly, or start a new run "
+            f"with --init-from {path}."
+        )
+    run.step, run.epoch, run.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
+    _restore_lr_schedule(run, state, path)
+    run.metrics = dict(state.get("metrics") or {})
+    rng = state.get("rng")
+    if isinstance(rng, list) and int(state.get("world_size", 1)) == ctx.world_size and len(rng) == ctx.world_size:
+        restore_rng_state(rng[ctx.rank], run.device)
+    else:
+        warnings.warn(
+            f"the checkpoint was written by {state.get('world_size')} process(es), this run has {ctx.world_size}: "
+            "the global RNG states are not restored (the data order and the per-step draws still are).",
+            stacklevel=3,
+        )
+
+
+def _restore_lr_schedule(run: _Run, state: dict[str, Any], path: Path) -> None:
+    """The schedule's saved state; without one (older checkpoints), or when ``steps`` (the cosine's length) changed,
+    a new schedule stepped to the saved step (the rate is a function of the step and the config)."""
+    saved = state.get("scheduler")
+    if isinstance(saved, dict) and state["config"].get("steps") == run.config.steps:
+        try:
+            run.scheduler.load_state_dict(saved)
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            raise CheckpointError(f"the learning-rate schedule in {path} does not fit this run: {error}") from error
+        return
+    for group in run.optimizer.param_groups:
+        group["lr"] = run.config.lr
+    run.scheduler = _lr_scheduler(run.config, run.optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "lr_scheduler.step() before optimizer.step()": only the rate is replayed
+        for _ in range(run.step):
+            run.scheduler.step()
+
+
+def _wrap_model(run: _Run) -> nn.Module:
+    """The masker's training forward as a step calls it: in the run's precision, maybe compiled, under DDP when distributed."""
+    model: nn.Module = _TrainForward(run.masker, run.precision, run.config.channels_last)
+    if run.config.compile:
+        model = torch.compile(model)
+    if run.ctx.distributed:
+        model = DistributedDataParallel(model, device_ids=[run.device] if run.device.type == "cuda" else None, broadcast_buffers=False)
+    return model
+
+
+def _prepare_out(run: _Run, fresh: bool) -> None:
+    """Create ``out`` with the run's config.json (rank 0); a fresh run starts a fresh log."""
+    if run.ctx.is_main:
+        run.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json.dumps(run.config.to_dict(), indent=2) + "\n", run.out / "config.json")
+        if fresh:
+            (run.out / "log.jsonl").unlink(missing_ok=True)  # only reached with --overwrite when a run was there
+
+
+def _train_loop(run: _Run) -> None:
+    """Step until ``config.steps``, epoch after epoch from the saved data position; validate and checkpoint on schedule and at the end."""
+    config = run.config
+    bar = tqdm(total=config.steps, initial=min(run.step, config.steps), desc="train", dynamic_ncols=True,
+               disable=not (run.ctx.is_main and config.progress))
+    run.meter.start_step = run.step
+    done_val_at = done_ckpt_at = -1
+    try:
+        while run.step < config.steps:
+            run.sampler.set_position(run.epoch, run.batch_in_epoch)
             tick = time.perf_counter()
-            for images, labels in loader:
-                waited = time.perf_counter() - tick
-                if first_batch:  # where data enter: once, not in every call of every step
-                    check_images(images, name="training images")
-                    first_batch = False
-                images = images.to(device, non_blocking=True)
-                labels = labels.to(device, non_blocking=True)
-                if config.labels == "blackbox":
-                    labels = blackbox_labels(images)
-                elif table_t is not None:
-                    labels = table_t[labels]
-                batch = images.shape[0]
-                selectors, fake = _draw_selectors(labels, num_classes, config, step, ctx.rank, draw_generator)
-                generator.manual_seed(derive_seed(config.seed, 2, step, ctx.rank))
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * _lr_factor(config, step)
-                loss, terms, aux = _train_step(model, objective, optimizer, scaler, params, config, precision, images, selectors, fake, generator)
-                step += 1
-                batch_in_epoch += 1
-                with torch.no_grad():
-                    running += torch.stack([loss.detach(), terms.tv.mean(), terms.area.mean(), terms.preserve.mean(), terms.destroy.mean(), config.aux_coef * aux.detach()])
-                running_count += 1
-                tock = time.perf_counter()
-                if step > start_step + 1 or config.steps - start_step == 1:  # the first step pays one-off warm-up costs
-                    train_seconds += tock - tick
-                    data_seconds += waited
-                    train_images += batch * ctx.world_size
+            for images, labels in run.loader:
+                _step(run, images, labels, tick)
                 bar.update(1)
-                if step % config.log_every == 0 or step == config.steps:
-                    _check_finite(running, step, config.log_every)
-                    last_losses = dict(zip(LOSS_KEYS, (running / running_count).tolist()))
-                    running.zero_()
-                    running_count = 0
-                    speed = train_images / train_seconds if train_seconds > 0 else float("nan")
-                    wait = data_seconds / train_seconds if train_seconds > 0 else float("nan")
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in last_losses.items()} | {"img/s": f"{speed:.1f}", "data wait": f"{wait:.0%}"})
-                    logger.write({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "loss": last_losses,
-                                  "images_per_s": speed, "data_wait_share": wait})
-                if config.val_every and step % config.val_every == 0 and step < config.steps:
-                    metrics = validate() or metrics
-                    done_val_at = step
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
-                    save_checkpoint()
-                    done_ckpt_at = step
-                if step >= config.steps:
+                if run.step % config.log_every == 0 or run.step == config.steps:
+                    _log_progress(run, bar)
+                if config.val_every and run.step % config.val_every == 0 and run.step < config.steps:
+                    run.metrics = _validate(run) or run.metrics
+                    done_val_at = run.step
+                if config.checkpoint_every and run.step % config.checkpoint_every == 0:
+                    _save_checkpoint(run)
+                    done_ckpt_at = run.step
+                if run.step >= config.steps:
                     break
                 tick = time.perf_counter()
             else:
-                epoch += 1
-                batch_in_epoch = 0
-        if done_val_at != step:
-            metrics = validate() or metrics
-        if done_ckpt_at != step:
-            save_checkpoint()
+                run.epoch += 1
+                run.batch_in_epoch = 0
+        if done_val_at != run.step:
+            run.metrics = _validate(run) or run.metrics
+        if done_ckpt_at != run.step:
+            _save_checkpoint(run)
     finally:
         bar.close()
-        if isinstance(classifier, FrozenBlackBox):
-            classifier.check_range = range_checked
 
-    masker.eval()
-    images_per_s = train_images / train_seconds if train_seconds > 0 else float("nan")
-    data_wait_share = data_seconds / train_seconds if train_seconds > 0 else float("nan")
-    final = {**metrics, **{f"train_{k}": v for k, v in last_losses.items()}}
-    masker_path = None
-    if ctx.is_main:
-        from ..maskers.checkpoint import save_masker
 
-        metadata = {
-            "classifier": config.classifier,
-            "encoder": getattr(masker, "config", {}).get("encoder", config.encoder),
-            "data": str(train_data.source or config.data),
-            "val_data": None if val_data is None else str(val_data.source or config.val_data),
-            "labels": config.labels,
-            "steps": step,
-            "world_size": ctx.world_size,
-            "device": str(device),
-            "images_per_s": images_per_s if math.isfinite(images_per_s) else None,
-            "data_wait_share": data_wait_share if math.isfinite(data_wait_share) else None,
-            "precision": precision.name,
-            "final_metrics": {k: v for k, v in final.items() if isinstance(v, (int, float)) and math.isfinite(v)},
-            "command_line": config.command_line or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "training_config": config.to_dict(),
-        }
-        masker_path = save_masker(out / MASKER_NAME, masker, metadata)
-        summary = {"steps": step, "images_per_s": metadata["images_per_s"], "data_wait_share": metadata["data_wait_share"],
-                   "precision": precision.name, "metrics": metadata["final_metrics"],
-                   "masker": str(masker_path), "checkpoint": str(checkpoint_path)}
-        atomic_write_text(json.dumps(summary, indent=2) + "\n", out / "result.json")
-    ctx.barrier()
+def _step(run: _Run, images: torch.Tensor, labels: torch.Tensor, tick: float) -> None:
+    """One optimisation step on a loaded batch, its random draws seeded by ``(seed, step, rank)``; timed from ``tick``."""
+    config, meter = run.config, run.meter
+    waited = time.perf_counter() - tick
+    if not run.images_checked:  # where data enter: once, not in every call of every step
+        check_images(images, name="training images")
+        run.images_checked = True
+    images = images.to(run.device, non_blocking=True)
+    classes = run.labels.train(images, labels.to(run.device, non_blocking=True))
+    selectors, fake = _draw_selectors(classes, run.classifier.num_classes, config, run.step, run.ctx.rank, run.draw_generator)
+    run.generator.manual_seed(derive_seed(config.seed, 2, run.step, run.ctx.rank))
+    meter.lr = run.optimizer.param_groups[0]["lr"]
+    loss, terms, aux = _train_step(run.model, run.objective, run.optimizer, run.scaler, run.params, config, run.precision, images, selectors,
+                                   fake, run.generator)
+    run.scheduler.step()
+    run.step += 1
+    run.batch_in_epoch += 1
+    meter.add(loss, terms, aux, config.aux_coef)
+    if run.step > meter.start_step + 1 or config.steps - meter.start_step == 1:  # the first step pays one-off warm-up costs
+        meter.train_seconds += time.perf_counter() - tick
+        meter.data_seconds += waited
+        meter.images += images.shape[0] * run.ctx.world_size
+
+
+def _log_progress(run: _Run, bar: tqdm) -> None:
+    """Check and log the mean losses since the last log line, with the rate and the throughput."""
+    _check_finite(run.meter.running, run.step, run.config.log_every)
+    losses = run.meter.flush()
+    speed, wait = run.meter.rates()
+    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()} | {"img/s": f"{speed:.1f}", "data wait": f"{wait:.0%}"})
+    run.logger.write({"step": run.step, "epoch": run.epoch, "lr": run.meter.lr, "loss": losses, "images_per_s": speed, "data_wait_share": wait})
+
+
+def _validate(run: _Run) -> dict[str, Any]:
+    """The saliency metric on the validation data (rank 0; the baselines once), logged; empty without validation data."""
+    config = run.config
+    result: dict[str, Any] = {}
+    if run.val_data is not None and run.ctx.is_main:
+        result = evaluate_masks(run.masker, run.classifier, run.val_data, run.labels.val, run.device, config.val_batch_size or config.batch_size,
+                                run.objective, config.seed, with_baseline=run.baseline is None)
+        if run.baseline is None:
+            run.baseline = {k: result[k] for k in result if k.startswith("baseline_")}
+        result.update(run.baseline)
+        run.logger.write({"step": run.step, "val": result})
+        if config.progress:
+            tqdm.write(
+                f"step {run.step}: val saliency metric {result['saliency_metric']:.4f} (central box {result['baseline_saliency_metric']:.4f}, "
+                f"whole image {result['baseline_full_image_saliency_metric']:.4f}), area {result['mean_area']:.3f}, prob {result['mean_prob']:.3f}"
+            )
+    run.ctx.barrier()
+    return result
+
+
+def _save_checkpoint(run: _Run) -> None:
+    """Write ``out/checkpoint.pt`` (rank 0; the RNG states of every rank), after checking the losses since the last log line."""
+    if run.meter.count:
+        _check_finite(run.meter.running, run.step, run.meter.count)
+    run.ctx.broadcast_buffers(run.masker)
+    rng_states = run.ctx.all_gather_object(capture_rng_state(run.device))
+    if run.ctx.is_main:
+        save_training_state(
+            run.checkpoint_path,
+            step=run.step,
+            epoch=run.epoch,
+            batch_in_epoch=run.batch_in_epoch,
+            config=run.config.to_dict(),
+            masker_config=dict(run.masker.config),
+            masker_state=trainable_state(run.masker),
+            optimizer=run.optimizer.state_dict(),
+            scheduler=run.scheduler.state_dict(),
+            rng=rng_states,
+            world_size=run.ctx.world_size,
+            metrics=run.metrics,
+            precision=run.precision.name,
+        )
+    run.ctx.barrier()
+
+
+def _finish(run: _Run, started: float) -> TrainResult:
+    """Write masker.pt and result.json (rank 0) and return the result."""
+    run.masker.eval()
+    images_per_s, data_wait_share = run.meter.rates()
+    final = {**run.metrics, **{f"train_{k}": v for k, v in run.meter.last_losses.items()}}
+    masker_path = _write_outputs(run, images_per_s, data_wait_share, final) if run.ctx.is_main else None
+    run.ctx.barrier()
     return TrainResult(
         masker_path=masker_path,
-        checkpoint_path=checkpoint_path if ctx.is_main else None,
-        steps=step,
+        checkpoint_path=run.checkpoint_path if run.ctx.is_main else None,
+        steps=run.step,
         metrics=final,
         images_per_s=images_per_s,
         seconds=time.perf_counter() - started,
-        masker=masker,
+        masker=run.masker,
         data_wait_share=data_wait_share,
-        precision=precision.name,
+        precision=run.precision.name,
     )
+
+
+def _write_outputs(run: _Run, images_per_s: float, data_wait_share: float, final: dict[str, Any]) -> Path:
+    """``out/masker.pt`` with the run's metadata, and ``out/result.json``; returns the masker's path."""
+    from ..maskers.checkpoint import save_masker
+
+    config = run.config
+    metadata = {
+        "classifier": config.classifier,
+        "encoder": run.masker.config.get("encoder", config.encoder),
+        "data": str(run.train_data.source or config.data),
+        "val_data": None if run.val_data is None else str(run.val_data.source or config.val_data),
+        "labels": config.labels,
+        "steps": run.step,
+        "world_size": run.ctx.world_size,
+        "device": str(run.device),
+        "images_per_s": images_per_s if math.isfinite(images_per_s) else None,
+        "data_wait_share": data_wait_share if math.isfinite(data_wait_share) else None,
+        "precision": run.precision.name,
+        "final_metrics": {k: v for k, v in final.items() if isinstance(v, (int, float)) and math.isfinite(v)},
+        "command_line": config.command_line or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "training_config": config.to_dict(),
+    }
+    masker_path = save_masker(run.out / MASKER_NAME, run.masker, metadata)
+    summary = {"steps": run.step, "images_per_s": metadata["images_per_s"], "data_wait_share": metadata["data_wait_share"],
+               "precision": run.precision.name, "metrics": metadata["final_metrics"],
+               "masker": str(masker_path), "checkpoint": str(run.checkpoint_path)}
+    atomic_write_text(json.dumps(summary, indent=2) + "\n", run.out / "result.json")
+    return masker_path

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
-from ..interfaces import Masker
+from ..interfaces import Masker, require_black_box
 from ..visualize import BOX_COLOUR, DEFAULT_CMAP, blend_unchecked, colormap_lut, draw_boxes
 from .frames import frame_to_tensor
 from .smoothing import MaskSmoother
@@ -99,8 +99,10 @@ class StreamingExplainer:
         cmap: str = DEFAULT_CMAP,
         box: bool = True,
     ) -> None:
-        if not isinstance(masker, torch.nn.Module):
-            raise InputError(f"`masker` must be a Masker (torch.nn.Module), got {type(masker).__name__}.")
+        if not isinstance(masker, Masker):
+            raise InputError(f"`masker` must be a Masker (e.g. load_masker('efficientnet_lite0')), got {type(masker).__name__}.")
+        if classifier is not None:
+            require_black_box(classifier)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
         if not 0.0 <= float(alpha) <= 1.0:
@@ -131,19 +133,21 @@ class StreamingExplainer:
         if isinstance(classes, bool) or not isinstance(classes, (int, str)):
             raise InputError(f"`classes` must be a class id, a class name, 'top' or 'first', got {classes!r}.")
         if isinstance(classes, str) and not classes.strip().lstrip("-").isdigit():
-            if self.classifier is None or not hasattr(self.classifier, "class_index"):
+            if self.classifier is None:
                 raise InputError(f"class name {classes!r} needs a classifier with class names; pass `classifier=` or a class id.")
             return "fixed", int(self.classifier.class_index(classes))
         index = int(classes)
-        limit = getattr(self.masker, "num_classes", None) or getattr(self.classifier, "num_classes", None)
+        limit = self.masker.num_classes or (self.classifier.num_classes if self.classifier is not None else None)
         if index < 0 or (limit is not None and index >= limit):
             raise InputError(f"class id {index} is out of range [0, {limit - 1 if limit else '...'}].")
         return "fixed", index
 
     def class_name(self, class_id: int) -> str | None:
         """The classifier's name for ``class_id`` (``None`` without a classifier)."""
-        names = getattr(self.classifier, "class_names", None)
-        return names[class_id] if names is not None and 0 <= class_id < len(names) else None
+        if self.classifier is None:
+            return None
+        names = self.classifier.class_names
+        return names[class_id] if 0 <= class_id < len(names) else None
 
     def _reset_clip(self) -> None:
         self.smoother.reset()
@@ -188,8 +192,7 @@ class StreamingExplainer:
             classes = torch.full((n,), self._clip_class, dtype=torch.int64, device=self.device)
             if self.report_probs and self.classifier is not None:
                 probs = torch.softmax(self._classify(images), dim=1).gather(1, classes.view(-1, 1)).squeeze(1)
-        explain = getattr(self.masker, "explain", self.masker)  # Masker.explain checks range and classes first
-        masks = explain(images, classes).to(images.dtype)
+        masks = self.masker(images, classes).to(images.dtype)  # calling a Masker checks range and classes first
         if masks.shape[-2:] != images.shape[-2:]:
             masks = torch.nn.functional.interpolate(masks, size=images.shape[-2:], mode="bilinear", align_corners=False)
         masks = masks.clamp(0.0, 1.0)

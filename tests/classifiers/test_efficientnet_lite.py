@@ -17,8 +17,8 @@ from blackbox_saliency.classifiers.efficientnet_lite import (
     default_weights_path,
     shipped_key_map,
 )
+from blackbox_saliency.data.imagenet import read_val_dev
 from blackbox_saliency.errors import CheckpointError, DataNotFoundError, InputError
-from blackbox_saliency.imagenet_data import read_val_dev
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat
 

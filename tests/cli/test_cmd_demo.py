@@ -13,8 +13,8 @@ import sys
 import pytest
 from PIL import Image
 
-from blackbox_saliency.cli.cmd_explain import shipped_masker_path
 from blackbox_saliency.cli.main import main
+from blackbox_saliency.explainer import shipped_masker_path
 
 
 def test_demo_writes_overlays_and_contact_sheet_and_skips_missing_sources(masker_path, tmp_path, capsys, monkeypatch):

@@ -9,7 +9,7 @@ from blackbox_saliency.maskers import SaliencyMasker, save_masker
 
 
 def test_export_a_checkpoint_to_torchscript(tmp_path, capsys):
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False).eval()
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast").eval()
     ckpt = save_masker(tmp_path / "m.pt", masker)
     out = tmp_path / "exported" / "masker.ts"
     code = main(["export", "--masker", str(ckpt), "--format", "torchscript", "--out", str(out), "--size", "32", "--batch", "2"])

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from blackbox_saliency import InputError
+from blackbox_saliency.data import evenly_spaced
 from blackbox_saliency.evaluation import build_methods, evaluate, open_dataset
-from blackbox_saliency.evaluation.runner import evenly_spaced
 
 HAS_GRADCAM = importlib.util.find_spec("pytorch_grad_cam") is not None
 

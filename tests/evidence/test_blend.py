@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from blackbox_saliency.conventions import skip_input_checks
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.evidence import phi, upsample_mask
 from blackbox_saliency.fast.reference import mask_blend_tv
@@ -97,6 +98,9 @@ def test_bad_input_raises_input_error_naming_the_argument(change, fragment):
         phi(**kwargs)
 
 
-def test_check_false_skips_validation():
-    out = phi(torch.full((1, 3, 2, 2), 2.0), torch.ones(1, 1, 2, 2), torch.zeros(1, 3, 2, 2), check=False)
+def test_skip_input_checks_skips_validation():
+    with skip_input_checks():
+        out = phi(torch.full((1, 3, 2, 2), 2.0), torch.ones(1, 1, 2, 2), torch.zeros(1, 3, 2, 2))
     assert out.max().item() == 2.0
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        phi(torch.full((1, 3, 2, 2), 2.0), torch.ones(1, 1, 2, 2), torch.zeros(1, 3, 2, 2))

@@ -23,7 +23,7 @@ def _trained_like(masker: SaliencyMasker) -> SaliencyMasker:
 @pytest.fixture(scope="module")
 def resnet_masker():
     torch.manual_seed(1)
-    return _trained_like(SaliencyMasker(1000, encoder="resnet18", encoder_pretrained=False, classifier_name="torchvision:resnet18"))
+    return _trained_like(SaliencyMasker(1000, encoder="resnet18", preset="fast", encoder_pretrained=False, classifier_name="torchvision:resnet18"))
 
 
 def test_round_trip_is_exact_with_stored_encoder(tmp_path, resnet_masker):
@@ -48,7 +48,7 @@ def test_load_masker_accepts_a_path(tmp_path, resnet_masker):
 
 
 def test_pretrained_encoder_is_not_stored_but_fingerprinted(tmp_path):
-    masker = _trained_like(SaliencyMasker(10, encoder="efficientnet_lite0", encoder_pretrained=True))
+    masker = _trained_like(SaliencyMasker(10, encoder="efficientnet_lite0", preset="fast", encoder_pretrained=True))
     path = save_masker(tmp_path / "m.pt", masker)
     payload = read_checkpoint(path)
     assert payload["encoder_state_dict"] is None and payload["encoder_fingerprint"].startswith("sha256:")

@@ -18,7 +18,7 @@ ENCODERS = {
 
 @pytest.fixture(scope="module")
 def maskers():
-    return {name: SaliencyMasker(spec["num_classes"], encoder=name, encoder_pretrained=False).eval() for name, spec in ENCODERS.items()}
+    return {name: SaliencyMasker(spec["num_classes"], encoder=name, encoder_pretrained=False, preset="fast").eval() for name, spec in ENCODERS.items()}
 
 
 @pytest.mark.parametrize("encoder", list(ENCODERS))
@@ -59,7 +59,7 @@ def test_mask_depends_on_the_class_selector(maskers):
 
 
 def test_gradients_reach_decoder_and_embedding_never_the_encoder():
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False).train()
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast").train()
     assert not masker.encoder.training  # frozen encoder stays in eval mode
     out = masker.forward_train(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]))
     (out.masks.mean() + out.class_scores.sum()).backward()
@@ -76,7 +76,7 @@ def test_gradients_never_reach_the_black_box():
     from blackbox_saliency.objective import SaliencyObjective
 
     box = CifarResNetClassifier(depth=20, pretrained=False)
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False).train()
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast").train()
     images, classes = torch.rand(2, 3, 32, 32), torch.tensor([1, 7])
     masks = masker(images, classes)
     SaliencyObjective(box)(images, masks, classes).total.sum().backward()
@@ -97,10 +97,10 @@ def test_encode_once_decode_for_several_classes(maskers):
 
 
 def test_embedding_from_encoder_head():
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False)
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast")
     masker.init_embedding_from_encoder_head()
     torch.testing.assert_close(masker.filter.embedding.weight.detach(), masker.encoder.head_weight)
-    wrong = SaliencyMasker(7, encoder="cifar10_resnet20", encoder_pretrained=False)
+    wrong = SaliencyMasker(7, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast")
     with pytest.raises(InputError, match="10 classes"):
         wrong.init_embedding_from_encoder_head()
 
@@ -114,7 +114,7 @@ def test_config_rebuilds_the_same_architecture():
 
 
 def test_input_size_resizes_before_the_encoder():
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, input_size=(32, 32)).eval()
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", input_size=(32, 32)).eval()
     images = torch.rand(2, 3, 64, 80)
     with torch.no_grad():
         assert masker.forward_train(images, torch.tensor([0, 1])).masks.shape == (2, 1, 32, 32)
@@ -131,20 +131,20 @@ def test_input_size_resizes_before_the_encoder():
     ],
 )
 def test_bad_input_is_reported(images, classes, match):
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False)
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast")
     with pytest.raises(InputError, match=match):
         masker(images, classes)
 
 
 def test_bad_constructor_arguments():
     with pytest.raises(InputError, match="num_classes"):
-        SaliencyMasker(0, encoder="cifar10_resnet20", encoder_pretrained=False)
+        SaliencyMasker(0, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast")
     with pytest.raises(InputError, match="unknown masker option"):
-        SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, channels=3)
+        SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", channels=3)
 
 
 def test_output_follows_the_input_dtype():
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False).eval()
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast").eval()
     images = torch.rand(2, 3, 32, 32, dtype=torch.float64)
     with torch.no_grad():
         masks = masker(images, torch.tensor([1, 2]))
@@ -158,7 +158,7 @@ def test_a_closed_class_gate_silences_the_skips_only_when_they_are_gated(gate_sk
     """With every gate closed (a class the image does not show), a skip-gated decoder sees only zeros,
     so its mask no longer depends on the image; the paper's decoder still reads the skips."""
     torch.manual_seed(0)
-    masker = SaliencyMasker(5, encoder="resnet18", encoder_pretrained=False, feature_filter="relative", gate_skips=gate_skips).eval()
+    masker = SaliencyMasker(5, encoder="resnet18", encoder_pretrained=False, preset="fast", feature_filter="relative", gate_skips=gate_skips).eval()
     monkeypatch.setattr(masker.filter, "score_map", lambda features, classes: torch.full_like(features[:, :1], -60.0))
     images = torch.rand(2, 3, 64, 64)
     with torch.no_grad():

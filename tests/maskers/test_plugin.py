@@ -14,7 +14,7 @@ def test_hook_offers_exactly_the_shipped_files():
 
 
 def test_a_file_in_the_folder_becomes_a_loadable_masker(tmp_path, monkeypatch):
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False).eval()
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast").eval()
     save_masker(tmp_path / "tiny_cifar.pt", masker)
     (tmp_path / "tiny_cifar.md").write_text("model card")
     monkeypatch.setattr(plugin, "ASSETS_DIR", tmp_path)

@@ -14,8 +14,8 @@ import torch
 
 from blackbox_saliency import load_classifier, load_masker
 from blackbox_saliency.baselines.boxes import CenterBoxMasker, FullMasker
+from blackbox_saliency.data import evenly_spaced
 from blackbox_saliency.evaluation.datasets import collate, open_dataset
-from blackbox_saliency.evaluation.runner import evenly_spaced
 from blackbox_saliency.maskers.plugin import ASSETS_DIR, shipped_masker_paths
 from blackbox_saliency.metrics import saliency_metric
 

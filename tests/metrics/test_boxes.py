@@ -1,4 +1,4 @@
-"""Boxes: mask_to_box (tightest box, property-tested), areas, IoU, scaling, ground truth, localisation error."""
+"""Boxes: mask_to_box (tightest box, property-tested), areas, IoU, scaling, localisation error (boxes.csv: tests/data/test_boxes_csv.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from blackbox_saliency.errors import DataNotFoundError, InputError
+from blackbox_saliency.errors import InputError
 from blackbox_saliency.metrics import (
     box_area,
     box_iou,
-    load_val_boxes,
     localisation_error,
     mask_to_box,
     scale_boxes,
@@ -138,32 +137,3 @@ def test_localisation_error_bad_input():
         localisation_error(torch.zeros(2, 5), [torch.ones(1, 4)] * 2)
     with pytest.raises(InputError, match="iou_threshold"):
         localisation_error(pred, [torch.ones(1, 4)] * 2, iou_threshold=2.0)
-
-
-def test_load_val_boxes_real_file(data_dir):
-    gt = load_val_boxes(data_dir / "imagenet/val_dev/boxes.csv")
-    assert len(gt) == 200
-    assert sum(g.boxes.shape[0] for g in gt.values()) == 334
-    first = gt["ILSVRC2012_val_00000801.JPEG"]
-    assert (first.class_index, first.width, first.height) == (969, 500, 375)
-    # official inclusive corners 106,0,328,353 -> exclusive 329, 354
-    assert first.boxes.tolist() == [[106.0, 0.0, 329.0, 354.0]]
-    for g in gt.values():
-        assert g.boxes.dtype == torch.float32 and g.boxes.shape[1] == 4
-        assert 0 <= g.class_index < 1000
-        assert (g.boxes[:, 2] <= g.width).all() and (g.boxes[:, 3] <= g.height).all()
-        assert (box_area(g.boxes) >= 1).all()
-    assert load_val_boxes().keys() == gt.keys()  # the default path is the shared data file
-
-
-def test_load_val_boxes_errors(tmp_path):
-    with pytest.raises(DataNotFoundError, match="missing.csv"):
-        load_val_boxes(tmp_path / "missing.csv")
-    bad = tmp_path / "bad.csv"
-    bad.write_text("file,wnid,class_index\na.JPEG,n0,1\n")
-    with pytest.raises(InputError, match="lacks the column"):
-        load_val_boxes(bad)
-    ok = tmp_path / "ok.csv"
-    ok.write_text("file,wnid,class_index,width,height,x0,y0,x1,y1\na.JPEG,n0,3,10,8,0,0,9,7\na.JPEG,n0,3,10,8,2,2,4,4\n")
-    gt = load_val_boxes(ok)
-    assert gt["a.JPEG"].boxes.tolist() == [[0.0, 0.0, 10.0, 8.0], [2.0, 2.0, 5.0, 5.0]]

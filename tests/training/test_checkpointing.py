@@ -55,6 +55,22 @@ def test_trainable_state_skips_the_encoder_and_checks_keys():
         load_trainable_state(b, {**state, "decoder.0.weight": torch.zeros(3, 3)})
 
 
+def test_masker_and_training_checkpoints_share_one_reader_and_writer(tmp_path):
+    from blackbox_saliency.maskers import checkpoint
+    from blackbox_saliency.training import checkpointing
+
+    assert checkpointing.trainable_state is checkpoint.trainable_state
+    assert checkpointing.load_trainable_state is checkpoint.load_trainable_state
+    path = save_training_state(tmp_path / "c.pt", step=2, epoch=0, batch_in_epoch=2, config={}, masker_config={}, masker_state={},
+                               optimizer={})
+    assert checkpoint.read_payload(path, checkpointing.TRAINING_FORMAT)["step"] == 2
+    with pytest.raises(CheckpointError, match="not a blackbox-saliency masker checkpoint"):
+        checkpoint.read_checkpoint(path)
+    with pytest.raises(CheckpointError, match="non-finite weights"):
+        load_training_state(save_training_state(tmp_path / "nan.pt", step=2, epoch=0, batch_in_epoch=2, config={}, masker_config={},
+                                                masker_state={"w": torch.tensor([float("nan")])}, optimizer={}))
+
+
 def test_unusable_checkpoints_raise_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="no training checkpoint"):
         load_training_state(tmp_path / "missing.pt")

@@ -7,6 +7,7 @@ import inspect
 import pytest
 
 from blackbox_saliency.errors import InputError
+from blackbox_saliency.maskers.presets import DEFAULT_PRESET, PRESETS, resolve_config
 from blackbox_saliency.objective import SaliencyObjective
 from blackbox_saliency.training import TrainConfig
 
@@ -17,6 +18,11 @@ def test_objective_defaults_are_the_objectives():
     for name in ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "area_power", "variant"):
         assert getattr(config, name) == params[name].default
     assert config.fake_prob == 0.3 and config.aux_coef > 0 and config.preset == "paper"
+
+
+def test_the_preset_default_is_defined_once():
+    assert TrainConfig().preset == DEFAULT_PRESET == "paper"  # the README's training commands and trained maskers rely on it
+    assert resolve_config() == PRESETS[DEFAULT_PRESET]
 
 
 def test_round_trip_and_differences():

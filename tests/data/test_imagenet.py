@@ -1,4 +1,4 @@
-"""Labels of the offline ImageNet folders (real shared data, and small hand-made folders for the errors)."""
+"""Labels of the offline ImageNet folders (real shared data, and small hand-made folders for the errors): thin uses of the boxes.csv and index.csv readers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from blackbox_saliency.data.imagenet import read_sample_index, read_val_dev
 from blackbox_saliency.errors import DataNotFoundError, InputError
-from blackbox_saliency.imagenet_data import read_sample_index, read_val_dev
 
 HEADER = "file,wnid,class_index,width,height,x0,y0,x1,y1\n"
 
@@ -65,3 +65,28 @@ def test_missing_files_raise_data_not_found(tmp_path):
         read_val_dev(tmp_path)
     with pytest.raises(DataNotFoundError, match="does not exist"):
         read_sample_index(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("file,class_index\na.JPEG,1000\n", "outside 0..999"),
+        ("file,class_index\na.JPEG,\n", "line 2: class_index '' is not an integer"),
+        ("file\na.JPEG\n", "class_index"),
+        ("file,class_index\n", "no rows"),
+    ],
+)
+def test_malformed_sample_index_is_explained(tmp_path, text, message):
+    (tmp_path / "sample").mkdir()
+    (tmp_path / "sample" / "index.csv").write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_sample_index(tmp_path)
+
+
+def test_sample_index_keeps_csv_order(tmp_path):
+    (tmp_path / "sample").mkdir()
+    (tmp_path / "sample" / "index.csv").write_text("file,class_index\nz.JPEG,2\na.JPEG,0\n")
+    assert read_sample_index(tmp_path) == [(tmp_path / "sample" / "z.JPEG", 2), (tmp_path / "sample" / "a.JPEG", 0)]
+    (tmp_path / "other" / "sample").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="index.csv"):  # the folder exists, but not its index: the path says which file
+        read_sample_index(tmp_path / "other")

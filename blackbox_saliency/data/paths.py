@@ -1,11 +1,11 @@
-"""Where the offline data lives.
+"""Where the offline data lives: :func:`shared_data_dir` and :func:`require`.
 
 The shared data folder is ``$BLACKBOX_SALIENCY_DATA`` when set, else the first
 existing of ``./../shared/data`` (beside the current checkout) and the
 ``shared/data`` folder beside this source tree's repository.
 
 Example:
-    >>> from blackbox_saliency.data_paths import shared_data_dir
+    >>> from blackbox_saliency.data.paths import shared_data_dir
     >>> shared_data_dir().name
     'data'
 """
@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import DataNotFoundError
+from ..errors import DataNotFoundError
+
+__all__ = ["ENV_VAR", "require", "shared_data_dir"]
 
 ENV_VAR = "BLACKBOX_SALIENCY_DATA"
 
@@ -24,7 +26,7 @@ def _candidates() -> list[Path]:
     env = os.environ.get(ENV_VAR)
     if env:
         return [Path(env).expanduser()]
-    repo_root = Path(__file__).resolve().parent.parent
+    repo_root = Path(__file__).resolve().parents[2]  # <repo>/blackbox_saliency/data/paths.py
     return [Path.cwd().parent / "shared" / "data", repo_root.parent / "shared" / "data"]
 
 
