@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..baselines.boxes import CenterBoxMasker
 from ..evidence.blend import upsample_mask
+from ..interfaces import TrainableMasker
 from ..metrics.saliency import saliency_metric
 from .sampler import derive_seed
 
@@ -62,7 +63,7 @@ def evaluate_masks(
             for number, (images, labels) in enumerate(loader):
                 images = images.to(device)
                 classes = label_fn(images, labels.to(device))
-                if hasattr(masker, "forward_train"):  # low-resolution masks: the objective's TV matches training
+                if isinstance(masker, TrainableMasker):  # low-resolution masks: the objective's TV matches training
                     low = masker.forward_train(images, classes).masks
                     masks = upsample_mask(low, tuple(images.shape[-2:]))
                 else:
