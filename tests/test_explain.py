@@ -74,3 +74,19 @@ def test_bs_explain_stays_the_function_once_the_cli_is_imported():
     import blackbox_saliency.cli.cmd_explain  # noqa: F401  (imports the module that defines explain)
 
     assert callable(bs.explain) and bs.explain.__module__ == "blackbox_saliency.explainer"
+
+
+def test_one_loader_for_a_masker_and_its_black_box():
+    from blackbox_saliency.explainer import load_masker_and_classifier
+
+    net = _net(4)
+    masker, classifier = load_masker_and_classifier("center", net)
+    assert classifier is net and isinstance(masker, bs.Masker)
+    with pytest.raises(bs.InputError, match="does not record which black box it explains; pass classifier=NAME"):
+        load_masker_and_classifier("center")
+    with pytest.raises(bs.InputError, match="knows 3 classes but the classifier BlackBoxClassifier has 4"):
+        load_masker_and_classifier(bs.load_masker("center", classifier=_net(3)), net)
+    with pytest.raises(bs.PluginError, match="a shipped masker would be the file .*no_such_masker.pt"):
+        load_masker_and_classifier("no_such_masker", net)
+    with pytest.raises(bs.InputError, match="must be a BlackBoxClassifier"):
+        load_masker_and_classifier("center", nn.Linear(2, 2))

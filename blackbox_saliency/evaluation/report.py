@@ -3,7 +3,7 @@
 Example:
     >>> from blackbox_saliency.evaluation.report import COLUMNS
     >>> [c[0] for c in COLUMNS][:3]
-    ['method', 'images', 'saliency']
+    ['method', 'images', 'source_saliency']
 """
 
 from __future__ import annotations

@@ -54,6 +54,10 @@ def test_needs_methods_or_a_masker(cifar_npz, capsys):
     assert "pass --methods" in capsys.readouterr().err
     assert main(["evaluate", "--methods", "center", "--method-limit", "iterative=3", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"]) == 1
     assert "not in --methods" in capsys.readouterr().err
+    assert main(["evaluate", "--methods", "masker,center", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"]) == 1
+    assert "the method 'masker' needs a trained masker: pass --masker" in capsys.readouterr().err
+    assert main(["evaluate", "--methods", "center", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20", "--device", "meta"]) == 1
+    assert "device 'meta' is not supported" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
