@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
 
-import pluggy
 import pytest
 import torch
 from torch import nn
@@ -16,6 +16,9 @@ from blackbox_saliency.maskers import SaliencyMasker
 from blackbox_saliency.maskers.encoders import EncoderSpec, FrozenEncoder, available_encoders, build_encoder, register_encoder
 from blackbox_saliency.plugins import hookspecs, manager
 from blackbox_saliency.plugins.manager import PluginWarning, plugin_problems, scan
+
+from .broken import BROKEN_HOOKS, broken_plugin
+from .broken import plugin_manager as _manager
 
 
 class _Pyramid(nn.Module):
@@ -57,14 +60,6 @@ def registered():
     yield add
     for plugin in added:
         pm.unregister(plugin)
-
-
-def _manager(*plugins: object) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-    for index, plugin in enumerate(plugins):
-        pm.register(plugin, name=f"{type(plugin).__name__.lower()}-plugin-{index}")
-    return pm
 
 
 def test_builtin_encoders_come_from_the_builtin_plugin():
@@ -136,25 +131,10 @@ def test_two_plugins_claiming_an_encoder_name_make_it_ambiguous(registered):
         assert build_encoder("cifar10_resnet20", pretrained=False).strides == [1, 2, 4]  # the rest of the kind still loads
 
 
-@pytest.mark.parametrize(
-    ("broken", "message"),
-    [
-        ("returns_list", "blackbox_saliency_encoders\\(\\) returned list; it must return a dict"),
-        ("raises", "blackbox_saliency_encoders\\(\\) raised ZeroDivisionError"),
-        ("bad_factory", "offered 'x' -> int; names must be strings and factories callables"),
-    ],
-)
-def test_a_broken_encoder_hook_is_skipped_with_a_warning(broken, message):
-    class Broken:
-        @hookspecs.hookimpl
-        def blackbox_saliency_encoders(self):
-            if broken == "returns_list":
-                return ["not", "a", "dict"]
-            if broken == "raises":
-                return 1 / 0
-            return {"x": 3}
-
-    pm = _manager(Broken(), ThirdPartyEncoders())
+@pytest.mark.parametrize("broken", list(BROKEN_HOOKS))
+def test_a_broken_encoder_hook_is_skipped_with_a_warning(broken):
+    message = ("" if broken == "bad_factory" else r"blackbox_saliency_encoders\(\) ") + re.escape(BROKEN_HOOKS[broken])
+    pm = _manager(broken_plugin("encoders", broken), ThirdPartyEncoders())
     with pytest.warns(PluginWarning, match=message):
         found = scan("encoders", pm)
     assert set(found.found) == {"third_party_pyramid"}

@@ -8,12 +8,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pluggy
 import pytest
 
 import blackbox_saliency as bs
 from blackbox_saliency.plugins import hookspecs, manager
 from blackbox_saliency.plugins.manager import PluginWarning, scan
+
+from .broken import BROKEN_HOOKS, broken_plugin
+from .broken import plugin_manager as _manager
 
 
 def test_builtins_are_registered_through_hooks():
@@ -26,14 +28,6 @@ def test_builtins_are_registered_through_hooks():
 def test_unknown_name_lists_available_names():
     with pytest.raises(bs.PluginError, match="no evidence remover named 'smudge'.*blur.*colour_noise"):
         bs.load_evidence_remover("smudge")
-
-
-def _manager(*plugins: object) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-    for index, plugin in enumerate(plugins):
-        pm.register(plugin, name=f"{type(plugin).__name__.lower()}-plugin-{index}")
-    return pm
 
 
 class _Good:
@@ -79,25 +73,9 @@ def test_loading_an_ambiguous_name_is_an_error_naming_both(monkeypatch):
         pm.unregister(plugin)
 
 
-@pytest.mark.parametrize(
-    ("broken", "message"),
-    [
-        ("returns_list", "returned list; it must return a dict"),
-        ("raises", "raised ZeroDivisionError: division by zero"),
-        ("bad_factory", "offered 'x' -> int; names must be strings and factories callables"),
-    ],
-)
+@pytest.mark.parametrize(("broken", "message"), list(BROKEN_HOOKS.items()))
 def test_a_broken_hook_is_skipped_with_a_warning_and_the_others_stay(broken, message):
-    class Broken:
-        @hookspecs.hookimpl
-        def blackbox_saliency_evidence_removers(self):
-            if broken == "returns_list":
-                return ["not", "a", "dict"]
-            if broken == "raises":
-                return 1 / 0
-            return {"x": 3}
-
-    pm = _manager(Broken(), _Good())
+    pm = _manager(broken_plugin("evidence_removers", broken), _Good())
     with pytest.warns(PluginWarning, match=message):
         found = scan("evidence_removers", pm)
     assert set(found.found) == {"good_remover"}
