@@ -14,7 +14,8 @@ never probed with ``hasattr``:
 * :class:`BoxAwareMasker` – a baseline that needs the ground-truth boxes (``set_boxes``).
 * :attr:`Masker.exportable` – whether it traces into a graph file.
 * :class:`BlackBoxClassifier` declares ``class_index``, ``eval_transform`` (its own
-  photo preprocessing, or None) and ``gradcam_layer`` (the layer Grad-CAM uses, or None).
+  photo preprocessing, or None), ``gradcam_layer`` (the layer Grad-CAM uses, or None) and
+  ``cam_layers`` (the pooled feature layer and linear head of a CAM-ready network, or None).
 
 Example (a tiny custom black box as a template subclass)::
 
@@ -57,12 +58,18 @@ class BlackBoxClassifier(nn.Module):
         class_names: one human-readable name per class.
         mean, std: per-channel normalisation applied to [0, 1] images.
 
-    Subclasses may also set :attr:`gradcam_layer` and override :meth:`eval_transform`.
+    Subclasses may also set :attr:`gradcam_layer` and :attr:`cam_layers` and override :meth:`eval_transform`.
     """
 
     #: Module path (in this classifier) of the layer Grad-CAM explains by default; None lets
     #: :func:`~blackbox_saliency.baselines.gradcam.default_layer_name` pick the last stage.
     gradcam_layer: str | None = None
+
+    #: ``(feature_layer, head_layer)`` module paths (in this classifier) when the logits are
+    #: ``head(global_average_pool(feature_layer(...)))`` with ``head`` an ``nn.Linear``: then
+    #: ``relu(X_ij . W_c)`` on that layer's map is the class activation map (Zhou et al. 2016) of the
+    #: ``cam`` baseline. None (the default): the classifier does not declare one and ``cam`` refuses it.
+    cam_layers: tuple[str, str] | None = None
 
     def __init__(
         self,

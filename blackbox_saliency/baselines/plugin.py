@@ -1,6 +1,6 @@
 """Registers the built-in baselines through the plugin hooks.
 
-Names: ``gradient``, ``gradcam``, ``iterative``, ``center``, ``full``, ``gt``.
+Names: ``gradient``, ``gradcam``, ``cam``, ``iterative``, ``center``, ``full``, ``gt``.
 Each factory takes ``classifier=`` (the black box; optional for ``center``,
 ``full`` and ``gt``) plus the options of its class. Modules are imported
 lazily so that listing plugins stays fast.
@@ -22,6 +22,7 @@ from ..plugins.hookspecs import hookimpl
 _CLASSES = {
     "gradient": ("gradient", "GradientMasker"),
     "gradcam": ("gradcam", "GradCamMasker"),
+    "cam": ("cam", "CamMasker"),
     "iterative": ("iterative", "IterativeMasker"),
     "center": ("boxes", "CenterBoxMasker"),
     "full": ("boxes", "FullMasker"),

@@ -141,6 +141,7 @@ class CifarResNetClassifier(BackboneBlackBox):
     """
 
     gradcam_layer = "network.layer3"  # last stage, 8x8 at 32 px input
+    cam_layers = ("network.layer3", "network.linear")  # logits = linear(avg_pool(layer3))
     FEATURE_NODES = FEATURE_NODES
     head_of = staticmethod(classifier_head)
 

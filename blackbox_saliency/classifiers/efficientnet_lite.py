@@ -249,6 +249,7 @@ class EfficientNetLite0Classifier(BackboneBlackBox):
     """
 
     gradcam_layer = "network.head_conv"  # 1x1 head conv + BN + ReLU6, 7x7 at 224 px
+    cam_layers = ("network.head_conv", "network.fc")  # logits = fc(dropout(avg_pool(head_conv)))
     FEATURE_NODES = FEATURE_NODES
     head_of = staticmethod(classifier_head)
 

@@ -65,6 +65,23 @@ def _resolve_weights(model_name: str, weights):
     raise InputError(f"`weights` must be None, a string or a torchvision WeightsEnum, got {type(weights).__name__}")
 
 
+#: torchvision families whose logits are ``fc(avg_pool(stage))``: name prefix -> (pooled stage, linear head).
+_CAM_FAMILIES: dict[str, tuple[str, str]] = {
+    "resnet": ("network.layer4", "network.fc"),
+    "resnext": ("network.layer4", "network.fc"),
+    "wide_resnet": ("network.layer4", "network.fc"),
+    "regnet": ("network.trunk_output", "network.fc"),
+}
+
+
+def _cam_layers_of(model_name: str) -> tuple[str, str] | None:
+    """The declared CAM layers of a torchvision family (see :attr:`BlackBoxClassifier.cam_layers`), or None."""
+    for prefix, layers in _CAM_FAMILIES.items():
+        if model_name.startswith(prefix):
+            return layers
+    return None
+
+
 class TorchvisionClassifier(FrozenBlackBox):
     """A torchvision classification model wrapped as a black box ((B,3,H,W) in [0,1] -> logits).
 
@@ -135,6 +152,7 @@ class TorchvisionClassifier(FrozenBlackBox):
             resize_size = None
         super().__init__(network, crop, names, mean=mean, std=std)
         self.model_name = model_name
+        self.cam_layers = _cam_layers_of(model_name)
         self.weights = resolved
         self._resize_size = resize_size
         self._interpolation = interpolation

@@ -143,7 +143,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..training import train
+    from ..training.trainer import BEST_NAME
 
     config = config_from_args(args)
     result = train(config)
@@ -154,12 +157,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"steps: {result.steps}   throughput: {result.images_per_s:.1f} images/s ({result.precision}, "
           f"{result.data_wait_share:.0%} of it waiting for data)   time: {result.seconds:.1f} s")
     m = result.metrics
-    if "saliency_metric" in m:
-        print(
-            f"validation saliency metric: {m['saliency_metric']:.4f} (central box {m['baseline_saliency_metric']:.4f}, "
-            f"whole image {m['baseline_full_image_saliency_metric']:.4f}); "
-            f"mean area {m['mean_area']:.3f}, mean probability {m['mean_prob']:.3f} on {m['n']} images"
-        )
+    if "saliency" in m:
+        center = m["baselines"]["center"]
+        loc = "n/a" if m.get("loc_error_paper") is None else f"{m['loc_error_paper']:.1%}"
+        print(f"validation (last, {m['images']} images): saliency metric {m['saliency']:.4f} (central box {center['saliency']:.4f}), "
+              f"log area {m['log_area']:.3f}, loc. error alpha*mean {loc}")
+        best = m.get("best") or {}
+        if best.get("value") is not None:
+            print(f"best masker:    {Path(result.masker_path).parent / BEST_NAME} ({best['metric']} {best['value']:.4f} at step {best['step']})")
     return 0
 
 

@@ -63,11 +63,13 @@ def build_transform(
     augment: str = "standard",
     crop_scale: tuple[float, float] = (0.35, 1.0),
     photos: bool = True,
+    whole_view_prob: float = 0.0,
 ) -> Callable[[object], torch.Tensor]:
     """Transform from a PIL image or uint8 (3, H, W) tensor to a float32 (3, S, S) tensor in [0, 1].
 
     Training (``augment`` ``standard``): random resized crop (area fraction ``crop_scale``) and horizontal
-    flip; ``heavy`` adds colour jitter. Evaluation (or ``augment="none"``): photos get the
+    flip; with probability ``whole_view_prob`` the view is instead the whole photo resized to ``S x S``
+    (aspect ratio ignored: what ``blackbox-saliency evaluate`` shows a masker); ``heavy`` adds colour jitter. Evaluation (or ``augment="none"``): photos get the
     :func:`center_crop` (shorter side ``S / 0.875``); small arrays (``photos=False``) are resized to ``S x S``.
     """
     if augment not in AUGMENTATIONS:
@@ -79,11 +81,14 @@ def build_transform(
     if not 0.0 < lo <= hi <= 1.0:
         raise InputError(f"`crop_scale` must satisfy 0 < min <= max <= 1, got {crop_scale!r}.")
     steps: list[object] = [v2.ToImage()]
+    if not 0.0 <= float(whole_view_prob) <= 1.0:
+        raise InputError(f"`whole_view_prob` must lie in [0, 1], got {whole_view_prob!r}.")
     if train and augment != "none":
-        steps += [
-            v2.RandomResizedCrop(size, scale=(lo, hi), antialias=True),
-            v2.RandomHorizontalFlip(),
-        ]
+        crop = v2.RandomResizedCrop(size, scale=(lo, hi), antialias=True)
+        if whole_view_prob > 0:
+            whole = float(whole_view_prob)
+            crop = v2.RandomChoice([v2.Resize((size, size), antialias=True), crop], p=[whole, 1.0 - whole])
+        steps += [crop, v2.RandomHorizontalFlip()]
         if augment == "heavy":
             steps.append(v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.05))
     elif photos:

@@ -2,7 +2,7 @@
 
 A method is ``masker`` (a trained masker given by registered name or checkpoint
 path, loaded with :func:`blackbox_saliency.load_masker`) or the name of any
-registered masker: the built-in baselines ``gradient``, ``gradcam``,
+registered masker: the built-in baselines ``gradient``, ``gradcam``, ``cam``,
 ``iterative``, ``center``, ``full``, ``gt``, and those of installed plugins.
 Registered maskers are built with ``classifier=`` the black box plus the
 method's options.
@@ -25,7 +25,7 @@ from ..interfaces import Masker
 __all__ = ["MASKER", "MASKER_NEEDED", "BASELINES", "valid_methods", "parse_methods", "build_method", "build_methods"]
 
 MASKER = "masker"
-BASELINES = ("gradient", "gradcam", "iterative", "center", "full", "gt")
+BASELINES = ("gradient", "gradcam", "cam", "iterative", "center", "full", "gt")
 MASKER_NEEDED = "the method 'masker' needs a trained masker: pass --masker NAME|PATH (or masker=...)."
 
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..errors import InputError
 
-__all__ = ["Bottleneck", "UpsamplerBlock", "MaskHead", "Decoder"]
+__all__ = ["Bottleneck", "UpsamplerBlock", "MaskHead", "ResidualHead", "Decoder"]
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel: int) -> list[nn.Module]:
@@ -91,6 +91,19 @@ class MaskHead(nn.Module):
         return c0 / (c0 + both[:, 1:2] + self.eps)
 
 
+class ResidualHead(nn.Module):
+    """1x1 convolution to one channel of mask *logits*, zero-initialised (the masker adds them to its class prior's)."""
+
+    def __init__(self, in_ch: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, 1, kernel_size=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).float()
+
+
 class Decoder(nn.Module):
     """Upsampler blocks from the (filtered) coarsest map to the mask resolution, then the mask head.
 
@@ -98,6 +111,8 @@ class Decoder(nn.Module):
         encoder_channels: channels of the encoder's maps, finest -> coarsest.
         block_channels: output channels of each upsampler block, coarse -> fine
             (at most ``len(encoder_channels) - 1`` blocks).
+        residual: end in a :class:`ResidualHead` (mask logits, zero at initialisation) instead of the
+            paper's :class:`MaskHead` (a mask in [0, 1]).
     """
 
     def __init__(
@@ -107,6 +122,7 @@ class Decoder(nn.Module):
         bottlenecks_per_block: int = 3,
         bottleneck_reduction: int = 4,
         mask_eps: float = 1e-6,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         enc = list(encoder_channels)
@@ -119,10 +135,10 @@ class Decoder(nn.Module):
             blocks.append(UpsamplerBlock(in_ch, skip_ch, out_ch, bottlenecks_per_block, bottleneck_reduction))
             in_ch = out_ch
         self.blocks = nn.ModuleList(blocks)
-        self.head = MaskHead(in_ch, mask_eps)
+        self.head = ResidualHead(in_ch) if residual else MaskHead(in_ch, mask_eps)
 
     def forward(self, coarsest: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
-        """Return the low-resolution mask (B, 1, h, w) in [0, 1] (h, w = the finest skip map used)."""
+        """Return the low-resolution mask (B, 1, h, w) in [0, 1], or its logits with ``residual`` (h, w = the finest skip map used)."""
         x = coarsest
         for i, block in enumerate(self.blocks):
             x = block(x, features[-2 - i])

@@ -3,7 +3,10 @@
 Frozen multi-scale encoder -> class-selective feature filter on the coarsest
 scale -> upsampler blocks (transposed conv x2, concatenation with the encoder
 map of that scale, bottlenecks) -> 1x1 conv to two channels ->
-``M = |C0| / (|C0| + |C1| + eps)``. The mask is computed at a fraction of the
+``M = |C0| / (|C0| + |C1| + eps)``. With ``class_prior=True`` (our extension, see
+:mod:`~blackbox_saliency.maskers.prior`) the decoder instead refines the encoder's own class
+activation map: ``M = sigmoid(a * prior + b + residual)``, the residual zero at initialisation.
+The mask is computed at a fraction of the
 input resolution (1/4 with a 5-scale encoder and three blocks) and
 :meth:`SaliencyMasker.forward` upsamples it bilinearly to the image size.
 
@@ -35,6 +38,7 @@ from .decoder import Decoder
 from .encoders import build_encoder
 from .feature_filter import FeatureFilter
 from .presets import DEFAULT_PRESET, resolve_config
+from .prior import ClassPrior
 
 __all__ = ["MaskerOutput", "SaliencyMasker"]
 
@@ -73,11 +77,15 @@ class SaliencyMasker(TrainableMasker):
         self.input_size = cfg.input_size
         self.gate_skips = bool(cfg.gate_skips)
         self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std, mode=cfg.feature_filter)
-        self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps)
+        head = self.encoder.head_weight
+        use_prior = cfg.class_prior and head is not None and head.shape[0] == num_classes
+        self.prior = ClassPrior(head, cfg.prior_scale, cfg.prior_offset) if use_prior else None
+        self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps, residual=use_prior)
         self.mask_stride = self.encoder.strides[-1 - len(blocks)]
         self.coarsest_stride = int(max(self.encoder.strides))
         resolved = cfg.to_dict()
         resolved["upsampler_channels"] = list(blocks)
+        resolved["class_prior"] = use_prior  # asked for without a usable encoder head: the paper's head, recorded as such
         self.config: dict = {
             "num_classes": num_classes,
             "encoder": encoder,
@@ -89,9 +97,11 @@ class SaliencyMasker(TrainableMasker):
 
     # ----------------------------------------------------------------- parameters
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        """The decoder's and the class embedding's parameters (never the encoder's)."""
+        """The decoder's, the class embedding's and the class prior's parameters (never the encoder's)."""
         yield from self.filter.parameters()
         yield from self.decoder.parameters()
+        if self.prior is not None:
+            yield from self.prior.parameters()
 
     def init_embedding_from(self, weight: torch.Tensor, scale: float = 1.0) -> None:
         """Initialise the class embedding with ``scale * weight`` (num_classes, coarsest channels), e.g. a classifier head."""
@@ -129,7 +139,10 @@ class SaliencyMasker(TrainableMasker):
         filtered, gate, scores = self.filter.forward_with_gate(features[-1], classes)
         if self.gate_skips:
             features = [f * F.interpolate(gate, size=f.shape[-2:], mode="bilinear", align_corners=False) for f in features[:-1]] + [filtered]
-        return MaskerOutput(self.decoder(filtered, features), scores)
+        out = self.decoder(filtered, features)
+        if self.prior is not None:  # the decoder's output is a residual in logit space on top of the class prior
+            out = torch.sigmoid(self.prior(features[-1], classes, tuple(out.shape[-2:])) + out)
+        return MaskerOutput(out, scores)
 
     def _dtype(self) -> torch.dtype:
         return self.filter.embedding.weight.dtype
@@ -151,4 +164,5 @@ class SaliencyMasker(TrainableMasker):
         return F.interpolate(low, size=images.shape[-2:], mode="bilinear", align_corners=False).to(images.dtype)
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, encoder={self.encoder.name!r}, mask_stride={self.mask_stride}, classifier_name={self.classifier_name!r}"
+        return (f"num_classes={self.num_classes}, encoder={self.encoder.name!r}, mask_stride={self.mask_stride}, "
+                f"class_prior={self.prior is not None}, classifier_name={self.classifier_name!r}")

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import InputError
@@ -46,6 +47,13 @@ class MaskerConfig:
             selector decide where the mask may be non-zero.
         input_size: ``None`` runs the encoder at the image's own resolution; ``(H, W)`` resizes the
             images to that size first (the mask is still returned at the image's resolution).
+        class_prior: start from the encoder's own class activation map: ``M = sigmoid(a * prior + b + residual)``
+            with ``prior = relu(X . W_c) / max_k,ij relu(X_ij . W_k)`` from the encoder's head ``W`` and the
+            decoder predicting a zero-initialised ``residual`` (see :mod:`~blackbox_saliency.maskers.prior`).
+            Needs an encoder whose head has the masker's classes; without one the masker falls back to the
+            paper's two-channel head (and records ``class_prior=False``).
+        prior_scale, prior_offset: the initial ``a`` and ``b`` (both learnt): ``a = 10, b = -5`` puts the
+            mask's 0.5 level where the prior is half its maximum.
     """
 
     upsampler_channels: tuple[int, ...] = (64, 32, 16)
@@ -56,6 +64,9 @@ class MaskerConfig:
     feature_filter: str = "paper"
     gate_skips: bool = False
     input_size: tuple[int, int] | None = None
+    class_prior: bool = False
+    prior_scale: float = 10.0
+    prior_offset: float = -5.0
 
     def __post_init__(self) -> None:
         channels = tuple(int(c) for c in self.upsampler_channels)
@@ -72,6 +83,12 @@ class MaskerConfig:
 
         if self.feature_filter not in FILTER_MODES:
             raise InputError(f"`feature_filter` must be one of {FILTER_MODES}, got {self.feature_filter!r}.")
+        for name in ("prior_scale", "prior_offset"):
+            if not math.isfinite(float(getattr(self, name))):
+                raise InputError(f"`{name}` must be a finite number, got {getattr(self, name)!r}.")
+        if not float(self.prior_scale) > 0:
+            raise InputError(f"`prior_scale` must be > 0, got {self.prior_scale}.")
+        object.__setattr__(self, "class_prior", bool(self.class_prior))
         if self.input_size is not None:
             size = tuple(int(s) for s in self.input_size)
             if len(size) != 2 or min(size) < 8:

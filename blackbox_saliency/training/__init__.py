@@ -10,7 +10,7 @@ Example:
 
 from .config import TrainConfig
 from .data import build_dataset
-from .evaluation import evaluate_masks
 from .trainer import TrainResult, train
+from .validation import validate
 
-__all__ = ["TrainConfig", "TrainResult", "build_dataset", "evaluate_masks", "train"]
+__all__ = ["TrainConfig", "TrainResult", "build_dataset", "train", "validate"]

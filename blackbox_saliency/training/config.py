@@ -40,7 +40,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # (``steps`` does only through the cosine schedule, which is why changing it is allowed but warned about).
 RESUME_FREE_FIELDS = frozenset(
     {"steps", "out", "device", "num_workers", "threads", "progress", "val_data", "val_size", "val_every",
-     "val_batch_size", "log_every", "checkpoint_every", "resume", "overwrite", "command_line"}
+     "val_batch_size", "select_metric", "log_every", "checkpoint_every", "resume", "overwrite", "command_line"}
 )
 
 
@@ -52,6 +52,12 @@ def objective_defaults() -> dict[str, Any]:
     """Default coefficients of :class:`SaliencyObjective` (the single source of the paper's values)."""
     params = inspect.signature(SaliencyObjective.__init__).parameters
     return {n: params[n].default for n in OBJECTIVE_FIELDS}
+
+
+def _selection_metrics() -> dict[str, str]:
+    from .validation import SELECTION_METRICS
+
+    return SELECTION_METRICS
 
 
 _OBJ = objective_defaults()
@@ -99,7 +105,8 @@ class TrainConfig:
 
     Data: ``data`` (see :func:`~blackbox_saliency.training.data.build_dataset`), ``data_kind``,
     ``image_size`` (None = the classifier's input size), ``augment``, ``crop_scale``, ``labels``
-    (``dataset`` or ``blackbox``: the classifier's own top-1), ``val_data``/``val_size``/``val_every``.
+    (``dataset`` or ``blackbox``: the classifier's own top-1), ``whole_view_prob``, ``val_data``/``val_size``/``val_every``,
+    ``select_metric`` (the validation column that picks ``best.pt``).
 
     Objective: ``tv_coef``, ``area_coef``, ``destroy_coef``, ``destroy_power``, ``area_power``,
     ``variant``, ``remover`` (evidence remover name), ``fake_prob`` (probability of a fake class
@@ -127,6 +134,8 @@ class TrainConfig:
     masker_overrides: dict[str, Any] = _opt(dict, "model", "MaskerConfig fields replacing the preset's", flag=None)
     embedding_init: str = _opt("auto", "model", "class embedding init; auto = the encoder's own head when it has the classifier's classes "
                                "(default %(default)s)", choices=EMBEDDING_INITS, dashes=True)
+    class_prior: bool = _opt(True, "model", "the paper's two-channel mask head instead of refining the encoder's own class activation map "
+                             "(the prior is used only when the encoder's head has the classifier's classes)", flag="--no-class-prior")
     init_from: str | None = _opt(None, "model", "fine-tune: start from the weights (and architecture) of a registered masker (e.g. "
                                  "efficientnet_lite0, the shipped one), a masker.pt or a run's checkpoint.pt", metavar="MASKER_OR_CHECKPOINT")
 
@@ -134,12 +143,16 @@ class TrainConfig:
     image_size: int | None = _opt(None, "data", "training image side (default: the classifier's input size)")
     augment: str = _opt("standard", "data", "augmentation (default %(default)s; heavy adds colour jitter)", choices=lambda: _data_choices()[1])
     crop_scale: tuple[float, float] = _opt((0.35, 1.0), "data", "random resized crop area range (default %(default)s)", metavar="MIN,MAX")
+    whole_view_prob: float = _opt(0.0, "data", "share of training views that are the whole photo resized to the input, aspect ratio ignored "
+                                  "(what evaluate shows), instead of a random resized crop (default %(default)s)")
     labels: str = _opt("dataset", "data", "class to explain: the data set's label or the black box's top-1 (default %(default)s)",
                        choices=LABEL_SOURCES)
     val_data: str | None = _opt(None, "data", "held-out images for the periodic saliency-metric validation")
     val_size: int = _opt(500, "data", "validation images (evenly spaced subset; default %(default)s)")
     val_every: int = _opt(500, "data", "validate every N steps (0: only at the end; default %(default)s)")
     val_batch_size: int | None = _opt(None, "data", "validation batch size (default: --batch-size)")
+    select_metric: str = _opt("saliency", "data", "validation metric that picks out/best.pt (an evaluation report column; default %(default)s)",
+                              choices=lambda: tuple(_selection_metrics()))
 
     tv_coef: float = _opt(_OBJ["tv_coef"], "objective", "total variation weight (default %(default)s)")
     area_coef: float = _opt(_OBJ["area_coef"], "objective", "area weight (default %(default)s)")

@@ -261,6 +261,7 @@ def build_dataset(
     augment: str = "standard",
     crop_scale: tuple[float, float] = (0.35, 1.0),
     limit: int | None = None,
+    whole_view_prob: float = 0.0,
 ) -> ImageDataset:
     """Open the images at ``path`` as an :class:`ImageDataset` of (3, S, S) float tensors in [0, 1].
 
@@ -273,6 +274,7 @@ def build_dataset(
         augment: ``none``, ``standard`` or ``heavy`` (ignored when ``train`` is False).
         crop_scale: area range of the random resized crop.
         limit: keep at most this many (evenly spaced) samples.
+        whole_view_prob: share of training views that are the whole photo resized to ``S x S`` instead of a random crop.
 
     Raises:
         DataNotFoundError: the path does not exist or holds no images.
@@ -284,7 +286,7 @@ def build_dataset(
     if not path.exists():
         raise DataNotFoundError(f"data path {path} does not exist; pass an .npz file or a folder of images.")
     detected = detect_kind(path) if kind == "auto" else kind
-    transform = build_transform(image_size, train, augment, crop_scale, photos=detected != "npz")
+    transform = build_transform(image_size, train, augment, crop_scale, photos=detected != "npz", whole_view_prob=whole_view_prob)
     if detected == "npz":
         dataset: ImageDataset = NpzImages(pick_npz(path, train) if path.is_dir() else path, transform)
     elif not path.is_dir():

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write_text
 from ..conventions import check_images, skip_input_checks
 from ..errors import CheckpointError, DataNotFoundError, InputError
+from ..evaluation.datasets import EvalDataset
 from ..interfaces import BlackBoxClassifier, TrainableMasker, require_black_box
 from ..objective import SaliencyObjective
 from .checkpointing import (
@@ -60,14 +61,15 @@ from .checkpointing import (
 from .config import OBJECTIVE_FIELDS, TrainConfig
 from .data import ConcatImages, ImageDataset, align_labels, build_dataset
 from .distributed import DistContext, setup_distributed
-from .evaluation import evaluate_masks
 from .precision import PrecisionChoice, resolve_precision
 from .sampler import ResumableBatchSampler, derive_seed
+from .validation import BestKeeper, open_validation_data, validate
 
-__all__ = ["TrainResult", "train", "CHECKPOINT_NAME", "MASKER_NAME"]
+__all__ = ["TrainResult", "train", "BEST_NAME", "CHECKPOINT_NAME", "MASKER_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MASKER_NAME = "masker.pt"
+BEST_NAME = "best.pt"  # the masker of the best validation so far (by ``select_metric``)
 LOSS_KEYS = ("total", "tv", "area", "preserve", "destroy", "aux")
 
 
@@ -166,7 +168,8 @@ def _build_masker(config: TrainConfig, classifier: BlackBoxClassifier, masker: T
     elif masker is None:
         from ..maskers import SaliencyMasker
 
-        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in config.masker_overrides.items()}
+        overrides = {"class_prior": config.class_prior}
+        overrides.update({k: tuple(v) if isinstance(v, list) else v for k, v in config.masker_overrides.items()})
         masker = SaliencyMasker(
             classifier.num_classes,
             encoder=config.resolved_encoder(),
@@ -189,7 +192,8 @@ def _build_masker(config: TrainConfig, classifier: BlackBoxClassifier, masker: T
 
 def _build_train_data(config: TrainConfig, size: int, class_names: list[str]) -> ImageDataset:
     """The training images of ``config.data``: one data set, or several joined (labels mapped to class indices)."""
-    parts = [build_dataset(path, size, train=True, kind=config.data_kind, augment=config.augment, crop_scale=config.crop_scale)
+    parts = [build_dataset(path, size, train=True, kind=config.data_kind, augment=config.augment, crop_scale=config.crop_scale,
+                           whole_view_prob=config.whole_view_prob)
              for path in config.data_paths()]
     if len(parts) == 1:
         return parts[0]
@@ -208,8 +212,7 @@ class _Labels:
     classifier: BlackBoxClassifier
     from_blackbox: bool
     train_table: torch.Tensor | None  # data-set label -> class index (None: the labels are class indices)
-    val_from_dataset: bool
-    val_table: torch.Tensor | None
+    val_from_dataset: bool  # validation explains the data set's labels (else the black box's top-1)
 
     def blackbox(self, images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -220,17 +223,18 @@ class _Labels:
             return self.blackbox(images)
         return labels if self.train_table is None else self.train_table[labels]
 
-    def val(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if not self.val_from_dataset:
-            return self.blackbox(images)
-        return labels if self.val_table is None else self.val_table[labels]
+    @property
+    def val_target(self) -> str:
+        """The evaluation runner's ``target`` for validation."""
+        return "label" if self.val_from_dataset else "predicted"
 
 
 def _data_and_labels(
     config: TrainConfig, classifier: BlackBoxClassifier, size: int, train_data: ImageDataset | None, val_data: ImageDataset | None,
     device: torch.device,
-) -> tuple[ImageDataset, ImageDataset | None, _Labels]:
-    """The training and validation data (built from the config unless given) and how their classes are found."""
+) -> tuple[ImageDataset, EvalDataset | None, _Labels]:
+    """The training data, the validation data as the evaluation runner reads them (built from the config unless given),
+    and how their classes are found."""
     class_names = list(classifier.class_names)
     if train_data is None:
         train_data = _build_train_data(config, size, class_names)
@@ -242,12 +246,11 @@ def _data_and_labels(
                 "train with the classifier's own predictions as labels: --labels blackbox."
             )
         table = align_labels(train_data, class_names)
-    if val_data is None and config.val_data:
-        val_data = build_dataset(config.val_data, size, train=False, kind="auto", limit=config.val_size)
-    val_from_dataset = val_data is not None and config.labels == "dataset" and val_data.labelled
-    val_table = align_labels(val_data, class_names) if val_from_dataset else None
-    tables = [None if t is None else torch.as_tensor(t, device=device) for t in (table, val_table)]
-    return train_data, val_data, _Labels(classifier, config.labels == "blackbox", tables[0], val_from_dataset, tables[1])
+    val_table = align_labels(val_data, class_names) if val_data is not None and val_data.labelled and config.labels == "dataset" else None
+    validation = open_validation_data(config.val_data, val_data, size, val_table)
+    val_from_dataset = validation is not None and config.labels == "dataset" and validation.has_labels
+    labels = _Labels(classifier, config.labels == "blackbox", None if table is None else torch.as_tensor(table, device=device), val_from_dataset)
+    return train_data, validation, labels
 
 
 def _build_objective(config: TrainConfig, classifier: BlackBoxClassifier) -> SaliencyObjective:
@@ -268,7 +271,7 @@ def _num_workers(config: TrainConfig, ctx: DistContext) -> int:
     return max(0, min(8, cores - 1))
 
 
-RUN_FILES = (CHECKPOINT_NAME, MASKER_NAME, "log.jsonl", "result.json")
+RUN_FILES = (CHECKPOINT_NAME, MASKER_NAME, BEST_NAME, "log.jsonl", "result.json")
 
 
 def _check_out_folder(out: Path, config: TrainConfig) -> None:
@@ -493,7 +496,7 @@ class _Run:
     classifier: BlackBoxClassifier
     masker: TrainableMasker
     train_data: ImageDataset
-    val_data: ImageDataset | None
+    val_data: EvalDataset | None
     labels: _Labels
     precision: PrecisionChoice
     params: list[nn.Parameter]
@@ -512,7 +515,8 @@ class _Run:
     epoch: int = 0
     batch_in_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
-    baseline: dict[str, float] | None = None  # the validation baselines, computed once
+    baseline: dict[str, Any] | None = None  # the validation baselines' rows, computed once
+    best: BestKeeper | None = None  # the validation metric that picks best.pt, and its best value so far
     images_checked: bool = False
 
     @property
@@ -566,7 +570,7 @@ def _build_run(
         config=config, ctx=ctx, out=out, classifier=classifier, masker=masker, train_data=train_data, val_data=val_data, labels=labels,
         precision=precision, params=params, optimizer=optimizer, scheduler=scheduler, scaler=scaler, objective=objective, sampler=sampler,
         loader=loader, logger=_Logger(out / "log.jsonl" if ctx.is_main else None), meter=_Meter(torch.zeros(len(LOSS_KEYS), device=device)),
-        generator=torch.Generator(device=device), draw_generator=torch.Generator(),
+        generator=torch.Generator(device=device), draw_generator=torch.Generator(), best=BestKeeper(config.select_metric),
     )
 
 
@@ -588,6 +592,7 @@ def _resume(run: _Run, state: dict[str, Any], path: Path) -> None:
     run.step, run.epoch, run.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
     _restore_lr_schedule(run, state, path)
     run.metrics = dict(state.get("metrics") or {})
+    run.best = BestKeeper.from_state(run.config.select_metric, run.metrics.get("best"))
     rng = state.get("rng")
     if isinstance(rng, list) and int(state.get("world_size", 1)) == ctx.world_size and len(rng) == ctx.world_size:
         restore_rng_state(rng[ctx.rank], run.device)
@@ -644,6 +649,8 @@ def _train_loop(run: _Run) -> None:
                disable=not (run.ctx.is_main and config.progress))
     run.meter.start_step = run.step
     done_val_at = done_ckpt_at = -1
+    if run.step == 0 and config.val_every:  # where training starts (the prior, for a masker that has one) is a row too
+        run.metrics = _validate(run) or run.metrics
     try:
         while run.step < config.steps:
             run.sampler.set_position(run.epoch, run.batch_in_epoch)
@@ -707,23 +714,35 @@ def _log_progress(run: _Run, bar: tqdm) -> None:
 
 
 def _validate(run: _Run) -> dict[str, Any]:
-    """The saliency metric on the validation data (rank 0; the baselines once), logged; empty without validation data."""
+    """The evaluation runner's numbers on the validation subset (rank 0; the central box once), logged; ``best.pt`` on a new best."""
     config = run.config
     result: dict[str, Any] = {}
     if run.val_data is not None and run.ctx.is_main:
-        result = evaluate_masks(run.masker, run.classifier, run.val_data, run.labels.val, run.device, config.val_batch_size or config.batch_size,
-                                run.objective, config.seed, with_baseline=run.baseline is None)
+        from ..baselines.boxes import CenterBoxMasker
+
+        baselines = {"center": CenterBoxMasker()} if run.baseline is None else None
+        result = validate(run.masker, run.classifier, run.val_data, limit=config.val_size, batch_size=config.val_batch_size or config.batch_size,
+                          target=run.labels.val_target, baselines=baselines)
         if run.baseline is None:
-            run.baseline = {k: result[k] for k in result if k.startswith("baseline_")}
-        result.update(run.baseline)
-        run.logger.write({"step": run.step, "val": result})
+            run.baseline = result.pop("baselines")
+        result["baselines"] = run.baseline
+        improved = run.best.update(result.get(config.select_metric), run.step)
+        if improved:
+            _write_masker(run, run.out / BEST_NAME, {"selected_by": run.best.state()})
+        result["best"] = run.best.state()
+        run.logger.write({"step": run.step, "val": result, "new_best": improved})
         if config.progress:
-            tqdm.write(
-                f"step {run.step}: val saliency metric {result['saliency_metric']:.4f} (central box {result['baseline_saliency_metric']:.4f}, "
-                f"whole image {result['baseline_full_image_saliency_metric']:.4f}), area {result['mean_area']:.3f}, prob {result['mean_prob']:.3f}"
-            )
+            tqdm.write(_validation_line(run.step, result, run.baseline["center"], improved))
     run.ctx.barrier()
     return result
+
+
+def _validation_line(step: int, result: dict[str, Any], center: dict[str, Any], improved: bool) -> str:
+    def loc(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    return (f"step {step}: val saliency {result['saliency']:.4f} (central box {center['saliency']:.4f}), log area {result['log_area']:.3f}, "
+            f"loc. error alpha*mean {loc(result['loc_error_paper'])}, CASM {loc(result['loc_error_casm'])}" + (" [new best]" if improved else ""))
 
 
 def _save_checkpoint(run: _Run) -> None:
@@ -771,16 +790,26 @@ def _finish(run: _Run, started: float) -> TrainResult:
     )
 
 
-def _write_outputs(run: _Run, images_per_s: float, data_wait_share: float, final: dict[str, Any]) -> Path:
-    """``out/masker.pt`` with the run's metadata, and ``out/result.json``; returns the masker's path."""
+def _write_masker(run: _Run, path: Path, metadata: dict[str, Any]) -> Path:
+    """The masker as it is now (in eval mode), with the run's ``metadata``, atomically at ``path``."""
     from ..maskers.checkpoint import save_masker
 
+    was_training = run.masker.training
+    try:
+        return save_masker(path, run.masker.eval(), {"step": run.step, "classifier": run.config.classifier,
+                                                     "training_config": run.config.to_dict(), **metadata})
+    finally:
+        run.masker.train(was_training)
+
+
+def _write_outputs(run: _Run, images_per_s: float, data_wait_share: float, final: dict[str, Any]) -> Path:
+    """``out/masker.pt`` with the run's metadata, and ``out/result.json``; returns the masker's path."""
     config = run.config
     metadata = {
         "classifier": config.classifier,
         "encoder": run.masker.config.get("encoder", config.encoder),
         "data": str(run.train_data.source or config.data),
-        "val_data": None if run.val_data is None else str(run.val_data.source or config.val_data),
+        "val_data": None if run.val_data is None else (config.val_data or run.val_data.description),
         "labels": config.labels,
         "steps": run.step,
         "world_size": run.ctx.world_size,
@@ -789,12 +818,14 @@ def _write_outputs(run: _Run, images_per_s: float, data_wait_share: float, final
         "data_wait_share": data_wait_share if math.isfinite(data_wait_share) else None,
         "precision": run.precision.name,
         "final_metrics": {k: v for k, v in final.items() if isinstance(v, (int, float)) and math.isfinite(v)},
+        "best": run.best.state() if run.best is not None else None,
         "command_line": config.command_line or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "training_config": config.to_dict(),
     }
-    masker_path = save_masker(run.out / MASKER_NAME, run.masker, metadata)
+    masker_path = _write_masker(run, run.out / MASKER_NAME, metadata)
     summary = {"steps": run.step, "images_per_s": metadata["images_per_s"], "data_wait_share": metadata["data_wait_share"],
                "precision": run.precision.name, "metrics": metadata["final_metrics"],
-               "masker": str(masker_path), "checkpoint": str(run.checkpoint_path)}
+               "masker": str(masker_path), "checkpoint": str(run.checkpoint_path),
+               "best": None if run.best is None or run.best.value is None else {**run.best.state(), "masker": str(run.out / BEST_NAME)}}
     atomic_write_text(json.dumps(summary, indent=2) + "\n", run.out / "result.json")
     return masker_path

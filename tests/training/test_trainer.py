@@ -45,14 +45,53 @@ def test_toy_masks_cover_the_square_and_fake_classes_get_small_masks(tmp_path, t
     assert inside > 0.7 and outside < 0.2, (inside, outside)
     assert float(other_colour.mean()) < 0.5 * float(masks.mean()) and float(nothing.mean()) < 0.5 * float(masks.mean())
     # the validation pass ran on the toy set and the masker beats the central box there
-    assert result.metrics["saliency_metric"] < result.metrics["baseline_saliency_metric"]
+    assert result.metrics["saliency"] < result.metrics["baselines"]["center"]["saliency"]
     # the saved masker is what load_masker reads, with the metadata
     again = load_masker(result.masker_path)
     assert torch.allclose(again(images[:4], labels[:4]), masks[:4], atol=1e-6)
-    assert again.metadata["steps"] == 150 and "saliency_metric" in again.metadata["final_metrics"]
+    assert again.metadata["steps"] == 150 and "saliency" in again.metadata["final_metrics"]
     assert again.metadata["classifier"] == "toy" and again.metadata["command_line"]
     summary = json.loads((Path(result.masker_path).parent / "result.json").read_text())
     assert summary["steps"] == 150 and result.images_per_s > 0
+
+
+def test_validation_uses_the_evaluation_runner_from_step_0_and_keeps_the_best_masker(tmp_path, toy_blackbox, toy_encoder, squares_dataset,
+                                                                                      single_thread):
+    from blackbox_saliency.training.validation import validate
+
+    torch.manual_seed(0)
+    masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
+    val = squares_dataset(48, 5)
+    result = train(_toy_config(tmp_path, steps=60, val_every=20, val_size=48), classifier=toy_blackbox, masker=masker,
+                   train_data=squares_dataset(512, 0), val_data=val)
+    out = Path(result.masker_path).parent
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    vals = [r for r in records if "val" in r]
+    assert [r["step"] for r in vals] == [0, 20, 40, 60]  # step 0 (where training starts) is a row
+    for r in vals:
+        assert {"saliency", "log_area", "log_prob", "view_saliency", "loc_error_paper", "pointing"} <= set(r["val"])
+        assert r["val"]["images"] == 48 and r["val"]["baselines"]["center"]["images"] == 48
+    scores = [r["val"]["saliency"] for r in vals]
+    best_step = vals[scores.index(min(scores))]["step"]
+    assert result.metrics["best"] == {"metric": "saliency", "value": min(scores), "step": best_step}
+    assert sum(r["new_best"] for r in vals) >= 1 and vals[0]["new_best"]
+    best = load_masker(out / "best.pt")
+    assert best.metadata["step"] == best_step and best.metadata["selected_by"]["value"] == min(scores)
+    again = validate(best, toy_blackbox, result_val_data(val), limit=48, batch_size=32)
+    assert again["saliency"] == pytest.approx(min(scores), abs=1e-5)  # the kept masker is the one that scored best
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["best"]["step"] == best_step and summary["best"]["masker"].endswith("best.pt")
+
+
+def result_val_data(images):
+    from blackbox_saliency.training.validation import ImagesAsEvalData
+
+    return ImagesAsEvalData(images)
+
+
+def test_selection_metric_must_be_a_report_column(tmp_path):
+    with pytest.raises(InputError, match="select_metric"):
+        _toy_config(tmp_path, select_metric="accuracy").validate()
 
 
 def test_toy_blackbox_labels_for_unlabelled_data(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread):

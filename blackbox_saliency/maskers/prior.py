@@ -1,0 +1,74 @@
+"""The class-activation prior of the masking model: start where the encoder already looks.
+
+The encoder's own classifier head ``W`` (classes x coarsest channels) turns the coarsest feature
+map ``X`` into a class activation map ``relu(X_ij . W_c)`` (Zhou et al. 2016): for an encoder that
+*is* the black box's network (EfficientNet-Lite0, the CIFAR ResNets), a one-pass localisation as good
+as Grad-CAM, before any training. The masker turns it into mask logits::
+
+    prior = relu(X_ij . W_c) / max_k,ij relu(X_ij . W_k)      (in [0, 1])
+    M = sigmoid(a * prior + b + residual)
+
+normalised by the strongest class anywhere in the image, so that a class the network does not see
+(a fake selector) gets a dim prior, and with the decoder predicting the ``residual`` in logit space
+from a zero-initialised layer: an untrained masker gives exactly the prior's mask, and training
+refines it. ``a`` and ``b`` are learnt (``a`` kept positive through its logarithm).
+
+Example:
+    >>> import torch
+    >>> prior = ClassPrior(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    >>> features = torch.tensor([[[[2.0, 0.0]], [[0.0, 1.0]]]])  # (1, 2 channels, 1, 2): class 0 left, class 1 right
+    >>> torch.sigmoid(prior(features, torch.tensor([0]), (1, 2))).round(decimals=3).tolist()
+    [[[[0.993, 0.007]]]]
+    >>> torch.sigmoid(prior(features, torch.tensor([1]), (1, 2))).round(decimals=3).tolist()
+    [[[[0.007, 0.5]]]]
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+
+__all__ = ["ClassPrior"]
+
+
+class ClassPrior(nn.Module):
+    """Mask logits ``a * prior + b`` from the coarsest features and a fixed head weight (classes, channels).
+
+    The weight is a frozen buffer saved with the masker (a copy of the encoder's head, which the encoder's
+    own feature extractor does not keep); ``a`` (as ``log_scale``) and ``b`` (``offset``) are trainable parameters.
+    """
+
+    def __init__(self, weight: torch.Tensor, scale: float = 10.0, offset: float = -5.0) -> None:
+        super().__init__()
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+            raise InputError(f"the class prior needs a head weight of shape (classes, channels), got {getattr(weight, 'shape', type(weight).__name__)}.")
+        if not scale > 0:
+            raise InputError(f"the class prior's scale must be > 0, got {scale}.")
+        self.register_buffer("weight", weight.detach().clone().float())
+        self.log_scale = nn.Parameter(torch.tensor(math.log(float(scale))))
+        self.offset = nn.Parameter(torch.tensor(float(offset)))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.weight.shape[0])
+
+    def normalised(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """``relu(X . W_c) / max_k,ij relu(X_ij . W_k)`` as (B, 1, h, w) float32 in [0, 1]."""
+        features = features.float()
+        weight = self.weight.to(features.device)
+        selected = torch.einsum("bchw,bc->bhw", features, weight[classes]).unsqueeze(1).relu()
+        strongest = torch.einsum("bchw,kc->bkhw", features, weight).flatten(1).amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
+        return (selected / strongest.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+
+    def forward(self, features: torch.Tensor, classes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Mask logits (B, 1, *size) float32: the normalised prior, bilinearly upsampled to ``size``, times ``a`` plus ``b``."""
+        prior = F.interpolate(self.normalised(features, classes), size=tuple(size), mode="bilinear", align_corners=False)
+        return prior * self.log_scale.float().exp() + self.offset.float()
+
+    def extra_repr(self) -> str:
+        return f"classes={self.num_classes}, channels={int(self.weight.shape[1])}"
