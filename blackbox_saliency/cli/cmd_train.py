@@ -58,6 +58,9 @@ MASKER_OPTIONS: dict[str, tuple[str, dict[str, Any], Any]] = {
              help=f"class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative (default {MaskerConfig.feature_filter})"),
         str,
     ),
+    "--prior-scale": ("prior_scale", dict(type=float, metavar="A", help=f"initial a of the class prior's sigmoid(a * prior + b) (default {MaskerConfig.prior_scale})"),
+                      float),
+    "--prior-offset": ("prior_offset", dict(type=float, metavar="B", help=f"initial b of the class prior (default {MaskerConfig.prior_offset})"), float),
     "--gate-skips": (
         "gate_skips",
         dict(action="store_true", help="also gate the decoder's skip features with the class gate (class-dependent masks; default off, as in the paper)"),

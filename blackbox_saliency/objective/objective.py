@@ -1,6 +1,8 @@
 """The paper's saliency objective, every term returned separately.
 
 ``L(M) = tv_coef*TV(M) + area_coef*AV(M)**area_power - log f_c(phi(X, M)) + destroy_coef * f_c(phi(X, 1-M))**destroy_power``
+``+ crop_coef * (-log f_c(crop(X, box(M))) + log max(area(box(M)), 0.05))`` (our extension, off by default: the
+saliency metric made differentiable, see :mod:`~blackbox_saliency.objective.crop_preserve`).
 
 Defaults and why:
 
@@ -38,6 +40,7 @@ from ..conventions import check_classes, check_generator, check_images, check_ma
 from ..errors import InputError
 from ..fast import mask_blend_tv
 from ..interfaces import EvidenceRemover, require_black_box
+from .crop_preserve import AREA_FLOOR, crop_soft_boxes, soft_boxes
 
 __all__ = ["ObjectiveTerms", "SaliencyObjective", "VARIANTS"]
 
@@ -52,7 +55,13 @@ class ObjectiveTerms:
     area: torch.Tensor
     preserve: torch.Tensor
     destroy: torch.Tensor
+    crop: torch.Tensor
     total: torch.Tensor
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The terms' names in order (every field but ``total``): what a trainer logs."""
+        return tuple(f.name for f in fields(cls) if f.name != "total")
 
     def mean(self) -> dict[str, float]:
         """Batch means of every term as plain floats (for logging)."""
@@ -70,6 +79,7 @@ class SaliencyObjective(nn.Module):
             code: area raised to ``area_power`` 0.3 by default, and a hinge on logits
             ``relu(z_c - max_{k != c} z_k + margin)`` for the destroyed image).
         hinge_margin: margin of the reference variant's hinge.
+        crop_coef: weight of the crop-preserve term (0 = off; one more black-box pass per real selector).
     """
 
     def __init__(
@@ -83,11 +93,13 @@ class SaliencyObjective(nn.Module):
         area_power: float | None = None,
         variant: str = "paper",
         hinge_margin: float = 1.0,
+        crop_coef: float = 0.0,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise InputError(f"`variant` must be one of {VARIANTS}, got {variant!r}.")
-        for name, value in (("tv_coef", tv_coef), ("area_coef", area_coef), ("destroy_coef", destroy_coef), ("destroy_power", destroy_power)):
+        for name, value in (("tv_coef", tv_coef), ("area_coef", area_coef), ("destroy_coef", destroy_coef), ("destroy_power", destroy_power),
+                            ("crop_coef", crop_coef)):
             if value < 0:
                 raise InputError(f"`{name}` must be >= 0, got {value}.")
         if remover is None:
@@ -103,6 +115,7 @@ class SaliencyObjective(nn.Module):
         self.variant = variant
         self.area_power = float(area_power if area_power is not None else (0.3 if variant == "reference" else 1.0))
         self.hinge_margin = float(hinge_margin)
+        self.crop_coef = float(crop_coef)
 
     def forward(
         self,
@@ -150,30 +163,34 @@ class SaliencyObjective(nn.Module):
                 real_index = None
         zeros = torch.zeros_like(area)
         if real_index is not None and real_index.numel() == 0:  # only fake selectors: nothing for the black box to see
-            return ObjectiveTerms(tv=zeros, area=area_term, preserve=zeros.clone(), destroy=zeros.clone(), total=area_term.clone())
+            return ObjectiveTerms(tv=zeros, area=area_term, preserve=zeros.clone(), destroy=zeros.clone(), crop=zeros.clone(), total=area_term.clone())
         if real_index is not None:
             images, masks, classes = images[real_index], masks[real_index], classes[real_index]
             if alternative is not None:
                 alternative = alternative[real_index]
         if alternative is None:
             alternative = self.remover(images, generator)
-        tv, preserve, destroy = self._real_terms(images, masks, classes, alternative)
+        tv, preserve, destroy, crop = self._real_terms(images, masks, classes, alternative)
         if real_index is not None:
-            tv, preserve, destroy = (zeros.index_put((real_index,), t.to(zeros.dtype)) for t in (tv, preserve, destroy))
-        terms = ObjectiveTerms(tv=tv, area=area_term, preserve=preserve, destroy=destroy, total=zeros)
-        terms.total = terms.tv + terms.area + terms.preserve + terms.destroy
+            tv, preserve, destroy, crop = (zeros.index_put((real_index,), t.to(zeros.dtype)) for t in (tv, preserve, destroy, crop))
+        terms = ObjectiveTerms(tv=tv, area=area_term, preserve=preserve, destroy=destroy, crop=crop, total=zeros)
+        terms.total = sum((getattr(terms, name) for name in ObjectiveTerms.names()), zeros)
         return terms
 
     def _real_terms(
         self, images: torch.Tensor, masks: torch.Tensor, classes: torch.Tensor, alternative: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Weighted TV, preserve and destroy terms (each (B,)) for real selectors: one black-box call on both blends."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Weighted TV, preserve, destroy and crop terms (each (B,)) for real selectors: one black-box call on the blends (and crops)."""
         batch = images.shape[0]
         _, preserved, destroyed, tv = mask_blend_tv(masks, images, alternative, True)
-        logits = self.classifier(torch.cat([preserved, destroyed], dim=0))
+        seen = [preserved, destroyed]
+        if self.crop_coef > 0:
+            boxes = soft_boxes(masks)
+            seen.append(crop_soft_boxes(images, boxes, tuple(images.shape[-2:])))
+        logits = self.classifier(torch.cat(seen, dim=0))
         if logits.dtype in (torch.float16, torch.bfloat16):  # autocast: losses are computed in float32
             logits = logits.float()
-        kept_logits, gone_logits = logits[:batch], logits[batch:]
+        kept_logits, gone_logits = logits[:batch], logits[batch:2 * batch]
         index = classes.view(-1, 1)
         preserve = -F.log_softmax(kept_logits, dim=1).gather(1, index).squeeze(1)
         if self.variant == "paper":
@@ -183,4 +200,9 @@ class SaliencyObjective(nn.Module):
             others = gone_logits.scatter(1, index, float("-inf")).amax(dim=1)
             destroyed_score = F.relu(target - others + self.hinge_margin)
         dtype = masks.dtype
-        return (self.tv_coef * tv).to(dtype), preserve.to(dtype), (self.destroy_coef * destroyed_score).to(dtype)
+        crop = torch.zeros_like(preserve)
+        if self.crop_coef > 0:
+            crop_log_p = F.log_softmax(logits[2 * batch:], dim=1).gather(1, index).squeeze(1)
+            area = (boxes[:, 2] * boxes[:, 3]).clamp_min(AREA_FLOOR)
+            crop = self.crop_coef * (area.log() - crop_log_p)
+        return (self.tv_coef * tv).to(dtype), preserve.to(dtype), (self.destroy_coef * destroyed_score).to(dtype), crop.to(dtype)

@@ -45,7 +45,7 @@ RESUME_FREE_FIELDS = frozenset(
 
 
 #: The TrainConfig fields that are :class:`SaliencyObjective` arguments of the same name.
-OBJECTIVE_FIELDS = ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "area_power", "variant")
+OBJECTIVE_FIELDS = ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "area_power", "variant", "crop_coef")
 
 
 def objective_defaults() -> dict[str, Any]:
@@ -160,6 +160,8 @@ class TrainConfig:
     destroy_power: float = _opt(_OBJ["destroy_power"], "objective", "destroyed-image score exponent (default %(default)s)")
     area_power: float | None = _opt(_OBJ["area_power"], "objective", "area exponent (default: 1 for paper, 0.3 for reference variant)")
     variant: str = _opt(_OBJ["variant"], "objective", "objective variant (default %(default)s)", choices=VARIANTS)
+    crop_coef: float = _opt(_OBJ["crop_coef"], "objective", "weight of the crop-preserve term: the saliency metric on a soft box of the mask, "
+                            "made differentiable (0 = off; default %(default)s)")
     remover: str = _opt("paper", "objective", "evidence remover drawing the alternative image (default %(default)s)")
     fake_prob: float = _opt(0.3, "objective", "probability of a fake class selector (default %(default)s)")
     aux_coef: float = _opt(1.0, "objective", "weight of the class-score cross-entropy, 0 = off (default %(default)s)")
@@ -278,7 +280,7 @@ class TrainConfig:
         if self.threads is not None:
             positive_int("threads", self.threads)
         positive_int("num_workers", self.num_workers, -1)
-        for name in ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "aux_coef", "weight_decay", "grad_clip"):
+        for name in ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "crop_coef", "aux_coef", "weight_decay", "grad_clip"):
             non_negative(name, getattr(self, name))
         if self.area_power is not None:
             non_negative("area_power", self.area_power)

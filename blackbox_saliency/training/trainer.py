@@ -48,7 +48,7 @@ from ..conventions import check_images, skip_input_checks
 from ..errors import CheckpointError, DataNotFoundError, InputError
 from ..evaluation.datasets import EvalDataset
 from ..interfaces import BlackBoxClassifier, TrainableMasker, require_black_box
-from ..objective import SaliencyObjective
+from ..objective import ObjectiveTerms, SaliencyObjective
 from .checkpointing import (
     capture_rng_state,
     load_initial_masker,
@@ -70,7 +70,7 @@ __all__ = ["TrainResult", "train", "BEST_NAME", "CHECKPOINT_NAME", "MASKER_NAME"
 CHECKPOINT_NAME = "checkpoint.pt"
 MASKER_NAME = "masker.pt"
 BEST_NAME = "best.pt"  # the masker of the best validation so far (by ``select_metric``)
-LOSS_KEYS = ("total", "tv", "area", "preserve", "destroy", "aux")
+LOSS_KEYS = ("total", *ObjectiveTerms.names(), "aux")
 
 
 @dataclass
@@ -469,7 +469,7 @@ class _Meter:
 
     def add(self, loss: torch.Tensor, terms: Any, aux: torch.Tensor, aux_coef: float) -> None:
         with torch.no_grad():
-            self.running += torch.stack([loss.detach(), terms.tv.mean(), terms.area.mean(), terms.preserve.mean(), terms.destroy.mean(), aux_coef * aux.detach()])
+            self.running += torch.stack([loss.detach(), *(getattr(terms, name).mean() for name in ObjectiveTerms.names()), aux_coef * aux.detach()])
         self.count += 1
 
     def flush(self) -> dict[str, float]:

@@ -255,6 +255,7 @@ def test_bad_input_of_other_types_raises_input_error(change, fragment):
         (dict(tv_coef=-1.0), "`tv_coef`"),
         (dict(area_coef=-1.0), "`area_coef`"),
         (dict(destroy_coef=-1.0), "`destroy_coef`"),
+        (dict(crop_coef=-1.0), "`crop_coef`"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, fragment):
