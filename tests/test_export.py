@@ -275,3 +275,18 @@ def test_aoti_package_refuses_bad_values(aoti_package, case):
     make, message = _BAD_INPUTS[case]
     with pytest.raises(RuntimeError, match=message):
         model(*make())
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "export", "onnx"])
+def test_a_masker_with_the_class_prior_exports_like_eager(tmp_path, fmt):
+    if fmt == "onnx":
+        for name in ("onnx", "onnxscript", "onnxruntime"):
+            pytest.importorskip(name, reason=f"ONNX export test needs {name} (pip install onnx onnxscript onnxruntime)")
+    torch.manual_seed(0)
+    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True).eval()
+    assert masker.prior is not None
+    with torch.no_grad():
+        masker.decoder.head.conv.weight.normal_(0, 0.5)  # a trained-looking residual, so both paths are exercised
+    suffix = {"torchscript": ".pt", "export": ".pt2", "onnx": ".onnx"}[fmt]
+    result = export_masker(masker, tmp_path / f"m{suffix}", fmt, size=32, batch=2)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4

@@ -130,3 +130,13 @@ def test_bad_prior_settings_are_clear_errors():
         SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True, prior_offset=float("nan"))
     with pytest.raises(InputError, match="head weight"):
         ClassPrior(torch.zeros(3))
+
+
+def test_two_classes_of_one_photo_get_different_masks(lite0, photos):
+    """``--topk 2``: the masks of the black box's two best classes of a photo are not one class-agnostic mask."""
+    classifier, masker = lite0
+    with torch.no_grad():
+        top2 = classifier(photos).topk(2, dim=1).indices
+        first, second = masker(photos, top2[:, 0]), masker(photos, top2[:, 1])
+    difference = (first - second).abs().mean(dim=(1, 2, 3))
+    assert bool((difference > 0.01).all()), difference.tolist()
