@@ -64,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the masker sees a 224-px view anyway), 0 = off (default %(default)s)",
     )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files already in --out that have an output's name (input photos are never replaced)")
     parser.set_defaults(func=run)
 
 
@@ -73,14 +75,32 @@ def _slug(text: str) -> str:
     return "_".join(part for part in kept.split("_") if part)[:40] or "class"
 
 
-def _unique_stem(path: Path, taken: set[str]) -> str:
-    """File stem for the outputs of ``path``; ``name_2``, ``name_3``... when two inputs share a stem."""
-    stem, k = path.stem or "image", 2
-    candidate = stem
-    while candidate in taken:
-        candidate, k = f"{stem}_{k}", k + 1
-    taken.add(candidate)
-    return candidate
+OUTPUT_SUFFIXES = (".png", "_panel.png", "_mask.npy")  # what write_explanation writes for one stem
+
+
+class OutputNames:
+    """Unique output names in one ``--out`` folder: never an input photo, never a name this run wrote, and never a file
+    that was there before the run unless ``overwrite`` (``name_2``, ``name_3``... otherwise)."""
+
+    def __init__(self, out: Path, inputs: Iterable[Path], overwrite: bool = False) -> None:
+        self.out, self.overwrite = out, overwrite
+        self.protected = {p.resolve() for p in inputs}
+        self.written: set[Path] = set()
+
+    def _free(self, path: Path) -> bool:
+        resolved = path.resolve()
+        if resolved in self.protected or resolved in self.written:
+            return False
+        return self.overwrite or not path.exists()
+
+    def stem(self, wanted: str, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> str:
+        """A stem whose every ``stem + suffix`` in ``out`` is free; the names are then taken."""
+        base, k = wanted or "image", 2
+        candidate = base
+        while not all(self._free(self.out / f"{candidate}{suffix}") for suffix in suffixes):
+            candidate, k = f"{base}_{k}", k + 1
+        self.written.update((self.out / f"{candidate}{suffix}").resolve() for suffix in suffixes)
+        return candidate
 
 
 def _read_prepared(
@@ -131,13 +151,13 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(paths), desc="explain", unit="image")
     say = bar.write if bar is not None else print
     prepared = _read_prepared(paths, prepare_function(classifier), failures, args.max_side or None)
-    taken: set[str] = set()
+    names = OutputNames(args.out, paths, overwrite=args.overwrite)
     summary = []
     done: set[str] = set()
     for result in stream_explanations(prepared, masker, classifier, class_choice, device, args.batch_size, args.topk):
         name = Path(result.name)
         suffix = f"_top{result.rank}_{_slug(result.class_name)}" if result.rank else ""
-        stem = _unique_stem(name.with_name(name.stem + suffix), taken)
+        stem = names.stem(name.stem + suffix)
         try:
             paths_written = write_explanation(result, args.out, stem)
         except OSError as error:
@@ -156,9 +176,10 @@ def run(args: argparse.Namespace) -> int:
 
         mean = float(np.mean([s["saliency_metric"] for s in summary]))
         doc = {"masker": str(args.masker), "classifier": classifier_name, "topk": args.topk, "mean_saliency_metric": mean, "images": summary, "failed": failures}
-        atomic_write_text(json.dumps(doc, indent=2) + "\n", args.out / "summary.json")
+        summary_path = args.out / f"{names.stem('summary', ('.json',))}.json"
+        atomic_write_text(json.dumps(doc, indent=2) + "\n", summary_path)
         print(f"explained {len(summary)} image/class pair(s), mean saliency metric {mean:.3f} (lower is better); wrote the overlays, "
-              f"panels, masks and summary.json to {args.out.resolve()}")
+              f"panels, masks and {summary_path.name} to {args.out.resolve()}")
     if failures:
         print(f"{len(failures)} image(s) failed: {', '.join(failures)}", file=sys.stderr)
         return 1

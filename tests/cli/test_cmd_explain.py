@@ -208,3 +208,46 @@ def test_globs_expand_and_an_empty_pattern_is_an_error(photos, cached_models, tm
 def test_topk_with_class_is_refused(photos, tmp_path, capsys):
     assert main(["explain", str(photos / "chelsea.jpg"), "--topk", "2", "--class", "5", "--out", str(tmp_path / "o")]) == 1
     assert "cannot be combined with --class" in capsys.readouterr().err
+
+
+def test_explain_never_writes_over_an_input(tmp_path, cached_models, masker_path):
+    """``explain d --out d``: the photos in d are PNGs whose names the overlays would take; they stay byte for byte."""
+    skimage_data = pytest.importorskip("skimage.data")
+    folder = tmp_path / "d"
+    folder.mkdir()
+    Image.fromarray(skimage_data.coffee()).save(folder / "coffee.png")
+    Image.fromarray(skimage_data.chelsea()).save(folder / "chelsea_panel.png")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert main(["explain", str(folder), "--masker", str(masker_path), "--out", str(folder), "--no-progress"]) == 0
+    for name, content in before.items():
+        assert (folder / name).read_bytes() == content, f"{name} was overwritten"
+    doc = json.loads((folder / "summary.json").read_text())
+    overlays = [Path(e["overlay"]).name for e in doc["images"]]
+    assert len(set(overlays)) == 2 and not set(overlays) & set(before)
+
+
+def test_explain_output_names_never_collide(tmp_path, cached_models, masker_path):
+    """``cat.jpg``'s panel and ``cat_panel.jpg``'s overlay would both be ``cat_panel.png``: each output gets its own file."""
+    skimage_data = pytest.importorskip("skimage.data")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(skimage_data.chelsea()).save(folder / "cat.jpg")
+    Image.fromarray(skimage_data.coffee()).save(folder / "cat_panel.jpg")
+    out = tmp_path / "out"
+    assert main(["explain", str(folder), "--masker", str(masker_path), "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "summary.json").read_text())
+    written = [Path(e[k]) for e in doc["images"] for k in ("overlay", "panel", "mask")]
+    assert len(written) == 6 and len(set(written)) == 6 and all(p.is_file() for p in written)
+    by_name = {Path(e["name"]).name: e for e in doc["images"]}
+    assert by_name["cat.jpg"]["panel"] != by_name["cat_panel.jpg"]["overlay"]
+
+
+def test_explain_keeps_an_earlier_run_unless_overwrite(tmp_path, cached_models, masker_path, photos):
+    out = tmp_path / "o"
+    args = ["explain", str(photos / "chelsea.jpg"), "--masker", str(masker_path), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    first = (out / "chelsea.png").read_bytes()
+    assert main(args) == 0
+    assert (out / "chelsea.png").read_bytes() == first and (out / "chelsea_2.png").is_file() and (out / "summary_2.json").is_file()
+    assert main(args + ["--overwrite"]) == 0
+    assert not (out / "chelsea_3.png").exists()
