@@ -278,10 +278,16 @@ def _check_out_folder(out: Path, config: TrainConfig) -> None:
     """Refuse an ``out`` that is a file, or that holds a run, unless told to resume or overwrite it."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is an existing file, not a folder; pass a folder for the run's checkpoint, masker and log.")
-    if config.resume or config.overwrite or not out.is_dir():
+    if config.overwrite or not out.is_dir():
         return
     held = [name for name in RUN_FILES if (out / name).exists()]
-    if held:
+    other = config.resume not in (None, "auto") and Path(config.resume).expanduser().is_file()  # a missing one is reported on loading
+    if held and other and Path(config.resume).expanduser().resolve() != (out / CHECKPOINT_NAME).resolve():
+        raise InputError(
+            f"--resume {config.resume} continues another run, but --out {out} already holds a run ({', '.join(held)}) that it would "
+            f"replace; resume it into an empty --out folder (or its own folder), or resume the run in {out} with --resume. Nothing was changed."
+        )
+    if held and not config.resume:
         raise InputError(
             f"--out {out} already holds a run ({', '.join(held)}); pass --resume to continue it, --overwrite to start "
             "anew and replace it, or another --out folder. Nothing was changed."

@@ -194,6 +194,27 @@ def test_an_existing_run_is_never_overwritten_without_being_asked(tmp_path, toy_
         train(_toy_config(tmp_path, out=str(tmp_path / "a_file")), classifier=toy_blackbox, masker=masker(), train_data=data)
 
 
+def test_resuming_another_run_never_replaces_a_finished_run(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread):
+    """``train --resume OTHER/checkpoint.pt --out DIR`` where DIR holds a finished run: refused, DIR untouched."""
+
+    def masker():
+        return SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
+
+    data = squares_dataset(64, 1)
+    other = train(_toy_config(tmp_path, out=str(tmp_path / "other"), steps=2, checkpoint_every=1), classifier=toy_blackbox, masker=masker(),
+                  train_data=data)
+    finished = train(_toy_config(tmp_path, out=str(tmp_path / "finished"), steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
+    folder = Path(finished.masker_path).parent
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(InputError, match=r"continues another run, but --out .* already holds a run.*Nothing was changed"):
+        train(_toy_config(tmp_path, out=str(folder), steps=4, resume=str(other.checkpoint_path)), classifier=toy_blackbox, masker=masker(),
+              train_data=data)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    moved = train(_toy_config(tmp_path, out=str(tmp_path / "fresh"), steps=4, resume=str(other.checkpoint_path)), classifier=toy_blackbox,
+                  masker=masker(), train_data=data)
+    assert moved.steps == 4
+
+
 def test_bad_inputs_fail_with_clear_errors(tmp_path, cifar_test_npz):
     base = dict(classifier="cifar10_resnet20", data=str(cifar_test_npz), out=str(tmp_path / "run"), preset="fast", steps=2,
                 batch_size=4, progress=False, device="cpu")
