@@ -104,18 +104,27 @@ def _unknown_hooks(plugin: object) -> list[str]:
     return sorted(n for n in names if n not in HOOK_NAMES)
 
 
+#: What third-party plugin code may raise without taking the library down: every exception, and ``SystemExit`` (an
+#: argparse or ``sys.exit`` at import time); ``KeyboardInterrupt`` still stops the program.
+_THIRD_PARTY_FAILURES = (Exception, SystemExit)
+
+
 def _load_entry_points(pm: pluggy.PluginManager, problems: list[PluginProblem]) -> None:
     """Import and register every entry point of the group, isolating each failure."""
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         for entry_point in dist.entry_points:
-            if entry_point.group != hookspecs.ENTRY_POINT_GROUP or entry_point.name in seen:
+            if entry_point.group != hookspecs.ENTRY_POINT_GROUP:
                 continue
-            seen.add(entry_point.name)
             source = f"{dist.metadata['Name']} {dist.version} (entry point {entry_point.name!r})"
+            if entry_point.name in seen:  # pluggy registers one plugin per name: the second is left out, and said so
+                _report(PluginProblem(source, f"declares the entry point name {entry_point.name!r} that {seen[entry_point.name]} already "
+                                              "declares; it was not loaded (rename one of the two entry points)"), problems)
+                continue
+            seen[entry_point.name] = source
             try:
                 plugin = entry_point.load()
-            except Exception as exc:  # any failure of third-party code is isolated here
+            except _THIRD_PARTY_FAILURES as exc:  # any failure of third-party code is isolated here, SystemExit included
                 _report(PluginProblem(source, f"importing {entry_point.value!r} failed: {_describe(exc)}"), problems)
                 continue
             for name in _unknown_hooks(plugin):
@@ -125,7 +134,7 @@ def _load_entry_points(pm: pluggy.PluginManager, problems: list[PluginProblem]) 
                 )
             try:
                 pm.register(plugin, name=entry_point.name)
-            except Exception as exc:
+            except _THIRD_PARTY_FAILURES as exc:
                 _report(PluginProblem(source, f"registering failed: {_describe(exc)}"), problems)
                 continue
             _entry_point_sources[entry_point.name] = source
@@ -166,18 +175,19 @@ def scan(kind: str, pm: pluggy.PluginManager | None = None) -> KindScan:
         source = _plugin_source(pm, impl.plugin)
         try:
             offered = impl.function()
-        except Exception as exc:  # a hook of a third-party plugin raised: skip that plugin only
+            items = list(offered.items()) if isinstance(offered, Mapping) else None
+        except _THIRD_PARTY_FAILURES as exc:  # a hook of a third-party plugin (or its mapping) raised: skip that plugin only
             _report(PluginProblem(source, f"{hook_name}() raised {_describe(exc)}"), result.problems)
             continue
         if offered is None:
             continue
-        if not isinstance(offered, Mapping):
+        if items is None:
             _report(
                 PluginProblem(source, f"{hook_name}() returned {type(offered).__name__}; it must return a dict of name -> factory"),
                 result.problems,
             )
             continue
-        for name, factory in offered.items():
+        for name, factory in items:
             if not isinstance(name, str) or not callable(factory):
                 _report(
                     PluginProblem(source, f"{hook_name}() offered {name!r} -> {type(factory).__name__}; names must be strings and factories callables"),

@@ -11,17 +11,29 @@ BROKEN_HOOKS = {
     "returns_list": "returned list; it must return a dict",
     "raises": "raised ZeroDivisionError: division by zero",
     "bad_factory": "offered 'x' -> int; names must be strings and factories callables",
+    "exits": "raised SystemExit: 3",
+    "mapping_raises": "raised RuntimeError: no iteration",
 }
 
 
+class _MappingThatRaises(dict):
+    def items(self):
+        raise RuntimeError("no iteration")
+
+
 def broken_plugin(kind: str, broken: str) -> object:
-    """A plugin object whose ``blackbox_saliency_<kind>`` hook returns a list, raises, or offers a non-callable."""
+    """A plugin object whose ``blackbox_saliency_<kind>`` hook returns a list, raises (SystemExit too), returns a mapping
+    that raises when iterated, or offers a non-callable."""
 
     def hook(self):
         if broken == "returns_list":
             return ["not", "a", "dict"]
         if broken == "raises":
             return 1 / 0
+        if broken == "exits":
+            raise SystemExit(3)
+        if broken == "mapping_raises":
+            return _MappingThatRaises(x=int)
         return {"x": 3}
 
     hook_name = f"blackbox_saliency_{kind}"

@@ -172,12 +172,29 @@ name = "half-broken-saliency-plugins"
 version = "1.2.0"
 
 [tool.setuptools]
-packages = ["working_plugin", "import_fails_plugin", "misspelled_plugin"]
+packages = ["working_plugin", "import_fails_plugin", "misspelled_plugin", "exits_plugin"]
 
 [project.entry-points.blackbox_saliency]
 working = "working_plugin"
 import_fails = "import_fails_plugin"
 misspelled = "misspelled_plugin"
+exits = "exits_plugin"
+"""
+
+DUPLICATE_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "same-name-saliency-plugin"
+version = "0.1.0"
+
+[tool.setuptools]
+packages = ["same_name_plugin"]
+
+[project.entry-points.blackbox_saliency]
+working = "same_name_plugin"
 """
 
 WORKING_MODULE = """
@@ -201,16 +218,22 @@ def test_broken_entry_point_plugins_are_isolated_and_listed(tmp_path: Path):
         "working_plugin": WORKING_MODULE,
         "import_fails_plugin": "raise ImportError('libfoo.so: cannot open shared object file')\n",
         "misspelled_plugin": MISSPELLED_MODULE,
+        "exits_plugin": "import argparse\nargparse.ArgumentParser().parse_args(['--no-such-flag'])  # SystemExit(2) at import\n",
     }
     for name, text in modules.items():
         (source / name).mkdir(parents=True)
         (source / name / "__init__.py").write_text(textwrap.dedent(text))
     (source / "pyproject.toml").write_text(BROKEN_PYPROJECT)
+    duplicate = tmp_path / "dup"
+    (duplicate / "same_name_plugin").mkdir(parents=True)
+    (duplicate / "same_name_plugin" / "__init__.py").write_text("")
+    (duplicate / "pyproject.toml").write_text(DUPLICATE_PYPROJECT)
     target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
-        check=True,
-    )
+    for package in (source, duplicate):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(package)],
+            check=True,
+        )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
     probe = (
         "import blackbox_saliency as bs; from blackbox_saliency.cli.main import main; "
@@ -228,3 +251,5 @@ def test_broken_entry_point_plugins_are_isolated_and_listed(tmp_path: Path):
     assert "ImportError: libfoo.so: cannot open shared object file" in broken
     assert "(entry point 'misspelled'): defines 'blackbox_saliency_clasifiers', which is not a hook" in broken
     assert "PluginWarning" in err and "import_fails" in err
+    assert "(entry point 'exits'): importing 'exits_plugin' failed: SystemExit: 2" in broken  # it no longer ends every command
+    assert "declares the entry point name 'working' that" in broken and "same-name-saliency-plugin" in broken
