@@ -94,6 +94,27 @@ def _check_finite_unit_range(x: torch.Tensor, name: str) -> None:
         )
 
 
+#: How far outside [0, 1] a classifier's input may stray (resizing and blending overshoot by rounding).
+RANGE_TOLERANCE = 1e-3
+
+
+def check_classifier_images(images: object, name: str = "images") -> torch.Tensor:
+    """What every black box checks: a float (B, 3, H, W) tensor, no NaN, values in [0, 1] within :data:`RANGE_TOLERANCE`."""
+    if not _CHECKS_ENABLED.get():
+        return images  # type: ignore[return-value]
+    x = check_images(images, name, check_range=False)
+    lo, hi = torch.aminmax(x.detach())
+    lo, hi = float(lo), float(hi)
+    if lo != lo or hi != hi:  # NaN propagates through aminmax
+        raise InputError(f"`{name}` contains NaN values; clean the input before classifying it.")
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        raise InputError(
+            f"`{name}` must hold values in [0, 1], found range [{lo:.4g}, {hi:.4g}]; scale 0..255 images "
+            "by 1/255 and do not pass normalised tensors (the classifier normalises itself)."
+        )
+    return x
+
+
 def check_images(images: object, name: str = "images", check_range: bool = True) -> torch.Tensor:
     """Check that ``images`` is a float (B, 3, H, W) tensor in [0, 1] and return it."""
     if not _CHECKS_ENABLED.get():

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conventions import check_classes, check_generator, check_images
+from .conventions import check_classes, check_classifier_images, check_generator, check_images
 
 __all__ = ["BlackBoxClassifier", "BoxAwareMasker", "EvidenceRemover", "Masker", "MaskerOutput", "TrainableMasker", "require_black_box"]
 
@@ -97,8 +97,8 @@ class BlackBoxClassifier(nn.Module):
         return (images - mean) / std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1]."""
-        check_images(images, check_range=False)
+        """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1] (NaN or values outside [0, 1] are refused)."""
+        check_classifier_images(images)
         return self.network(self.preprocess(images))
 
     def eval_transform(self) -> Callable[[Any], torch.Tensor] | None:

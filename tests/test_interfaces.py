@@ -92,3 +92,18 @@ def test_fuzz_masker_call_gives_a_valid_mask_or_a_clear_error(tiny, shape, dtype
     assert masks.shape == (shape[0], 1, *shape[2:])
     assert not torch.isnan(masks).any()
     assert float(masks.min()) >= 0 and float(masks.max()) <= 1
+
+
+def test_the_black_box_base_class_refuses_out_of_range_and_nan_images():
+    """The template plugin authors subclass checks like the built-ins: ``box(x * 255)`` is an error, not plausible logits."""
+    from torch import nn
+
+    box = bs.BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2)), (8, 8), ["a", "b"])
+    images = torch.rand(2, 3, 8, 8)
+    assert box(images).shape == (2, 2)
+    with pytest.raises(InputError, match=r"values in \[0, 1\].*1/255"):
+        box(images * 255)
+    broken = images.clone()
+    broken[0, 0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        box(broken)

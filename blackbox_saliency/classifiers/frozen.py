@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import torch
 
-from ..conventions import check_images, input_checks_enabled
+from ..conventions import RANGE_TOLERANCE, check_classifier_images
 from ..errors import InputError
 from ..interfaces import BlackBoxClassifier
 
 __all__ = ["FrozenBlackBox", "RANGE_TOLERANCE"]
 
-RANGE_TOLERANCE = 1e-3
 """How far outside [0, 1] input values may stray (rounding) before a call is rejected."""
 
 
@@ -58,17 +57,7 @@ class FrozenBlackBox(BlackBoxClassifier):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1]."""
-        if input_checks_enabled() and isinstance(images, torch.Tensor) and torch.is_floating_point(images) and images.numel():
-            lo, hi = torch.aminmax(images.detach())
-            lo, hi = float(lo), float(hi)
-            if lo != lo or hi != hi:  # NaN propagates through aminmax
-                raise InputError("`images` contains NaN values; clean the input before classifying it.")
-            if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-                raise InputError(
-                    f"`images` must hold values in [0, 1], found range [{lo:.4g}, {hi:.4g}]; scale 0..255 images "
-                    "by 1/255 and do not pass normalised tensors (the classifier normalises itself)."
-                )
-        check_images(images, check_range=False)
+        check_classifier_images(images)
         param = next(self.network.parameters(), None)
         if param is None:
             return self.network(self.preprocess(images))
