@@ -105,7 +105,8 @@ def load_masker_and_classifier(
     """Load a masker and its black box, and check that they agree on the number of classes.
 
     Args:
-        masker: a :class:`Masker`, a registered masker name or a checkpoint path.
+        masker: a :class:`Masker`, a registered masker name or a checkpoint path; a baseline's name (``"cam"``,
+            ``"gradcam"``, ``"gradient"``, ``"center"``, ...) builds that baseline for ``classifier``.
         classifier: the black box: a :class:`BlackBoxClassifier`, a registered name, or None for the one
             the masker records (its ``classifier_name``, written when it was trained).
         classifier_hint: how the error messages tell the caller to choose the black box (the commands
@@ -125,10 +126,16 @@ def load_masker_and_classifier(
         >>> classifier is box, type(masker).__name__
         (True, 'CenterBoxMasker')
     """
+    from .evaluation.methods import BASELINES
     from .plugins import load_classifier, load_masker
     from .plugins.manager import looks_like_path
 
     label = type(masker).__name__ if isinstance(masker, Masker) else repr(str(masker))
+    if isinstance(masker, str) and masker in BASELINES:  # "cam", "gradcam", ...: computed from the black box given
+        if classifier is None:
+            raise InputError(f"the {masker!r} baseline is computed from the black box you explain; {classifier_hint}.")
+        classifier = require_black_box(load_classifier(classifier) if isinstance(classifier, str) else classifier)
+        return load_masker(masker, classifier=classifier), classifier
     if not isinstance(masker, Masker):
         try:
             masker = load_masker(masker)
@@ -235,7 +242,8 @@ def explain(
     Args:
         inputs: a tensor (used as it is, on its device) or paths, folders, globs, PIL images, numpy arrays
             (each read and prepared with the classifier's evaluation transform, e.g. resize 256 + centre crop 224).
-        masker: a Masker, a registered name or a checkpoint path (default: the shipped ImageNet masker).
+        masker: a Masker, a registered name or a checkpoint path (default: the shipped ImageNet masker), or a baseline's
+            name (``"cam"``, ``"gradcam"``, ``"gradient"``, ``"center"``) computed for ``classifier``.
         classifier: the black box (default: the one the masker was trained for), a name or a module.
         classes: one class per image to explain; default: the black box's top-K (``topk``, default 1).
         topk: explain the top-K classes of each image (not with ``classes``).

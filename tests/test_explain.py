@@ -90,3 +90,13 @@ def test_one_loader_for_a_masker_and_its_black_box():
         load_masker_and_classifier("no_such_masker", net)
     with pytest.raises(bs.InputError, match="must be a BlackBoxClassifier"):
         load_masker_and_classifier("center", nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("baseline", ["cam", "center"])
+def test_baselines_by_name_are_built_for_the_classifier_given(chelsea, baseline):
+    classifier = bs.load_classifier("efficientnet_lite0")
+    image = classifier.eval_transform()(chelsea[0])[None]
+    result = bs.explain(image, masker=baseline, classifier="efficientnet_lite0")
+    assert result.masks.shape == (1, 1, 224, 224) and result.class_names[0][0].endswith("cat")
+    with pytest.raises(bs.InputError, match=f"the '{baseline}' baseline is computed from the black box you explain"):
+        bs.explain(image, masker=baseline)
