@@ -8,6 +8,8 @@ load from other processes hits every method alike:
              with the ``fast`` preset: its speed is that of a trained one, its masks are meaningless)
   gradient   Captum's ``Saliency`` (vanilla gradient) through ``load_masker("gradient")``
   gradcam    pytorch-grad-cam's ``GradCAM`` on the default layer, through ``load_masker("gradcam")``
+  cam        the class activation map of the black box's declared ``cam_layers`` (one forward, no gradients),
+             through ``load_masker("cam")``: the one-pass method a trained masker has to beat
   iterative  the per-image optimisation of the saliency objective (``--iterative-steps``, default 300).
              One step costs the same at every step, so it is timed over ``--iterative-timed-steps``
              steps (default 10) and scaled to the full step count; the table says so.
@@ -32,7 +34,7 @@ from collections.abc import Callable
 
 import torch
 
-PEERS = ("masker", "gradient", "gradcam", "iterative")
+PEERS = ("masker", "gradient", "gradcam", "cam", "iterative")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -77,6 +79,9 @@ def build(args: argparse.Namespace) -> tuple[dict[str, Callable], dict[str, floa
         gradcam = load_masker("gradcam", classifier=classifier)
         calls["gradcam"] = gradcam
         notes.append(f"gradcam: pytorch-grad-cam GradCAM on {gradcam.layer_name}")
+    if "cam" in wanted:
+        calls["cam"] = load_masker("cam", classifier=classifier)
+        notes.append("cam: class activation map of the black box's own pooled layer and head (one forward, no gradients)")
     if "iterative" in wanted:
         timed = max(1, min(args.iterative_timed_steps, args.iterative_steps))
         calls["iterative"] = load_masker("iterative", classifier=classifier, steps=timed)
