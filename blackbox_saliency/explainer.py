@@ -229,6 +229,17 @@ def explain_batch(
     )
 
 
+def _class_indices(classes: object, classifier: BlackBoxClassifier) -> torch.Tensor:
+    """``classes`` as int64 class indices: ints (a tensor or a sequence) or class names; never a silently truncated float."""
+    if isinstance(classes, torch.Tensor):
+        if torch.is_floating_point(classes) or classes.dtype == torch.bool:
+            raise InputError(f"`classes` must hold integer class indices, got a {classes.dtype} tensor; use .long() if they are whole numbers.")
+        return classes.to(torch.int64)
+    if isinstance(classes, (str, int)) or not isinstance(classes, (list, tuple)):
+        raise InputError(f"`classes` must be a sequence (one class per image) or an int64 tensor, got {type(classes).__name__}.")
+    return torch.tensor([classifier.class_index(c) for c in classes], dtype=torch.int64)
+
+
 def explain(
     inputs: torch.Tensor | str | os.PathLike[str] | Sequence[object],
     masker: Masker | str | os.PathLike[str] = DEFAULT_MASKER,
@@ -271,7 +282,7 @@ def explain(
     if k > num_classes > 0:
         raise InputError(f"`topk`={k} but the black box has only {num_classes} classes.")
     if classes is not None:
-        chosen = torch.as_tensor(classes, dtype=torch.int64, device=device).reshape(-1, 1)
+        chosen = _class_indices(classes, classifier).to(device).reshape(-1, 1)
         if chosen.shape[0] != images.shape[0]:
             raise InputError(f"`classes` has {chosen.shape[0]} entries for {images.shape[0]} images; pass one class per image.")
     parts = [

@@ -108,7 +108,11 @@ class BlackBoxClassifier(nn.Module):
 
     def class_index(self, name_or_index: str | int) -> int:
         """Resolve a class name (exact, or unique case-insensitive prefix/substring) or index to an index."""
-        if isinstance(name_or_index, int) or (isinstance(name_or_index, str) and name_or_index.isdigit()):
+        from .errors import InputError
+
+        if isinstance(name_or_index, bool) or not isinstance(name_or_index, (int, str)):
+            raise InputError(f"a class is an int index or a class name, got {type(name_or_index).__name__} {name_or_index!r}.")
+        if isinstance(name_or_index, int) or name_or_index.isdigit():
             index = int(name_or_index)
             check_classes(torch.tensor([index]), self.num_classes, name="class")
             return index
@@ -121,8 +125,6 @@ class BlackBoxClassifier(nn.Module):
         partial = [i for i, n in enumerate(self.class_names) if wanted in n.lower()]
         if len(partial) == 1:
             return partial[0]
-        from .errors import InputError
-
         if not partial:
             raise InputError(f"no class named {name_or_index!r}; examples of valid names: {self.class_names[:5]}")
         names = [self.class_names[i] for i in partial[:8]]

@@ -82,8 +82,13 @@ def test_one_loader_for_a_masker_and_its_black_box():
     net = _net(4)
     masker, classifier = load_masker_and_classifier("center", net)
     assert classifier is net and isinstance(masker, bs.Masker)
-    with pytest.raises(bs.InputError, match="does not record which black box it explains; pass classifier=NAME"):
+    with pytest.raises(bs.InputError, match="the 'center' baseline is computed from the black box you explain; pass classifier=NAME"):
         load_masker_and_classifier("center")
+    from blackbox_saliency.maskers import SaliencyMasker
+
+    anonymous = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast")
+    with pytest.raises(bs.InputError, match="does not record which black box it explains; pass classifier=NAME"):
+        load_masker_and_classifier(anonymous)
     with pytest.raises(bs.InputError, match="knows 3 classes but the classifier BlackBoxClassifier has 4"):
         load_masker_and_classifier(bs.load_masker("center", classifier=_net(3)), net)
     with pytest.raises(bs.PluginError, match="a shipped masker would be the file .*no_such_masker.pt"):
@@ -100,3 +105,17 @@ def test_baselines_by_name_are_built_for_the_classifier_given(chelsea, baseline)
     assert result.masks.shape == (1, 1, 224, 224) and result.class_names[0][0].endswith("cat")
     with pytest.raises(bs.InputError, match=f"the '{baseline}' baseline is computed from the black box you explain"):
         bs.explain(image, masker=baseline)
+
+
+def test_explain_refuses_classes_it_would_have_to_guess(chelsea):
+    """Floats are not truncated (281.7 is no class), names are resolved, other types are refused with a reason."""
+    classifier = bs.load_classifier("efficientnet_lite0")
+    image = classifier.eval_transform()(chelsea[0])[None]
+    with pytest.raises(bs.InputError, match="a class is an int index or a class name, got float 281.7"):
+        bs.explain(image, masker="center", classifier=classifier, classes=[281.7])
+    with pytest.raises(bs.InputError, match="integer class indices"):
+        bs.explain(image, masker="center", classifier=classifier, classes=torch.tensor([281.0]))
+    by_name = bs.explain(image, masker="center", classifier=classifier, classes=["tabby"])
+    assert by_name.classes.tolist() == [[281]]
+    with pytest.raises(bs.InputError, match="int index or a class name, got bool"):
+        classifier.class_index(True)

@@ -48,8 +48,8 @@ class GaussianBlurRemover(EvidenceRemover):
     """Strong Gaussian blur; ``sigma`` is given for 224 px and scaled with the shorter image side."""
 
     def __init__(self, sigma: float = 10.0, reference_size: int = REFERENCE_SIZE) -> None:
-        if sigma < 0:
-            raise InputError(f"`sigma` must be >= 0, got {sigma}.")
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
+            raise InputError(f"`sigma` must be a finite number >= 0, got {sigma!r}.")
         self.sigma = float(sigma)
         self.reference_size = int(reference_size)
 

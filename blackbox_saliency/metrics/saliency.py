@@ -129,6 +129,7 @@ def _check_sources(source_images: object, batch: int, device: torch.device) -> l
             raise InputError(f"`source_images[{i}]` must be a float tensor (3, H, W) in [0, 1], got {shape}.")
         if photo.device != device:
             raise InputError(f"`source_images[{i}]` is on {photo.device} but `images` on {device}; move them to the same device.")
+        check_images(photo[None], name=f"source_images[{i}]")  # values in [0, 1], no NaN (0..255 photos would score nonsense)
     return list(source_images)
 
 

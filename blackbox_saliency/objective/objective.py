@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import torch
@@ -100,8 +101,8 @@ class SaliencyObjective(nn.Module):
             raise InputError(f"`variant` must be one of {VARIANTS}, got {variant!r}.")
         for name, value in (("tv_coef", tv_coef), ("area_coef", area_coef), ("destroy_coef", destroy_coef), ("destroy_power", destroy_power),
                             ("crop_coef", crop_coef)):
-            if value < 0:
-                raise InputError(f"`{name}` must be >= 0, got {value}.")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InputError(f"`{name}` must be a finite number >= 0, got {value!r}.")
         if remover is None:
             from ..evidence.removers import PaperRemover
 

@@ -304,3 +304,15 @@ def test_half_precision_inputs_are_scored_in_float32(dtype):
     got = saliency_metric(net, images.to(dtype), masks.to(dtype), classes)
     assert got.s.dtype == torch.float32
     torch.testing.assert_close(got.s, want.s, atol=1e-4, rtol=1e-4)
+
+
+def test_source_images_must_be_photos_in_the_unit_range():
+    net = BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)), (8, 8), list("abcd"))
+    images, masks, classes = torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8), torch.tensor([0])
+    mapping = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    with pytest.raises(InputError, match=r"source_images\[0\].*\[0, 1\]"):
+        saliency_metric(net, images, masks, classes, source_images=[torch.rand(3, 8, 8) * 255], view_to_source_mapping=mapping)
+    photo = torch.rand(3, 8, 8)
+    photo[0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        saliency_metric(net, images, masks, classes, source_images=[photo], view_to_source_mapping=mapping)
