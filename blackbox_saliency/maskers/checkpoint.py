@@ -271,7 +271,7 @@ def masker_from_payload(payload: dict, path: str | os.PathLike[str], map_locatio
         config["encoder_pretrained"] = False  # the stored weights replace any pretrained ones
     try:
         masker = build_masker_from_config(config)
-    except (InputError, TypeError, KeyError) as exc:
+    except (InputError, TypeError, KeyError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"the config in {path} cannot be built by this version of blackbox-saliency: {exc}") from exc
     masker.config["encoder_pretrained"] = recorded_pretrained
     mismatch = f"config mismatch: the weights in {path} do not fit the masker built from its config"

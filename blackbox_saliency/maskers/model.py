@@ -40,7 +40,10 @@ from .feature_filter import FeatureFilter
 from .presets import DEFAULT_PRESET, resolve_config
 from .prior import ClassPrior
 
-__all__ = ["MaskerOutput", "SaliencyMasker"]
+__all__ = ["MAX_CLASSES", "MaskerOutput", "SaliencyMasker"]
+
+#: More class selectors than any classifier has (ImageNet-21k: 21,841); a crafted config beyond it is refused.
+MAX_CLASSES = 100_000
 
 
 class SaliencyMasker(TrainableMasker):
@@ -67,8 +70,8 @@ class SaliencyMasker(TrainableMasker):
         **overrides: object,
     ) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise InputError(f"`num_classes` must be a positive int, got {num_classes!r}.")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+            raise InputError(f"`num_classes` must be an int in 1..{MAX_CLASSES}, got {num_classes!r}.")
         cfg = resolve_config(preset, **overrides)
         self.encoder = build_encoder(encoder, pretrained=encoder_pretrained)
         blocks = cfg.upsampler_channels[: len(self.encoder.channels) - 1]

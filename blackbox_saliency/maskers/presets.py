@@ -27,6 +27,12 @@ from ..errors import InputError
 __all__ = ["DEFAULT_PRESET", "MaskerConfig", "PRESETS", "resolve_config"]
 
 
+#: Bounds that no real decoder reaches; a config beyond them (e.g. a crafted checkpoint) is refused before anything is built.
+MAX_CHANNELS = 8192
+MAX_BLOCKS = 8
+MAX_BOTTLENECKS = 16
+
+
 @dataclass(frozen=True)
 class MaskerConfig:
     """Decoder hyper-parameters (everything except the encoder and the number of classes).
@@ -71,9 +77,20 @@ class MaskerConfig:
     prior_offset: float = -6.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.upsampler_channels, (str, bytes)) or not all(_is_int(c) for c in self.upsampler_channels):
+            raise InputError(f"`upsampler_channels` must be a sequence of ints, got {self.upsampler_channels!r}.")
         channels = tuple(int(c) for c in self.upsampler_channels)
-        if not channels or min(channels) < 1:
-            raise InputError(f"`upsampler_channels` must be a non-empty sequence of positive ints, got {self.upsampler_channels!r}.")
+        if not channels or min(channels) < 1 or max(channels) > MAX_CHANNELS or len(channels) > MAX_BLOCKS:
+            raise InputError(f"`upsampler_channels` must be 1..{MAX_BLOCKS} ints in 1..{MAX_CHANNELS}, got {self.upsampler_channels!r}.")
+        for name, top in (("bottlenecks_per_block", MAX_BOTTLENECKS), ("bottleneck_reduction", MAX_CHANNELS)):
+            if not _is_int(getattr(self, name)) or int(getattr(self, name)) > top:
+                raise InputError(f"`{name}` must be an int of at most {top}, got {getattr(self, name)!r}.")
+        for name in ("mask_eps", "embedding_init_std", "prior_scale", "prior_offset"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InputError(f"`{name}` must be a finite number, got {value!r}.")
+        if not isinstance(self.class_prior, bool) or not isinstance(self.gate_skips, bool):
+            raise InputError(f"`class_prior` and `gate_skips` must be True or False, got {self.class_prior!r} and {self.gate_skips!r}.")
         object.__setattr__(self, "upsampler_channels", channels)
         if int(self.bottlenecks_per_block) < 0:
             raise InputError(f"`bottlenecks_per_block` must be >= 0, got {self.bottlenecks_per_block}.")
@@ -85,12 +102,8 @@ class MaskerConfig:
 
         if self.feature_filter not in FILTER_MODES:
             raise InputError(f"`feature_filter` must be one of {FILTER_MODES}, got {self.feature_filter!r}.")
-        for name in ("prior_scale", "prior_offset"):
-            if not math.isfinite(float(getattr(self, name))):
-                raise InputError(f"`{name}` must be a finite number, got {getattr(self, name)!r}.")
         if not float(self.prior_scale) > 0:
             raise InputError(f"`prior_scale` must be > 0, got {self.prior_scale}.")
-        object.__setattr__(self, "class_prior", bool(self.class_prior))
         if self.input_size is not None:
             size = tuple(int(s) for s in self.input_size)
             if len(size) != 2 or min(size) < 8:
@@ -103,6 +116,10 @@ class MaskerConfig:
         out["upsampler_channels"] = list(self.upsampler_channels)
         out["input_size"] = None if self.input_size is None else list(self.input_size)
         return out
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 PRESETS: dict[str, MaskerConfig] = {

@@ -148,3 +148,30 @@ def test_an_architecture_override_is_refused_before_anything_is_built(tmp_path, 
     monkeypatch.setattr(checkpoint, "build_masker_from_config", lambda config: pytest.fail("built (and maybe downloaded) an encoder"))
     with pytest.raises(CheckpointError, match=r"encoder='efficientnet_lite0' \(trained with 'resnet18'\)"):
         load_masker_checkpoint(path, encoder="efficientnet_lite0")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("upsampler_channels", [10**7, 64, 32]),  # would allocate tens of GB
+        ("upsampler_channels", "64,32"),
+        ("bottlenecks_per_block", 10**6),
+        ("bottlenecks_per_block", 1.5),
+        ("mask_eps", float("inf")),
+        ("mask_eps", "tiny"),
+        ("prior_offset", float("nan")),
+        ("class_prior", "yes"),
+        ("num_classes", 10**9),
+        ("num_classes", True),
+    ],
+)
+def test_a_crafted_config_is_refused_naming_the_field_before_anything_is_built(tmp_path, resnet_masker, field, value, monkeypatch):
+    import blackbox_saliency.maskers.model as model
+
+    path = save_masker(tmp_path / "m.pt", resnet_masker)
+    payload = torch.load(path, weights_only=True)
+    payload["config"][field] = value
+    torch.save(payload, path)
+    monkeypatch.setattr(model, "build_encoder", lambda *a, **k: pytest.fail("the encoder was built for a refused config"))
+    with pytest.raises(CheckpointError, match=f"`{field}`"):
+        load_masker_checkpoint(path)
