@@ -46,7 +46,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -76,12 +76,32 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
+def _writer_alive(tmp: Path, target: Path) -> bool:
+    """Whether the process that named ``tmp`` (``.<name>.<pid>-<random>.tmp``) still runs; False when the name carries no pid."""
+    middle = tmp.name[len(target.name) + 2:]
+    pid_text = middle.split("-", 1)[0]
+    if "-" not in middle or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this process writes one file at a time: an older temporary of ours was abandoned
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
-    """Delete temporary files of ``path`` left by killed earlier processes (older than this one); return them."""
+    """Delete temporary files of ``path`` left by killed earlier processes (older than this one, and whose writer is
+    gone: a concurrent writer's temporary is left alone); return them."""
     removed = []
-    for tmp in _temporaries_of(Path(path)):
+    path = Path(path)
+    for tmp in _temporaries_of(path):
         try:
-            if tmp.stat().st_mtime < _PROCESS_STARTED:
+            if tmp.stat().st_mtime < _PROCESS_STARTED and not _writer_alive(tmp, path):
                 tmp.unlink()
                 removed.append(tmp)
         except FileNotFoundError:  # another process finished or removed it meanwhile

@@ -84,3 +84,24 @@ def test_temporaries_left_by_a_killed_process_are_removed_on_the_next_write(tmp_
     os.utime(other, (0, 0))
     atomic_torch_save({"step": 2}, target)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["checkpoint.pt", fresh.name, other.name])
+
+
+def test_a_concurrent_writers_temporary_is_never_deleted(tmp_path):
+    """A slow writer in another live process, started before this one: its temporary is old but its writer runs."""
+    import subprocess
+    import sys
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        target = tmp_path / "masker.pt"
+        live = tmp_path / f".masker.pt.{sleeper.pid}-abc.tmp"
+        dead = tmp_path / ".masker.pt.999999999-def.tmp"  # no such process
+        for path in (live, dead):
+            path.write_bytes(b"part of a masker")
+            old = atomic._PROCESS_STARTED - 60
+            os.utime(path, (old, old))
+        atomic_torch_save({"step": 1}, target)
+        assert live.exists() and not dead.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
