@@ -67,6 +67,27 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     return path
 
 
+def check_writable_folder(folder: str | os.PathLike[str], what: str = "the output folder") -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, before any long work; InputError otherwise.
+
+    Example:
+        >>> import tempfile
+        >>> check_writable_folder(tempfile.mkdtemp()).is_dir()
+        True
+    """
+    from .errors import InputError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise InputError(f"cannot write to {what} {folder}: {error.strerror or error}; pick a folder you can write to. Nothing was done.") from error
+    return folder
+
+
 def _temporaries_of(path: Path) -> list[Path]:
     return list(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
 

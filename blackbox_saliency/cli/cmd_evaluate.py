@@ -129,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.out:
+        from ..atomic import check_writable_folder
+
+        check_writable_folder(Path(args.out).parent, "the folder of --out")  # before the evaluation, not after it
     methods = parse_methods(args.methods) if args.methods else (["masker"] if args.masker else None)
     if methods is None:
         from ..evaluation import valid_methods

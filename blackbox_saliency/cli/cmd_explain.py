@@ -134,9 +134,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import check_writable_folder
     from ..explainer import image_files
 
     _check_arguments(args)
+    check_writable_folder(args.out, "--out")  # before any model is loaded or photo explained
     paths = image_files(args.images)
     device = resolve_device(args.device)
     masker, classifier, classifier_name = load_models(args.masker, args.classifier, device)

@@ -43,7 +43,7 @@ from torch.optim.lr_scheduler import ChainedScheduler, ConstantLR, CosineAnneali
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_text, check_writable_folder
 from ..conventions import check_images, skip_input_checks
 from ..errors import CheckpointError, DataNotFoundError, InputError
 from ..evaluation.datasets import EvalDataset
@@ -279,6 +279,7 @@ def _check_out_folder(out: Path, config: TrainConfig) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is an existing file, not a folder; pass a folder for the run's checkpoint, masker and log.")
     if config.overwrite or not out.is_dir():
+        check_writable_folder(out, "--out")  # before the data, the models and the first step
         return
     held = [name for name in RUN_FILES if (out / name).exists()]
     other = config.resume not in (None, "auto") and Path(config.resume).expanduser().is_file()  # a missing one is reported on loading
@@ -292,6 +293,7 @@ def _check_out_folder(out: Path, config: TrainConfig) -> None:
             f"--out {out} already holds a run ({', '.join(held)}); pass --resume to continue it, --overwrite to start "
             "anew and replace it, or another --out folder. Nothing was changed."
         )
+    check_writable_folder(out, "--out")
 
 
 def _check_resume(config: TrainConfig, state: dict[str, Any], path: Path) -> None:

@@ -39,7 +39,7 @@ def test_unknown_method_lists_valid_ones(cifar_npz, capsys):
     rc = main(["evaluate", "--methods", "center,saliency", "--data", str(cifar_npz), "--classifier", "cifar10_resnet20"])
     assert rc == 1
     err = capsys.readouterr().err
-    assert "unknown method(s) 'saliency'" in err and "gradient, gradcam, iterative, center, full, gt" in err
+    assert "unknown method(s) 'saliency'" in err and "gradient, gradcam, cam, iterative, center, full, gt" in err
 
 
 def test_gradcam_on_a_missing_layer_is_a_clear_error(cifar_npz, capsys):

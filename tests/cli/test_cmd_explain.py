@@ -251,3 +251,31 @@ def test_explain_keeps_an_earlier_run_unless_overwrite(tmp_path, cached_models, 
     assert (out / "chelsea.png").read_bytes() == first and (out / "chelsea_2.png").is_file() and (out / "summary_2.json").is_file()
     assert main(args + ["--overwrite"]) == 0
     assert not (out / "chelsea_3.png").exists()
+
+
+@pytest.mark.parametrize("command", ["explain", "train", "evaluate"])
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path, command, masker_path, photos, monkeypatch, capsys):
+    """A read-only --out fails at once with a clear message, not with a raw OSError after all the work."""
+    import os
+
+    if os.geteuid() == 0:  # root writes into read-only folders: make the write probe fail as it would for a user
+        import tempfile
+
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    from blackbox_saliency.cli import cmd_explain
+
+    monkeypatch.setattr(cmd_explain, "load_models", lambda *a: pytest.fail("models were loaded before --out was checked"))
+    args = {
+        "explain": ["explain", str(photos / "chelsea.jpg"), "--masker", str(masker_path), "--out", str(locked / "o")],
+        "train": ["train", "--classifier", "cifar10_resnet20", "--data", str(photos), "--out", str(locked / "run")],
+        "evaluate": ["evaluate", "--methods", "center", "--classifier", "cifar10_resnet20", "--data", str(photos),
+                     "--out", str(locked / "sub" / "report")],
+    }[command]
+    assert main(args) != 0
+    assert "cannot write to" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from blackbox_saliency.evaluation.methods import build_methods, parse_methods, v
 
 
 def test_valid_methods_lists_masker_and_every_baseline():
-    assert valid_methods()[:7] == ["masker", "gradient", "gradcam", "iterative", "center", "full", "gt"]
+    assert valid_methods()[:8] == ["masker", "gradient", "gradcam", "cam", "iterative", "center", "full", "gt"]
 
 
 def test_unknown_method_lists_the_valid_ones():
