@@ -167,14 +167,39 @@ def class_name_of(classifier: BlackBoxClassifier, index: int) -> str:
     return names[index] if 0 <= index < len(names) else f"class {index}"
 
 
+#: The most pixels an image may become on its way to the black box: a shorter-side resize of a 1 x 20,000 strip would
+#: otherwise allocate gigabytes. Such an image is refused (``explain`` skips it with a message).
+MAX_PREPARED_PIXELS = 2**24
+
+
+def _check_aspect(image: torch.Tensor, classifier: BlackBoxClassifier) -> None:
+    height, width = int(image.shape[-2]), int(image.shape[-1])
+    short = max(1, min(height, width))
+    side = max(classifier.input_size) / 0.875  # the usual shorter-side resize before a centre crop
+    if side * side * max(height, width) / short > MAX_PREPARED_PIXELS:
+        from .errors import ImageReadError
+
+        raise ImageReadError(
+            f"the {width}x{height} image is too elongated to explain: its shorter side resized to {side:.0f} px would make it "
+            f"{side * max(height, width) / short:.0f} px long; crop it to a less extreme aspect ratio first."
+        )
+
+
 def prepare_function(classifier: BlackBoxClassifier):
-    """(3, H, W) image in [0, 1] -> the tensor the black box is evaluated on (its ``eval_transform``; else unchanged)."""
+    """(3, H, W) image in [0, 1] -> the tensor the black box is evaluated on (its ``eval_transform``; else unchanged).
+
+    Raises ImageReadError for an image so elongated that the transform would blow it up past :data:`MAX_PREPARED_PIXELS`.
+    """
     transform = classifier.eval_transform()
     if transform is None:
         return lambda image: image
     from .io import to_pil_image
 
-    return lambda image: transform(to_pil_image(image))
+    def prepare(image: torch.Tensor) -> torch.Tensor:
+        _check_aspect(image, classifier)
+        return transform(to_pil_image(image))
+
+    return prepare
 
 
 def _as_batch(inputs: object, classifier: nn.Module, device: torch.device | None) -> torch.Tensor:

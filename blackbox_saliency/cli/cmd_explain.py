@@ -112,12 +112,12 @@ def _read_prepared(
 
     for path in paths:
         try:
-            image = load_image(path, max_side=max_side)
+            prepared = prepare(load_image(path, max_side=max_side))
         except ImageReadError as error:
             failures.append(str(path))
-            print(f"blackbox-saliency explain: error: {error}; skipped", file=sys.stderr)
+            print(f"blackbox-saliency explain: error: {path}: {error}; skipped", file=sys.stderr)
             continue
-        yield str(path), prepare(image)
+        yield str(path), prepared
 
 
 def _check_arguments(args: argparse.Namespace) -> None:

@@ -279,3 +279,16 @@ def test_an_unwritable_out_is_refused_before_any_work(tmp_path, command, masker_
     }[command]
     assert main(args) != 0
     assert "cannot write to" in capsys.readouterr().err
+
+
+def test_a_strip_of_an_image_is_skipped_with_a_message_not_gigabytes(tmp_path, cached_models, masker_path, photos, capsys):
+    """A 1 x 20000 PNG would become 256 x 5,120,000 pixels (3.9 GB) in the shorter-side resize; the others still run."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (20000, 1), (120, 30, 200)).save(folder / "strip.png")
+    Image.open(photos / "chelsea.jpg").save(folder / "chelsea.jpg")
+    out = tmp_path / "out"
+    assert main(["explain", str(folder), "--masker", str(masker_path), "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "strip.png" in err and "too elongated" in err and "skipped" in err
+    assert (out / "chelsea.png").is_file() and not (out / "strip.png").exists()
