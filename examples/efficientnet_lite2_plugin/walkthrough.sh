@@ -31,8 +31,8 @@ blackbox-saliency train --classifier efficientnet_lite2 --init-from efficientnet
   --val-every 0 --checkpoint-every 50 --log-every 10 --threads "$THREADS" --no-progress --overwrite --out "$OUT/run"
 echo "training took $(( $(date +%s) - start )) s"
 
-# 3. evaluate it on val_dev against the central box and Grad-CAM, for this black box
-blackbox-saliency evaluate --methods masker,gradcam,center --masker "$OUT/run/masker.pt" --classifier efficientnet_lite2 \
+# 3. evaluate it on val_dev against the central box, Grad-CAM and CAM, for this black box
+blackbox-saliency evaluate --methods masker,gradcam,cam,center --masker "$OUT/run/masker.pt" --classifier efficientnet_lite2 \
   --data "$DATA/imagenet/val_dev" --limit "$EVAL_LIMIT" --deletion-steps 0 --threads "$THREADS" --no-progress \
   --out "$OUT/val_dev_efficientnet_lite2"
 

@@ -44,6 +44,7 @@ class EfficientNetLite2Classifier(FrozenBlackBox):
     """EfficientNet-Lite2: (B, 3, H, W) in [0, 1] -> (B, 1000) ImageNet logits (resized to 260 px inside)."""
 
     gradcam_layer = "network.head_conv"  # the last conv block: what Grad-CAM should look at
+    cam_layers = ("network.head_conv", "network.fc")  # logits = fc(dropout(avg_pool(head_conv))): the 'cam' baseline works
 
     def __init__(self, pretrained: bool = True) -> None:
         network = EfficientNetLite0(stages=LITE2_STAGES, dropout=0.3)
