@@ -68,7 +68,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
 
 
 def check_writable_folder(folder: str | os.PathLike[str], what: str = "the output folder") -> Path:
-    """Create ``folder`` if needed and prove a file can be written there, before any long work; InputError otherwise.
+    """Prove that files can be written in ``folder`` (or, while it does not exist yet, in its nearest existing parent,
+    where it would be created), before any long work; InputError otherwise. Nothing is left behind.
 
     Example:
         >>> import tempfile
@@ -78,13 +79,18 @@ def check_writable_folder(folder: str | os.PathLike[str], what: str = "the outpu
     from .errors import InputError
 
     folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=folder)
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise InputError(f"cannot write to {what} {folder}: {error.strerror or error}; pick a folder you can write to. Nothing was done.") from error
+        raise InputError(f"cannot write to {what} {folder} ({existing}: {error.strerror or error}); pick a folder you can write to. "
+                         "Nothing was done.") from error
     return folder
 
 

@@ -47,7 +47,7 @@ from ..maskers.checkpoint import (
     trainable_state,
     write_payload,
 )
-from ..safe_load import load_weights_only
+from ..safe_load import check_finite_tensors, load_weights_only
 
 __all__ = [
     "TRAINING_CHECKPOINT_KIND",
@@ -107,7 +107,15 @@ def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
 
 
 def restore_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
-    """Inverse of :func:`capture_rng_state`."""
+    """Inverse of :func:`capture_rng_state`; CheckpointError for a malformed state."""
+    try:
+        _restore_rng_state(state, device)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
+        raise CheckpointError(f"the random-number state in the training checkpoint is malformed ({type(error).__name__}: {error}); "
+                              "start a new run with --init-from that checkpoint instead of --resume.") from error
+
+
+def _restore_rng_state(state: dict[str, Any], device: torch.device | None) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if state.get("cuda") is not None and device is not None and torch.device(device).type == "cuda":
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
@@ -122,9 +130,25 @@ def save_training_state(path: str | os.PathLike[str], **entries: Any) -> Path:
     return write_payload(path, TRAINING_FORMAT, entries)
 
 
+#: More optimisation steps than any run takes; a larger recorded step (a crafted file) would hang the LR replay.
+MAX_STEPS = 10**8
+
+
+def _check_position(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    for name, top in (("step", MAX_STEPS), ("epoch", MAX_STEPS), ("batch_in_epoch", MAX_STEPS), ("world_size", 4096)):
+        value = state.get(name, 1 if name == "world_size" else 0)
+        low = 1 if name == "world_size" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+            raise CheckpointError(f"the training checkpoint {Path(path)} records `{name}` = {value!r}; it must be an int in {low}..{top}.")
+
+
 def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
-    """Read and validate a training checkpoint (``weights_only=True``); CheckpointError when unusable."""
-    return read_payload(path, TRAINING_FORMAT, map_location)
+    """Read and validate a training checkpoint (``weights_only=True``); CheckpointError when unusable (including a
+    position out of range and NaN or infinite optimiser state)."""
+    state = read_payload(path, TRAINING_FORMAT, map_location)
+    _check_position(state, path)
+    check_finite_tensors(state.get("optimizer"), path, "optimiser state of the training checkpoint")
+    return state
 
 
 def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:

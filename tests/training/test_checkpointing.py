@@ -86,3 +86,30 @@ def test_unusable_checkpoints_raise_checkpoint_error(tmp_path):
     torch.save({"kind": "blackbox_saliency.training_state", "format_version": 99}, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="format"):
         load_training_state(tmp_path / "future.pt")
+
+
+def _state(tmp_path, name="c.pt", **changes):
+    entries = dict(step=2, epoch=0, batch_in_epoch=2, config={}, masker_config={}, masker_state={}, optimizer={})
+    entries.update(changes)
+    return save_training_state(tmp_path / name, **entries)
+
+
+@pytest.mark.parametrize(("field", "value"), [("step", 10**9), ("step", -5), ("step", 2.5), ("epoch", -1), ("batch_in_epoch", True),
+                                              ("world_size", 0)])
+def test_a_position_out_of_range_is_refused_naming_the_field(tmp_path, field, value):
+    """``step=10**9`` would hang the learning-rate replay, ``step=-5`` would be accepted as a position."""
+    with pytest.raises(CheckpointError, match=f"[`']{field}[`']"):
+        load_training_state(_state(tmp_path, **{field: value}))
+
+
+def test_nan_optimiser_state_is_refused(tmp_path):
+    optimizer = {"state": {0: {"exp_avg": torch.tensor([1.0, float("nan")]), "step": torch.tensor(3.0)}}, "param_groups": []}
+    with pytest.raises(CheckpointError, match="optimiser state .* holds non-finite weights .* in state.0.exp_avg"):
+        load_training_state(_state(tmp_path, optimizer=optimizer))
+
+
+def test_a_malformed_random_state_is_a_checkpoint_error():
+    state = capture_rng_state()
+    state["numpy"] = {"name": "MT19937"}  # keys missing
+    with pytest.raises(CheckpointError, match="random-number state .* is malformed"):
+        restore_rng_state(state)
