@@ -55,12 +55,15 @@ def parse_methods(text: str | Sequence[str]) -> list[str]:
 
 def build_method(name: str, classifier: nn.Module, masker: str | None = None, **options: object) -> Masker:
     """Build one method's masker, on the classifier's device, in eval mode."""
+    from ..maskers.plugin import shipped_masker_paths
     from ..plugins import load_masker
 
     if name == MASKER:
         if not masker:
             raise InputError(MASKER_NEEDED)
         built = load_masker(masker, **options)
+    elif name in shipped_masker_paths():  # a trained masker shipped in the package: it knows its black box already
+        built = load_masker(name, **options)
     else:
         built = load_masker(name, classifier=classifier, **options)
     if not isinstance(built, nn.Module):

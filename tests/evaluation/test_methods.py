@@ -32,3 +32,16 @@ def test_build(tiny_imagenet):
     assert built["iterative"].steps == 7 and not built["iterative"].training
     with pytest.raises(InputError, match="--masker"):
         build_methods(["masker"], tiny_imagenet)
+
+
+def test_a_shipped_masker_is_a_method_by_its_name(data_dir):
+    """``evaluate --methods cifar10_resnet20`` (a name valid_methods() offers) builds the shipped masker, not an internal error."""
+    from blackbox_saliency import load_classifier
+    from blackbox_saliency.evaluation.methods import build_method
+    from blackbox_saliency.maskers import SaliencyMasker
+
+    if not (data_dir / "cifar10" / "weights").is_dir():
+        pytest.skip("the CIFAR-10 ResNet weights are missing from the shared data")
+    assert "cifar10_resnet20" in valid_methods()
+    built = build_method("cifar10_resnet20", load_classifier("cifar10_resnet20"))
+    assert isinstance(built, SaliencyMasker) and not built.training
