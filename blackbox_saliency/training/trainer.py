@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,12 +31,18 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -454,12 +461,33 @@ def _train(
     np.random.seed(config.seed % 2**32)
     random.seed(config.seed)
     run = _build_run(config, ctx, out, classifier, masker, train_data, val_data)
-    if state is not None:
-        _resume(run, state, resume_path)
-    run.model = _wrap_model(run)
-    _prepare_out(run, fresh=state is None)
-    _train_loop(run)
-    return _finish(run, started)
+    with _run_lock(out, ctx.is_main):
+        _check_out_folder(out, config)  # again, under the lock: a run that started beside this one may have finished meanwhile
+        if state is not None:
+            _resume(run, state, resume_path)
+        run.model = _wrap_model(run)
+        _prepare_out(run, fresh=state is None)
+        _train_loop(run)
+        return _finish(run, started)
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path, is_main: bool) -> Iterator[None]:
+    """Hold ``out/.lock`` (an OS file lock, released even if the process is killed) while the run writes to ``out``."""
+    if not is_main or fcntl is None:  # other ranks write nothing; without fcntl (Windows) the folder is not locked
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"another training run is writing to --out {out} right now; wait for it, or pass another --out folder. "
+                             "Nothing was changed.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -255,3 +255,34 @@ def test_init_from_a_trained_masker_fine_tunes_it(tmp_path, toy_blackbox, toy_en
     with pytest.raises(CheckpointError, match="cannot read"):
         train(_toy_config(tmp_path, out=str(tmp_path / "g"), steps=1, init_from=str(garbage)), classifier=toy_blackbox,
               train_data=squares_dataset(64, 1))
+
+
+def test_two_runs_on_one_new_out_folder_never_both_write(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread, monkeypatch):
+    """A run holds ``out/.lock`` while it writes; a second run started beside it is refused, and one that finds the
+    first run finished once it holds the lock refuses too (nothing of the first run is lost)."""
+    import fcntl
+
+    from blackbox_saliency.training import trainer
+
+    def masker():
+        return SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
+
+    data = squares_dataset(64, 1)
+    out = tmp_path / "shared"
+    out.mkdir()
+    with open(out / ".lock", "a+") as held:  # the first run, still writing
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError, match="another training run is writing to --out"):
+            train(_toy_config(tmp_path, out=str(out), steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
+    build = trainer._build_run
+
+    def first_run_finishes_meanwhile(*args, **kwargs):
+        run = build(*args, **kwargs)
+        (out / "masker.pt").write_bytes(b"the first run's masker")
+        return run
+
+    monkeypatch.setattr(trainer, "_build_run", first_run_finishes_meanwhile)
+    with pytest.raises(InputError, match="already holds a run"):
+        train(_toy_config(tmp_path, out=str(out), steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
+    assert (out / "masker.pt").read_bytes() == b"the first run's masker"
