@@ -49,9 +49,11 @@ def class_activation_maps(features: torch.Tensor, weight: torch.Tensor, classes:
     return selected, every.flatten(1).amax(dim=1).clamp_min(0.0)
 
 
-def normalise_cam(maps: torch.Tensor, strongest: torch.Tensor | None = None) -> torch.Tensor:
-    """Scale (B, 1, h, w) non-negative maps to [0, 1] by their own maximum, or by ``strongest`` (B,) when given."""
-    scale = maps.flatten(1).amax(dim=1) if strongest is None else strongest.to(maps.dtype)
+def normalise_cam(maps: torch.Tensor, strongest: torch.Tensor | None = None, floor: float = 1.0) -> torch.Tensor:
+    """Scale (B, 1, h, w) non-negative maps to [0, 1] by their own maximum, or, with ``strongest`` (B,), by
+    ``max(own maximum, floor * strongest)`` (``floor = 1``: by the strongest class's peak)."""
+    own = maps.flatten(1).amax(dim=1)
+    scale = own if strongest is None else torch.maximum(own, floor * strongest.to(maps.dtype))
     tiny = torch.finfo(maps.dtype).tiny
     return (maps / scale.clamp_min(tiny).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
 
@@ -70,11 +72,12 @@ class CamMasker(ClassifierMasker):
         classifier: a black box with :attr:`~blackbox_saliency.interfaces.BlackBoxClassifier.cam_layers`.
         normalise: ``"class"`` (each map by its own maximum, the usual CAM) or ``"all"`` (by the strongest
             class's maximum, so that a class the network does not see gets a dim map).
+        floor: with ``"all"``, divide by ``max(own maximum, floor * strongest)`` instead (the masking model's prior).
     """
 
     method = "cam"
 
-    def __init__(self, classifier: nn.Module, normalise: str = "class") -> None:
+    def __init__(self, classifier: nn.Module, normalise: str = "class", floor: float = 1.0) -> None:
         super().__init__(classifier)
         if normalise not in NORMALISATIONS:
             raise InputError(f"`normalise` must be one of {NORMALISATIONS}, got {normalise!r}.")
@@ -91,6 +94,9 @@ class CamMasker(ClassifierMasker):
             raise InputError(f"{type(self.classifier).__name__}.cam_layers head {head_path!r} must be an nn.Linear to its {self.num_classes} classes.")
         self.head = head
         self.normalise = normalise
+        if not 0.0 <= float(floor) <= 1.0:
+            raise InputError(f"`floor` must lie in [0, 1], got {floor!r}.")
+        self.floor = float(floor)
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
         captured: list[torch.Tensor] = []
@@ -110,7 +116,7 @@ class CamMasker(ClassifierMasker):
         """Return (B, 1, H, W) class activation maps in [0, 1] for the given classes."""
         features = self._features(images).float()
         maps, strongest = class_activation_maps(features, self.head.weight.detach().float(), classes.to(features.device))
-        maps = normalise_cam(maps, strongest if self.normalise == "all" else None)
+        maps = normalise_cam(maps, strongest if self.normalise == "all" else None, self.floor)
         return F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=False).clamp_(0.0, 1.0).to(images.dtype)
 
     def extra_repr(self) -> str:

@@ -82,7 +82,7 @@ class SaliencyMasker(TrainableMasker):
         self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std, mode=cfg.feature_filter)
         head = self.encoder.head_weight
         use_prior = cfg.class_prior and head is not None and head.shape[0] == num_classes
-        self.prior = ClassPrior(head, cfg.prior_scale, cfg.prior_offset) if use_prior else None
+        self.prior = ClassPrior(head, cfg.prior_scale, cfg.prior_offset, cfg.prior_floor) if use_prior else None
         self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps, residual=use_prior)
         self.mask_stride = self.encoder.strides[-1 - len(blocks)]
         self.coarsest_stride = int(max(self.encoder.strides))

@@ -43,12 +43,15 @@ class ClassPrior(nn.Module):
     own feature extractor does not keep); ``a`` (as ``log_scale``) and ``b`` (``offset``) are trainable parameters.
     """
 
-    def __init__(self, weight: torch.Tensor, scale: float = 10.0, offset: float = -5.0) -> None:
+    def __init__(self, weight: torch.Tensor, scale: float = 10.0, offset: float = -5.0, floor: float = 1.0) -> None:
         super().__init__()
         if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
             raise InputError(f"the class prior needs a head weight of shape (classes, channels), got {getattr(weight, 'shape', type(weight).__name__)}.")
         if not scale > 0:
             raise InputError(f"the class prior's scale must be > 0, got {scale}.")
+        if not 0.0 <= floor <= 1.0:
+            raise InputError(f"the class prior's normalisation floor must lie in [0, 1], got {floor}.")
+        self.floor = float(floor)
         self.register_buffer("weight", weight.detach().clone().float())
         self.log_scale = nn.Parameter(torch.tensor(math.log(float(scale))))
         self.offset = nn.Parameter(torch.tensor(float(offset)))
@@ -58,12 +61,17 @@ class ClassPrior(nn.Module):
         return int(self.weight.shape[0])
 
     def normalised(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """``relu(X . W_c) / max_k,ij relu(X_ij . W_k)`` as (B, 1, h, w) float32 in [0, 1]."""
+        """``relu(X . W_c) / max(max_ij relu(X_ij . W_c), floor * max_k,ij relu(X_ij . W_k))`` as (B, 1, h, w) float32 in [0, 1].
+
+        ``floor = 1`` divides by the strongest class's peak; ``floor = 0`` by the class's own peak (plain CAM); in between,
+        a class whose peak reaches ``floor`` of the strongest one is scaled to its own peak, and a weaker one stays dim.
+        """
         features = features.float()
         weight = self.weight.to(features.device)
         selected = torch.einsum("bchw,bc->bhw", features, weight[classes]).unsqueeze(1).relu()
-        strongest = torch.einsum("bchw,kc->bkhw", features, weight).flatten(1).amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
-        return (selected / strongest.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+        strongest = torch.einsum("bchw,kc->bkhw", features, weight).flatten(1).amax(dim=1)
+        scale = torch.maximum(selected.flatten(1).amax(dim=1), self.floor * strongest).clamp_min(torch.finfo(torch.float32).tiny)
+        return (selected / scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
 
     def forward(self, features: torch.Tensor, classes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Mask logits (B, 1, *size) float32: the normalised prior, bilinearly upsampled to ``size``, times ``a`` plus ``b``."""
@@ -71,4 +79,4 @@ class ClassPrior(nn.Module):
         return prior * self.log_scale.float().exp() + self.offset.float()
 
     def extra_repr(self) -> str:
-        return f"classes={self.num_classes}, channels={int(self.weight.shape[1])}"
+        return f"classes={self.num_classes}, channels={int(self.weight.shape[1])}, floor={self.floor}"

@@ -50,7 +50,7 @@ def test_step_zero_boxes_are_the_cam_baselines(lite0, photos):
         classes = classifier(photos).argmax(dim=1)
         ours = mask_to_box(masker(photos, classes), 0.5)
         level = float(-masker.prior.offset / masker.prior.log_scale.exp())  # the prior's value at the mask's 0.5 level
-        cam = mask_to_box(CamMasker(classifier, normalise="all")(photos, classes), level)
+        cam = mask_to_box(CamMasker(classifier, normalise="all", floor=masker.prior.floor)(photos, classes), level)
     assert (ours - cam).abs().max() <= masker.mask_stride, f"{ours.tolist()} vs {cam.tolist()}"
     assert bool(((ours[:, 2] - ours[:, 0]) < 224).any()), "the prior must select a region on these photos, not the whole image"
 
@@ -140,3 +140,20 @@ def test_two_classes_of_one_photo_get_different_masks(lite0, photos):
         first, second = masker(photos, top2[:, 0]), masker(photos, top2[:, 1])
     difference = (first - second).abs().mean(dim=(1, 2, 3))
     assert bool((difference > 0.01).all()), difference.tolist()
+
+
+def test_the_normalisation_floor_spans_plain_cam_to_the_strongest_class():
+    """floor 0: each class scaled to its own peak (the 'cam' baseline); floor 1: to the strongest class's peak; between:
+    a class reaching the floor keeps its own scale and a weaker one stays dim."""
+    weight = torch.eye(2)
+    features = torch.zeros(1, 2, 1, 2)
+    features[0, 0, 0, 0] = 4.0  # class 0 peaks at 4
+    features[0, 1, 0, 1] = 1.5  # class 1 peaks at 1.5 (0.375 of the strongest)
+    classes = torch.tensor([1])
+    def peak(floor):
+        return float(ClassPrior(weight, floor=floor).normalised(features, classes).max())
+    assert peak(0.0) == 1.0 and peak(1.0) == 0.375
+    assert peak(0.25) == 1.0  # 0.375 >= 0.25: its own scale
+    assert peak(0.5) == 0.75  # 1.5 / (0.5 * 4)
+    with pytest.raises(InputError, match="floor"):
+        ClassPrior(weight, floor=1.5)
