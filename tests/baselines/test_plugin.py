@@ -8,9 +8,9 @@ from blackbox_saliency.baselines.plugin import BASELINES
 
 def test_every_baseline_is_registered_by_the_builtin_plugin():
     maskers = available()["maskers"]
-    for name in ("gradient", "gradcam", "iterative", "center", "full", "gt"):
+    for name in ("gradient", "gradcam", "cam", "iterative", "center", "full", "gt"):
         assert maskers[name] == "builtin:baselines"
-    assert set(BASELINES) == {"gradient", "gradcam", "iterative", "center", "full", "gt"}
+    assert set(BASELINES) == {"gradient", "gradcam", "cam", "iterative", "center", "full", "gt"}
 
 
 def test_factories_take_the_classifier(tiny_net):

@@ -210,13 +210,18 @@ def test_topk_with_class_is_refused(photos, tmp_path, capsys):
     assert "cannot be combined with --class" in capsys.readouterr().err
 
 
+def _photo_folder(folder, **names):
+    """A folder holding scikit-image photos under chosen file names (``chelsea="cat.jpg"``)."""
+    skimage_data = pytest.importorskip("skimage.data")
+    folder.mkdir()
+    for photo, name in names.items():
+        Image.fromarray(getattr(skimage_data, photo)()).save(folder / name)
+    return folder
+
+
 def test_explain_never_writes_over_an_input(tmp_path, cached_models, masker_path):
     """``explain d --out d``: the photos in d are PNGs whose names the overlays would take; they stay byte for byte."""
-    skimage_data = pytest.importorskip("skimage.data")
-    folder = tmp_path / "d"
-    folder.mkdir()
-    Image.fromarray(skimage_data.coffee()).save(folder / "coffee.png")
-    Image.fromarray(skimage_data.chelsea()).save(folder / "chelsea_panel.png")
+    folder = _photo_folder(tmp_path / "d", coffee="coffee.png", chelsea="chelsea_panel.png")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert main(["explain", str(folder), "--masker", str(masker_path), "--out", str(folder), "--no-progress"]) == 0
     for name, content in before.items():
@@ -228,11 +233,7 @@ def test_explain_never_writes_over_an_input(tmp_path, cached_models, masker_path
 
 def test_explain_output_names_never_collide(tmp_path, cached_models, masker_path):
     """``cat.jpg``'s panel and ``cat_panel.jpg``'s overlay would both be ``cat_panel.png``: each output gets its own file."""
-    skimage_data = pytest.importorskip("skimage.data")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    Image.fromarray(skimage_data.chelsea()).save(folder / "cat.jpg")
-    Image.fromarray(skimage_data.coffee()).save(folder / "cat_panel.jpg")
+    folder = _photo_folder(tmp_path / "in", chelsea="cat.jpg", coffee="cat_panel.jpg")
     out = tmp_path / "out"
     assert main(["explain", str(folder), "--masker", str(masker_path), "--out", str(out), "--no-progress"]) == 0
     doc = json.loads((out / "summary.json").read_text())
