@@ -31,7 +31,7 @@ def test_walkthrough_smoke_run(tmp_path, data_dir):
     assert "plain torch: (2, 1, 260, 260)" in done.stdout and "library imported: False" in done.stdout
     report = json.loads((tmp_path / "out" / "val_dev_efficientnet_lite2.json").read_text())
     assert report["meta"]["classifier"] == "efficientnet_lite2"
-    assert {row["method"] for row in report["rows"]} == {"masker", "gradcam", "center"}
+    assert {row["method"] for row in report["rows"]} == {"masker", "gradcam", "cam", "center"}
     import torch
 
     saved = torch.load(tmp_path / "out" / "run" / "masker.pt", weights_only=True)
