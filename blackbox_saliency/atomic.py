@@ -4,7 +4,8 @@ Example:
     >>> import tempfile, pathlib, torch
     >>> from blackbox_saliency.atomic import atomic_torch_save
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "ckpt.pt"
-    >>> atomic_torch_save({"step": 3}, path)
+    >>> atomic_torch_save({"step": 3}, path) == path
+    True
     >>> torch.load(path, weights_only=True)["step"]
     3
 """

@@ -17,10 +17,10 @@ Example:
     >>> import torch
     >>> prior = ClassPrior(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     >>> features = torch.tensor([[[[2.0, 0.0]], [[0.0, 1.0]]]])  # (1, 2 channels, 1, 2): class 0 left, class 1 right
-    >>> torch.sigmoid(prior(features, torch.tensor([0]), (1, 2))).round(decimals=3).tolist()
-    [[[[0.993, 0.007]]]]
-    >>> torch.sigmoid(prior(features, torch.tensor([1]), (1, 2))).round(decimals=3).tolist()
-    [[[[0.007, 0.5]]]]
+    >>> [round(v, 3) for v in torch.sigmoid(prior(features, torch.tensor([0]), (1, 2))).flatten().tolist()]
+    [0.993, 0.007]
+    >>> [round(v, 3) for v in torch.sigmoid(prior(features, torch.tensor([1]), (1, 2))).flatten().tolist()]
+    [0.007, 0.5]
 """
 
 from __future__ import annotations
