@@ -27,35 +27,12 @@ from torch import nn
 
 from ..errors import InputError
 from ..interfaces import BlackBoxClassifier
+from ..maskers.prior import class_activation_maps, normalise_cam
 from .base import ClassifierMasker
 
 __all__ = ["CamMasker", "NORMALISATIONS", "class_activation_maps", "normalise_cam"]
 
 NORMALISATIONS = ("class", "all")
-
-
-def class_activation_maps(features: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``relu(X_ij . W_c)`` (B, 1, h, w) of the selected classes and the strongest value over every class and location (B,).
-
-    Example:
-        >>> import torch
-        >>> maps, strongest = class_activation_maps(torch.ones(1, 2, 2, 2), torch.tensor([[1.0, 0.0], [2.0, 2.0]]), torch.tensor([0]))
-        >>> maps.flatten().tolist(), strongest.tolist()
-        ([1.0, 1.0, 1.0, 1.0], [4.0])
-    """
-    weight = weight.to(features.dtype)
-    selected = torch.einsum("bchw,bc->bhw", features, weight[classes]).unsqueeze(1).relu()
-    every = torch.einsum("bchw,kc->bkhw", features, weight)
-    return selected, every.flatten(1).amax(dim=1).clamp_min(0.0)
-
-
-def normalise_cam(maps: torch.Tensor, strongest: torch.Tensor | None = None, floor: float = 1.0) -> torch.Tensor:
-    """Scale (B, 1, h, w) non-negative maps to [0, 1] by their own maximum, or, with ``strongest`` (B,), by
-    ``max(own maximum, floor * strongest)`` (``floor = 1``: by the strongest class's peak)."""
-    own = maps.flatten(1).amax(dim=1)
-    scale = own if strongest is None else torch.maximum(own, floor * strongest.to(maps.dtype))
-    tiny = torch.finfo(maps.dtype).tiny
-    return (maps / scale.clamp_min(tiny).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
 
 
 def _module(classifier: BlackBoxClassifier, path: str, role: str) -> nn.Module:

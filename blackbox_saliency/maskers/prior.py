@@ -33,7 +33,31 @@ from torch import nn
 
 from ..errors import InputError
 
-__all__ = ["ClassPrior"]
+__all__ = ["ClassPrior", "class_activation_maps", "normalise_cam"]
+
+
+def class_activation_maps(features: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``relu(X_ij . W_c)`` (B, 1, h, w) of the selected classes and the strongest value over every class and location (B,).
+
+    Example:
+        >>> import torch
+        >>> maps, strongest = class_activation_maps(torch.ones(1, 2, 2, 2), torch.tensor([[1.0, 0.0], [2.0, 2.0]]), torch.tensor([0]))
+        >>> maps.flatten().tolist(), strongest.tolist()
+        ([1.0, 1.0, 1.0, 1.0], [4.0])
+    """
+    weight = weight.to(features.dtype)
+    selected = torch.einsum("bchw,bc->bhw", features, weight[classes]).unsqueeze(1).relu()
+    every = torch.einsum("bchw,kc->bkhw", features, weight)
+    return selected, every.flatten(1).amax(dim=1).clamp_min(0.0)
+
+
+def normalise_cam(maps: torch.Tensor, strongest: torch.Tensor | None = None, floor: float = 1.0) -> torch.Tensor:
+    """Scale (B, 1, h, w) non-negative maps to [0, 1] by their own maximum, or, with ``strongest`` (B,), by
+    ``max(own maximum, floor * strongest)`` (``floor = 1``: by the strongest class's peak)."""
+    own = maps.flatten(1).amax(dim=1)
+    scale = own if strongest is None else torch.maximum(own, floor * strongest.to(maps.dtype))
+    tiny = torch.finfo(maps.dtype).tiny
+    return (maps / scale.clamp_min(tiny).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
 
 
 class ClassPrior(nn.Module):
@@ -67,11 +91,8 @@ class ClassPrior(nn.Module):
         a class whose peak reaches ``floor`` of the strongest one is scaled to its own peak, and a weaker one stays dim.
         """
         features = features.float()
-        weight = self.weight.to(features.device)
-        selected = torch.einsum("bchw,bc->bhw", features, weight[classes]).unsqueeze(1).relu()
-        strongest = torch.einsum("bchw,kc->bkhw", features, weight).flatten(1).amax(dim=1)
-        scale = torch.maximum(selected.flatten(1).amax(dim=1), self.floor * strongest).clamp_min(torch.finfo(torch.float32).tiny)
-        return (selected / scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+        maps, strongest = class_activation_maps(features, self.weight.to(features.device), classes)
+        return normalise_cam(maps, strongest, self.floor)
 
     def forward(self, features: torch.Tensor, classes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Mask logits (B, 1, *size) float32: the normalised prior, bilinearly upsampled to ``size``, times ``a`` plus ``b``."""
