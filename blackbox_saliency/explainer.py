@@ -126,7 +126,7 @@ def load_masker_and_classifier(
         >>> classifier is box, type(masker).__name__
         (True, 'CenterBoxMasker')
     """
-    from .evaluation.methods import BASELINES
+    from .baselines.plugin import BASELINES
     from .plugins import load_classifier, load_masker
     from .plugins.manager import looks_like_path
 
