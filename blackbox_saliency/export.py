@@ -3,15 +3,22 @@
 Every exported graph is called as ``m(images, classes) -> masks`` with the
 library's conventions: images float32 (B, 3, H, W) RGB in [0, 1] (the graph
 normalises them itself), classes int64 (B,), masks float32 (B, 1, H, W) in
-[0, 1]. The graphs check their input and fail with a message naming the mistake:
+[0, 1]. Every file refuses what the eager masker refuses, in the same words (the key phrases of
+:data:`blackbox_saliency.export_guards.PHRASES`; ``tests/test_export_guards.py`` fuzzes this):
 
-* TorchScript: rank, channels, dtype of both inputs, one class per image, NaN, the [0, 1]
-  range and the class range (``torch.jit.Error`` whose last line is the message).
-* ``torch.export`` and AOTInductor: NaN, the [0, 1] range and the class range (``RuntimeError`` with the
-  message); rank, channels and one class per image are guarded by torch.export itself
-  (``Guard failed: images.size()[1] == 3``).
-* ONNX: onnxruntime checks rank and dtype (``Invalid rank for input: images``); value
-  checks cannot be expressed portably and are left out.
+* TorchScript: every check, scripted (``torch.jit.Error`` whose last line is the message).
+* ``torch.export`` and AOTInductor: channels, one class per image, empty batch, the size rule, NaN,
+  the [0, 1] range and the class range are data checks in the graph (``RuntimeError`` with the
+  message), so compiled code never trusts a size it has not checked. Dtype and rank: ``torch.export``'s
+  loader refuses them in its own words (``Tensor dtype mismatch``, ``Guard failed``); AOTInductor
+  packages refuse them in ours on every call (``AOTI_RUNTIME_CHECK_INPUTS=0`` turns that off).
+* ONNX: onnxruntime refuses a wrong rank, dtype, channel count or class count in its own words;
+  a sample with NaN or out-of-range pixels or a class out of range gets an out-of-range class
+  index, so the CPU provider refuses it (``indices element out of data bounds``). ONNX has no
+  assert: GPU providers may not check indices, so check values before calling them there.
+
+Exported files take float32 only (eager takes any float dtype) and, with dynamic sizes, heights and
+widths that are multiples of the encoder's coarsest stride (eager takes any size).
 
 Shapes the files accept:
 
@@ -59,6 +66,7 @@ from torch import nn
 
 from .atomic import atomic_write
 from .errors import BlackBoxSaliencyError, InputError
+from .export_guards import aoti_input_checks_always_on, check_traced_inputs, graph_input_checks
 from .interfaces import Masker, TrainableMasker
 
 __all__ = [
@@ -67,7 +75,6 @@ __all__ = [
     "ExportError",
     "ExportResult",
     "MaskerExportWrapper",
-    "assert_input_values",
     "check_traced_inputs",
     "export_masker",
     "read_export_description",
@@ -101,47 +108,32 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def check_traced_inputs(images: torch.Tensor, classes: torch.Tensor, num_classes: int) -> None:
-    """The input checks compiled into TorchScript exports (TorchScript-compatible; ``num_classes`` 0 = unknown)."""
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError("blackbox-saliency masker: `images` must have shape (B, 3, H, W), got " + str(images.shape) + "; pass float32 RGB images in [0, 1], NCHW")
-    if images.dtype != torch.float32:
-        raise ValueError("blackbox-saliency masker: `images` must be float32 in [0, 1], got another dtype; pass images.float() / 255 for uint8 images, images.float() for other floats")
-    if classes.dim() != 1 or classes.dtype != torch.int64:
-        raise ValueError("blackbox-saliency masker: `classes` must be an int64 tensor of shape (B,), got shape " + str(classes.shape) + " (pass classes.long() if the dtype differs)")
-    if classes.shape[0] != images.shape[0]:
-        raise ValueError("blackbox-saliency masker: `classes` has " + str(classes.shape[0]) + " entries for " + str(images.shape[0]) + " images; pass one class per image")
-    if images.numel() == 0:
-        raise ValueError("blackbox-saliency masker: `images` is empty, got shape " + str(images.shape))
-    if bool(torch.isnan(images).any()):
-        raise ValueError("blackbox-saliency masker: `images` contains NaN values")
-    if bool(images.min() < 0) or bool(images.max() > 1):
-        raise ValueError("blackbox-saliency masker: `images` must hold values in [0, 1]; scale 0..255 images by 1/255 and do not normalise them")
-    if num_classes > 0 and (bool(classes.min() < 0) or bool(classes.max() >= num_classes)):
-        raise ValueError("blackbox-saliency masker: `classes` must lie in [0, " + str(num_classes - 1) + "]")
-
-
-def assert_input_values(images: torch.Tensor, classes: torch.Tensor, num_classes: int) -> None:
-    """The value checks recorded into ``torch.export`` graphs (shapes are guarded by torch.export itself)."""
-    in_range = torch.logical_and(images.min() >= 0, images.max() <= 1)  # False for NaN too
-    torch._assert_async(in_range, "blackbox-saliency masker: `images` must hold values in [0, 1] without NaN; scale 0..255 images by 1/255 and do not normalise them")
-    if num_classes > 0:
-        valid = torch.logical_and(classes.min() >= 0, classes.max() < num_classes)
-        torch._assert_async(valid, f"blackbox-saliency masker: `classes` must lie in [0, {num_classes - 1}]")
-
-
 class MaskerExportWrapper(nn.Module):
-    """``(images, classes) -> masks`` around a masker; ``value_checks`` records :func:`assert_input_values` into the graph."""
+    """``(images, classes) -> masks`` around a masker.
 
-    def __init__(self, masker: Masker, value_checks: bool = False) -> None:
+    ``guard``: record :func:`~blackbox_saliency.export_guards.graph_input_checks` into the graph with
+    this size rule (``{"stride": s}``, ``{"size": (h, w)}`` or ``{}`` for any size); ``None``: no graph checks.
+    ``poison_invalid``: for formats that cannot assert (ONNX), replace the class of an invalid sample
+    (NaN or out-of-range pixels, a class out of range) by ``num_classes``, an index the class
+    embedding's lookup refuses.
+    """
+
+    def __init__(self, masker: Masker, guard: dict | None = None, poison_invalid: bool = False) -> None:
         super().__init__()
         self.masker = masker
-        self.value_checks = value_checks
+        self.guard = guard
+        self.poison_invalid = poison_invalid
         self.num_classes = int(masker.num_classes or 0)
 
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        if self.value_checks:
-            assert_input_values(images, classes, self.num_classes)
+        if self.guard is not None:
+            images, classes = graph_input_checks(images, classes, self.num_classes, self.guard.get("stride"), self.guard.get("size"))
+        elif self.poison_invalid and self.num_classes > 0:
+            flat = images.flatten(1)
+            valid = torch.logical_and(flat.min(1).values >= 0, flat.max(1).values <= 1)
+            valid = torch.logical_and(valid, torch.logical_not(torch.isnan(flat).any(1)))  # min / max may skip NaN in onnxruntime
+            valid = torch.logical_and(valid, torch.logical_and(classes >= 0, classes < self.num_classes))
+            classes = torch.where(valid, classes, torch.full_like(classes, self.num_classes))
         return self.masker.forward(images, classes)  # the graph checks values itself (above / check_traced_inputs)
 
 
@@ -219,7 +211,77 @@ def _torchscript(wrapper: nn.Module, masker: Masker, example: tuple, path: Path)
     return loaded, dynamic
 
 
-def _dynamic_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, str]]:
+def _dynamic_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, dict, str]]:
+    """(dynamic shapes, graph size rule, words) to try in turn: free sizes checked in the graph first."""
+    from torch.export import Dim
+
+    def free(spatial: bool) -> object:
+        # Dim.DYNAMIC, not named dims: the masker's arithmetic adds guards (e.g. at least two blocks) that
+        # named dims would reject; the graph's own size rule (graph_input_checks) covers them as data.
+        dims = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC, **({2: Dim.DYNAMIC, 3: Dim.DYNAMIC} if spatial else {})}
+        return (dims, {0: Dim.DYNAMIC})
+
+    specs: list[tuple[object, dict, str]] = []
+    stride = _coarsest_stride(masker)
+    if stride and size[0] % stride == 0 and size[1] % stride == 0 and min(size) >= 2 * stride:
+        specs.append((free(True), {"stride": stride}, f"batch; height and width: any multiple of {stride} that is >= {2 * stride}"))
+    specs.append((free(True), {"size": size}, f"batch only; images must be {size[0]}x{size[1]}"))
+    specs.append((None, {"size": size}, f"none; batch {{batch}} and images {size[0]}x{size[1]} only"))
+    return specs
+
+
+def _export_program(masker: Masker, example: tuple, size: tuple[int, int]) -> tuple[object, str, list[str]]:
+    """``torch.export`` the checked wrapper with the freest shapes that export."""
+    notes: list[str] = []
+    last: Exception | None = None
+    for spec, guard, words in _dynamic_specs(masker, size):
+        checked = MaskerExportWrapper(masker, guard=guard).eval()
+        try:
+            return torch.export.export(checked, example, dynamic_shapes=spec), words.replace("{batch}", str(example[0].shape[0])), notes
+        except Exception as exc:  # export raises many kinds (constraint violations, unsupported ops, ...)
+            notes.append(f"dynamic shapes '{words}' failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            last = exc
+    raise ExportError(f"torch.export could not export {type(masker).__name__}: {last}") from last
+
+
+def _torch_export(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
+    program, dynamic, notes = _export_program(masker, example, size)
+    extra = {DESCRIPTION_KEY: _description(masker, "export", dynamic)}
+    atomic_write(path, lambda handle: torch.export.save(program, handle, extra_files=extra))
+    with open(path, "rb") as handle:  # a buffer: torch.export.load wants a .pt2 suffix for paths
+        loaded = torch.export.load(handle).module()
+    return loaded, dynamic, notes
+
+
+def _aoti(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
+    import torch._inductor
+
+    program, dynamic, notes = _export_program(masker, example, size)
+
+    def save(tmp: str) -> None:
+        os.unlink(tmp)  # the packager writes the file itself
+        with aoti_input_checks_always_on() as changed:
+            torch._inductor.aoti_compile_and_package(program, package_path=tmp, inductor_configs={"aot_inductor.check_lowerbound": False})
+        if not changed or not changed[0]:
+            notes.append("this torch version's AOTInductor code was not recognised: dtype and rank are checked only with "
+                         "AOTI_RUNTIME_CHECK_INPUTS=1 set where the package is used.")
+        with zipfile.ZipFile(tmp, "a") as archive:  # the description, inside the archive's root folder (torch's loader requires it)
+            root = archive.namelist()[0].split("/")[0]
+            archive.writestr(f"{root}/extra/{DESCRIPTION_KEY}", _description(masker, "aoti", dynamic))
+
+    _write_via_tempfile(path, save, suffix=".pt2")
+    loaded = torch._inductor.aoti_load_package(str(path))
+    return loaded, dynamic, notes
+
+
+def _require_onnx() -> None:
+    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"ONNX export needs the package(s) {', '.join(missing)}: `pip install onnx onnxscript` (and onnxruntime to check the result).")
+
+
+def _onnx_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, str]]:
+    """ONNX keeps its dimensions symbolic in the file (onnxruntime checks rank and dtype): multiples of the stride first."""
     from torch.export import Dim
 
     batch = Dim("batch", min=1, max=65536)
@@ -233,62 +295,24 @@ def _dynamic_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, 
     return specs
 
 
-def _try_specs(masker: Masker, size: tuple[int, int], batch: int, run: Callable[[object], object]) -> tuple[object, str, list[str]]:
+def _onnx(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable | None, str, list[str]]:
+    _require_onnx()
+    wrapper = MaskerExportWrapper(masker, poison_invalid=True).eval()
     notes: list[str] = []
-    last: Exception | None = None
-    for spec, words in _dynamic_specs(masker, size):
+    program, dynamic, last = None, "", None
+    for spec, words in _onnx_specs(masker, size):
         try:
-            return run(spec), words.replace("{batch}", str(batch)), notes
-        except Exception as exc:  # export raises many kinds (constraint violations, unsupported ops, ...)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*axis name.*")
+                program = torch.onnx.export(wrapper, example, dynamo=True, dynamic_shapes=spec, input_names=["images", "classes"],
+                                            output_names=["masks"], verbose=False)
+            dynamic = words.replace("{batch}", str(example[0].shape[0]))
+            break
+        except Exception as exc:  # the exporter raises many kinds
             notes.append(f"dynamic shapes '{words}' failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
             last = exc
-    raise ExportError(f"torch.export could not export {type(masker).__name__}: {last}") from last
-
-
-def _torch_export(wrapper: nn.Module, masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
-    checked = MaskerExportWrapper(masker, value_checks=True).eval()
-    program, dynamic, notes = _try_specs(masker, size, example[0].shape[0], lambda spec: torch.export.export(checked, example, dynamic_shapes=spec))
-    extra = {DESCRIPTION_KEY: _description(masker, "export", dynamic)}
-    atomic_write(path, lambda handle: torch.export.save(program, handle, extra_files=extra))
-    with open(path, "rb") as handle:  # a buffer: torch.export.load wants a .pt2 suffix for paths
-        loaded = torch.export.load(handle).module()
-    return loaded, dynamic, notes
-
-
-def _aoti(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
-    import torch._inductor
-
-    checked = MaskerExportWrapper(masker, value_checks=True).eval()
-    program, dynamic, notes = _try_specs(masker, size, example[0].shape[0], lambda spec: torch.export.export(checked, example, dynamic_shapes=spec))
-
-    def save(tmp: str) -> None:
-        os.unlink(tmp)  # the packager writes the file itself
-        torch._inductor.aoti_compile_and_package(program, package_path=tmp)
-        with zipfile.ZipFile(tmp, "a") as archive:  # the description, where read_export_description finds it
-            archive.writestr(f"blackbox_saliency/extra/{DESCRIPTION_KEY}", _description(masker, "aoti", dynamic))
-
-    _write_via_tempfile(path, save, suffix=".pt2")
-    loaded = torch._inductor.aoti_load_package(str(path))
-    return loaded, dynamic, notes
-
-
-def _require_onnx() -> None:
-    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ExportError(f"ONNX export needs the package(s) {', '.join(missing)}: `pip install onnx onnxscript` (and onnxruntime to check the result).")
-
-
-def _onnx(wrapper: nn.Module, masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable | None, str, list[str]]:
-    _require_onnx()
-
-    def run(spec: object) -> object:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*axis name.*")
-            return torch.onnx.export(
-                wrapper, example, dynamo=True, dynamic_shapes=spec, input_names=["images", "classes"], output_names=["masks"], verbose=False
-            )
-
-    program, dynamic, notes = _try_specs(masker, size, example[0].shape[0], run)
+    if program is None:
+        raise ExportError(f"ONNX export of {type(masker).__name__} failed: {last}") from last
     program.model.metadata_props["blackbox_saliency"] = _description(masker, "onnx", dynamic)
     _write_via_tempfile(path, lambda tmp: program.save(tmp))
     if importlib.util.find_spec("onnxruntime") is None:
@@ -348,11 +372,11 @@ def export_masker(
         if format == "torchscript":
             loaded, dynamic = _torchscript(wrapper, masker, example, path)
         elif format == "export":
-            loaded, dynamic, notes = _torch_export(wrapper, masker, example, path, size)
+            loaded, dynamic, notes = _torch_export(masker, example, path, size)
         elif format == "aoti":
             loaded, dynamic, notes = _aoti(masker, example, path, size)
         else:
-            loaded, dynamic, notes = _onnx(wrapper, masker, example, path, size)
+            loaded, dynamic, notes = _onnx(masker, example, path, size)
     except (ExportError, InputError):
         raise
     except Exception as exc:
