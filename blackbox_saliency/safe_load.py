@@ -60,7 +60,15 @@ def _tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
 
 
 def check_finite_tensors(obj: Any, path: str | os.PathLike[str], what: str) -> None:
-    """CheckpointError when any floating-point tensor inside ``obj`` (nested dicts/lists) holds NaN or infinity."""
+    """CheckpointError when any floating-point tensor inside ``obj`` (nested dicts/lists) holds NaN or infinity, or
+    any tensor claims more elements than the file stores for it (a crafted view that would allocate without bound)."""
+    for name, tensor in _tensors(obj):
+        stored = tensor.untyped_storage().nbytes()
+        if tensor.numel() > 1 and tensor.numel() * tensor.element_size() > stored:
+            raise CheckpointError(
+                f"the {what} {Path(path)} is damaged: tensor {name} claims shape {tuple(tensor.shape)} but the file stores "
+                f"{stored} bytes for it (a crafted or broken file); use another file."
+            )
     bad = [name for name, tensor in _tensors(obj) if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all())]
     if bad:
         raise CheckpointError(

@@ -112,7 +112,7 @@ MASKER_FORMAT = CheckpointFormat(
     required={"config": dict, "state_dict": dict, "metadata": dict},
     missing="masker checkpoint {path} does not exist; check the path (trained maskers are saved by `blackbox-saliency train`).",
     wrong_kind=_not_a_masker_checkpoint,
-    too_new="{path} has checkpoint format {version!r}; this library reads format <= {supported}, upgrade blackbox-saliency.",
+    too_new="{path} has checkpoint format_version {version!r}; this library reads format_version <= {supported}, upgrade blackbox-saliency.",
     tensors=lambda payload: {"state_dict": payload["state_dict"], "encoder_state_dict": payload.get("encoder_state_dict")},
 )
 
@@ -128,7 +128,9 @@ def check_payload(payload: object, path: str | os.PathLike[str], fmt: Checkpoint
     if not isinstance(payload, dict) or payload.get("kind") != fmt.kind:
         raise CheckpointError(fmt.wrong_kind(path, payload))
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > fmt.version:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path} is damaged: entry 'format_version' must be an int >= 1, got {version!r}.")
+    if version > fmt.version:
         raise CheckpointError(fmt.too_new.format(path=path, version=version, supported=fmt.version))
     for key, kind in fmt.required.items():
         if not isinstance(payload.get(key), kind):
@@ -266,6 +268,8 @@ def masker_from_payload(payload: dict, path: str | os.PathLike[str], map_locatio
     path = Path(path)
     config = _checked_config(payload, path, overrides)
     encoder_state = payload.get("encoder_state_dict")
+    if encoder_state is not None and not isinstance(encoder_state, dict):
+        raise CheckpointError(f"{path} is damaged: entry 'encoder_state_dict' must be a dict of tensors or None, got {type(encoder_state).__name__}.")
     recorded_pretrained = config.get("encoder_pretrained")
     if encoder_state is not None:
         config["encoder_pretrained"] = False  # the stored weights replace any pretrained ones
@@ -274,7 +278,8 @@ def masker_from_payload(payload: dict, path: str | os.PathLike[str], map_locatio
     except (InputError, TypeError, KeyError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"the config in {path} cannot be built by this version of blackbox-saliency: {exc}") from exc
     masker.config["encoder_pretrained"] = recorded_pretrained
-    mismatch = f"config mismatch: the weights in {path} do not fit the masker built from its config"
+    architecture = ", ".join(f"{k}={v!r}" for k, v in sorted(config.items()) if k not in ("classifier_name", "encoder_pretrained"))
+    mismatch = f"config mismatch: the weights in {path} do not fit the masker built from its config ({architecture})"
     load_trainable_state(masker, payload["state_dict"], str(path), mismatch=mismatch)
     if encoder_state is not None:
         try:

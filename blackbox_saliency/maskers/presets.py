@@ -29,6 +29,8 @@ __all__ = ["DEFAULT_PRESET", "MaskerConfig", "PRESETS", "resolve_config"]
 
 #: Bounds that no real decoder reaches; a config beyond them (e.g. a crafted checkpoint) is refused before anything is built.
 MAX_CHANNELS = 8192
+#: The largest side a masker may resize its input to (``input_size``): bounds the memory a config can ask for.
+MAX_INPUT_SIZE = 4096
 MAX_BLOCKS = 8
 MAX_BOTTLENECKS = 16
 
@@ -83,7 +85,7 @@ class MaskerConfig:
     prior_floor: float = 0.25
 
     def __post_init__(self) -> None:
-        if isinstance(self.upsampler_channels, (str, bytes)) or not all(_is_int(c) for c in self.upsampler_channels):
+        if not isinstance(self.upsampler_channels, (list, tuple)) or not all(_is_int(c) for c in self.upsampler_channels):
             raise InputError(f"`upsampler_channels` must be a sequence of ints, got {self.upsampler_channels!r}.")
         channels = tuple(int(c) for c in self.upsampler_channels)
         if not channels or min(channels) < 1 or max(channels) > MAX_CHANNELS or len(channels) > MAX_BLOCKS:
@@ -112,11 +114,13 @@ class MaskerConfig:
             raise InputError(f"`prior_scale` must be > 0, got {self.prior_scale}.")
         if not 0.0 <= float(self.prior_floor) <= 1.0:
             raise InputError(f"`prior_floor` must lie in [0, 1], got {self.prior_floor}.")
+        if not float(self.embedding_init_std) >= 0:
+            raise InputError(f"`embedding_init_std` must be >= 0, got {self.embedding_init_std}.")
         if self.input_size is not None:
-            size = tuple(int(s) for s in self.input_size)
-            if len(size) != 2 or min(size) < 8:
-                raise InputError(f"`input_size` must be None or (height, width) with both >= 8, got {self.input_size!r}.")
-            object.__setattr__(self, "input_size", size)
+            size = self.input_size
+            if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(s) and 8 <= s <= MAX_INPUT_SIZE for s in size):
+                raise InputError(f"`input_size` must be None or (height, width), two ints in 8..{MAX_INPUT_SIZE}, got {self.input_size!r}.")
+            object.__setattr__(self, "input_size", tuple(size))
 
     def to_dict(self) -> dict:
         """JSON-able dict (tuples become lists)."""

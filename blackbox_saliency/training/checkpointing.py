@@ -79,7 +79,7 @@ TRAINING_FORMAT = CheckpointFormat(
     required={"step": int, "epoch": int, "batch_in_epoch": int, "config": dict, "masker_config": dict, "masker_state": dict, "optimizer": dict},
     missing="no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the checkpoint's path.",
     wrong_kind=_not_a_training_checkpoint,
-    too_new="{path} has training-checkpoint format {version!r}; this library reads format <= {supported}.",
+    too_new="{path} has training-checkpoint format_version {version!r}; this library reads format_version <= {supported}.",
     tensors=lambda payload: payload.get("masker_state"),
     fix="Start anew with --overwrite, or resume from a copy.",
 )
@@ -142,11 +142,30 @@ def _check_position(state: dict[str, Any], path: str | os.PathLike[str]) -> None
             raise CheckpointError(f"the training checkpoint {Path(path)} records `{name}` = {value!r}; it must be an int in {low}..{top}.")
 
 
+#: Entries a training checkpoint may hold, with the types they must have when present.
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"config": (dict,), "masker_config": (dict,), "masker_state": (dict,), "optimizer": (dict,),
+                                             "scheduler": (dict, type(None)), "rng": (list, type(None)), "metrics": (dict, type(None)),
+                                             "precision": (str,)}
+
+
+def _check_entries(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    for name, kinds in _ENTRY_TYPES.items():
+        if name in state and not isinstance(state[name], kinds):
+            wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+            raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `{name}` must be a {wanted}, got {state[name]!r:.80}.")
+    if "precision" in state and state["precision"] not in ("fp32", "bf16", "fp16"):
+        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `precision` must be fp32, bf16 or fp16, got {state['precision']!r:.80}.")
+    best = (state.get("metrics") or {}).get("best")
+    if best is not None and not isinstance(best, dict):
+        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `metrics` holds a `best` that is not a dict ({best!r:.80}).")
+
+
 def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Read and validate a training checkpoint (``weights_only=True``); CheckpointError when unusable (including a
     position out of range and NaN or infinite optimiser state)."""
     state = read_payload(path, TRAINING_FORMAT, map_location)
     _check_position(state, path)
+    _check_entries(state, path)
     check_finite_tensors(state.get("optimizer"), path, "optimiser state of the training checkpoint")
     return state
 

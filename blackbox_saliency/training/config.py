@@ -228,7 +228,7 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown training option(s) {unknown}; valid: {sorted(known)}.")
         values = dict(values)
-        if "crop_scale" in values and values["crop_scale"] is not None:
+        if isinstance(values.get("crop_scale"), list):
             values["crop_scale"] = tuple(values["crop_scale"])
         return cls(**values)
 
@@ -248,6 +248,7 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise InputError(f"`{name}` must be a finite number >= 0, got {value!r}.")
 
+        _check_field_types(self)
         if not isinstance(self.classifier, str) or not self.classifier:
             raise InputError("`classifier` must name a black box (see `blackbox-saliency plugins`).")
         if not self.data or not all(isinstance(p, str) and p for p in self.data_paths()):
@@ -265,7 +266,7 @@ class TrainConfig:
         if self.image_size is not None:
             positive_int("image_size", self.image_size, 8)
         lo, hi = self.crop_scale
-        if not 0.0 < float(lo) <= float(hi) <= 1.0:
+        if not 0.0 < lo <= hi <= 1.0:
             raise InputError(f"`crop_scale` must satisfy 0 < min <= max <= 1, got {self.crop_scale!r}.")
         positive_int("steps", self.steps)
         positive_int("batch_size", self.batch_size)
@@ -291,3 +292,36 @@ class TrainConfig:
         if not isinstance(self.masker_overrides, dict):
             raise InputError(f"`masker_overrides` must be a dict of MaskerConfig fields, got {type(self.masker_overrides).__name__}.")
         return self
+
+
+def _fits(value: object, kind: str) -> bool:
+    """Whether ``value`` has the type written ``kind`` in a field annotation (the kinds TrainConfig uses)."""
+    kind = kind.strip()
+    if kind == "None":
+        return value is None
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind.startswith("list["):
+        return isinstance(value, list) and all(_fits(v, kind[5:-1]) for v in value)
+    if kind.startswith("tuple["):
+        parts = kind[6:-1].split(",")
+        return isinstance(value, (list, tuple)) and len(value) == len(parts) and all(_fits(v, k) for v, k in zip(value, parts))
+    if kind.startswith("dict["):
+        return isinstance(value, dict)
+    return True  # a kind this check does not know: the specific checks of validate() cover it
+
+
+def _check_field_types(config: TrainConfig) -> None:
+    """InputError naming the first field whose value does not have its annotated type (e.g. a crafted checkpoint's config)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        kinds = str(f.type).split("|")
+        if not any(_fits(value, kind) for kind in kinds):
+            finite = " (finite numbers)" if "float" in str(f.type) else ""
+            raise InputError(f"`{f.name}` must be {' or '.join(k.strip() for k in kinds)}{finite}, got {value!r:.80}.")

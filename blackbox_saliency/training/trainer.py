@@ -305,9 +305,9 @@ def _check_out_folder(out: Path, config: TrainConfig) -> None:
 
 def _check_resume(config: TrainConfig, state: dict[str, Any], path: Path) -> None:
     try:
-        saved = TrainConfig.from_dict(state["config"])
+        saved = TrainConfig.from_dict(state["config"]).validate()
     except (InputError, TypeError) as error:
-        raise CheckpointError(f"the training config stored in {path} cannot be read by this version: {error}") from error
+        raise CheckpointError(f"the training config stored in {path} is damaged or cannot be read by this version: {error}") from error
     diffs = config.differences(saved)
     if diffs:
         listed = "; ".join(f"{k}: now {a!r}, checkpoint {b!r}" for k, (a, b) in sorted(diffs.items()))

@@ -104,7 +104,7 @@ def test_newer_format_is_refused(tmp_path, resnet_masker):
     payload = read_checkpoint(save_masker(tmp_path / "m.pt", resnet_masker))
     payload["format_version"] = 99
     torch.save(payload, tmp_path / "new.pt")
-    with pytest.raises(CheckpointError, match="format 99"):
+    with pytest.raises(CheckpointError, match="format_version 99"):
         load_masker_checkpoint(tmp_path / "new.pt")
 
 
