@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -93,6 +93,38 @@ def check_writable_folder(folder: str | os.PathLike[str], what: str = "the outpu
         raise InputError(f"cannot write to {what} {folder} ({existing}: {error.strerror or error}); pick a folder you can write to. "
                          "Nothing was done.") from error
     return folder
+
+
+def check_outputs_free(
+    outputs: Iterable[str | os.PathLike[str] | None], overwrite: bool = False, inputs: Iterable[str | os.PathLike[str] | None] = ()
+) -> None:
+    """Before any work: InputError when an output file would replace an input (always refused) or a file that is
+    already there (refused unless ``overwrite``), or is a folder. ``None`` entries are skipped.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "masker.pt").write_bytes(b"x")
+        >>> check_outputs_free([folder / "masker.onnx"], inputs=[folder / "masker.pt"])  # free: no error
+        >>> try:
+        ...     check_outputs_free([folder / "masker.pt"], overwrite=True, inputs=[folder / "masker.pt"])
+        ... except Exception as error:
+        ...     print(type(error).__name__)
+        InputError
+    """
+    from .errors import InputError
+
+    protected = {Path(p).expanduser().resolve() for p in inputs if p is not None}
+    for output in outputs:
+        if output is None:
+            continue
+        path = Path(output).expanduser()
+        if path.resolve() in protected:
+            raise InputError(f"the output {path} is one of the inputs; an input is never replaced, pass another output name. Nothing was written.")
+        if path.is_dir():
+            raise InputError(f"the output {path} is an existing folder; pass a file name. Nothing was written.")
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise InputError(f"the output {path} already exists; pass --overwrite to replace it, or another output name. Nothing was written.")
 
 
 def _temporaries_of(path: Path) -> list[Path]:

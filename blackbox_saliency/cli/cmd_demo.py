@@ -38,7 +38,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--masker", default=DEFAULT_MASKER, help=f"masker name or checkpoint path (default {DEFAULT_MASKER}, the shipped ImageNet masker)")
     parser.add_argument("--classifier", default=None, help="the black box (default: the one the masker was trained for)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files in --out that have an output's name (files an earlier demo wrote there are always refreshed)")
     parser.set_defaults(func=run)
+
+
+def _earlier_demo_files(out: Path) -> set[Path]:
+    """The files an earlier ``demo`` wrote into ``out`` (listed in its summary.json): the demo refreshes those."""
+    summary = out / "summary.json"
+    try:
+        doc = json.loads(summary.read_text(encoding="utf-8"))
+        listed = {Path(v) for photo in doc["photos"] for k, v in photo.items() if k in ("overlay", "panel", "mask")}
+        if doc.get("written_by") != "blackbox-saliency demo":
+            return set()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+    return {p.resolve() for p in listed | {summary, out / "contact_sheet.png"}}
+
+
+def _check_outputs(out: Path, names: list[str], overwrite: bool) -> None:
+    """Refuse before any work when --out holds a file this demo would write that an earlier demo did not write there."""
+    from ..atomic import check_outputs_free
+
+    ours = _earlier_demo_files(out)
+    wanted = [out / f"{name}{suffix}" for name in names for suffix in (".png", "_panel.png", "_mask.npy")]
+    wanted += [out / "contact_sheet.png", out / "summary.json"]
+    check_outputs_free([p for p in wanted if p.resolve() not in ours], overwrite=overwrite)
 
 
 def _load(masker: str, classifier: str | None, device):
@@ -62,12 +87,11 @@ def _explain_photos(photos, masker, classifier, device) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_write, atomic_write_text
+    from ..atomic import atomic_write, atomic_write_text, check_writable_folder
     from ..sample_photos import load_sample_photos
     from ..visualize import contact_sheet, render_overlays
 
     device = resolve_device(args.device)
-    masker, classifier, classifier_name = _load(args.masker, args.classifier, device)
     photos = load_sample_photos()
     for note in photos.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -76,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
             "no demo photo could be loaded (they come with scikit-image, matplotlib and scikit-learn); "
             "install them with: pip install 'blackbox-saliency[demo]'"
         )
+    _check_outputs(args.out, [photo.name for photo in photos], args.overwrite)  # before any model is loaded
+    check_writable_folder(args.out, "--out")
+    masker, classifier, classifier_name = _load(args.masker, args.classifier, device)
     args.out.mkdir(parents=True, exist_ok=True)
     results = _explain_photos(photos, masker, classifier, device)
 
@@ -90,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     sheet_path = args.out / "contact_sheet.png"
     atomic_write(sheet_path, lambda handle: sheet.save(handle, format="PNG"))
     mean = float(np.mean([r.saliency_metric for r in results]))
-    doc = {"masker": str(args.masker), "classifier": classifier_name, "mean_saliency_metric": mean, "photos": summary, "notes": photos.notes}
+    doc = {"written_by": "blackbox-saliency demo", "masker": str(args.masker), "classifier": classifier_name, "mean_saliency_metric": mean, "photos": summary, "notes": photos.notes}
     atomic_write_text(json.dumps(doc, indent=2) + "\n", args.out / "summary.json")
     print(f"mean saliency metric {mean:.3f} over {len(results)} photos (lower is better)")
     print(f"wrote {len(results)} overlays and the contact sheet {sheet_path}")

@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classifier", default=None, help="black box name (default: the one the masker was trained for)")
     parser.add_argument("--masker", default=None, help="trained masker: registered name or checkpoint path")
     parser.add_argument("--out", default=None, help="write <OUT>.md and <OUT>.json (default: print only)")
+    parser.add_argument("--overwrite", action="store_true", help="replace <OUT>.md and <OUT>.json if they exist")
     parser.add_argument("--per-image", action="store_true", help="also write every image's values into the JSON report")
     parser.add_argument("--title", default=None, help="title of the Markdown report")
     parser.add_argument("--limit", type=int, default=None, help="evaluate N images only (evenly spaced over the data set)")
@@ -130,8 +131,13 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.out:
-        from ..atomic import check_writable_folder
+        from ..atomic import check_outputs_free, check_writable_folder
 
+        report = Path(args.out)
+        report = report.with_suffix("") if report.suffix.lower() in (".md", ".json") else report  # as write_report names them
+        masker_file = args.masker if args.masker and Path(args.masker).expanduser().is_file() else None
+        check_outputs_free([report.with_name(report.name + ".md"), report.with_name(report.name + ".json")], overwrite=args.overwrite,
+                           inputs=[masker_file, args.data])
         check_writable_folder(Path(args.out).parent, "the folder of --out")  # before the evaluation, not after it
     methods = parse_methods(args.methods) if args.methods else (["masker"] if args.masker else None)
     if methods is None:

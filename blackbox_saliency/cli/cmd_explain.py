@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -79,13 +80,16 @@ OUTPUT_SUFFIXES = (".png", "_panel.png", "_mask.npy")  # what write_explanation 
 
 
 class OutputNames:
-    """Unique output names in one ``--out`` folder: never an input photo, never a name this run wrote, and never a file
-    that was there before the run unless ``overwrite`` (``name_2``, ``name_3``... otherwise)."""
+    """Unique output names in one ``--out`` folder: never an input photo, never a name this run (or another run writing
+    to the same folder at the same time) took, and never a file that was there before the run unless ``overwrite``
+    (``name_2``, ``name_3``... otherwise). Without ``overwrite`` each name is claimed with an exclusive create, so two
+    runs never pick the same one; :meth:`release` removes claims that were never written."""
 
     def __init__(self, out: Path, inputs: Iterable[Path], overwrite: bool = False) -> None:
         self.out, self.overwrite = out, overwrite
         self.protected = {p.resolve() for p in inputs}
         self.written: set[Path] = set()
+        self.claimed: list[Path] = []
 
     def _free(self, path: Path) -> bool:
         resolved = path.resolve()
@@ -93,14 +97,47 @@ class OutputNames:
             return False
         return self.overwrite or not path.exists()
 
+    def _claim(self, paths: list[Path]) -> bool:
+        """Create every path exclusively (empty); all or none."""
+        made: list[Path] = []
+        for path in paths:
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                for other in made:
+                    other.unlink(missing_ok=True)
+                return False
+            made.append(path)
+        self.claimed.extend(made)
+        return True
+
     def stem(self, wanted: str, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> str:
         """A stem whose every ``stem + suffix`` in ``out`` is free; the names are then taken."""
         base, k = wanted or "image", 2
         candidate = base
-        while not all(self._free(self.out / f"{candidate}{suffix}") for suffix in suffixes):
+        while True:
+            paths = [self.out / f"{candidate}{suffix}" for suffix in suffixes]
+            if all(self._free(p) for p in paths) and (self.overwrite or self._claim(paths)):
+                break
             candidate, k = f"{base}_{k}", k + 1
-        self.written.update((self.out / f"{candidate}{suffix}").resolve() for suffix in suffixes)
+        self.written.update(p.resolve() for p in paths)
         return candidate
+
+    def __enter__(self) -> OutputNames:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Remove the claimed names that are still empty (their image failed, or the run stopped)."""
+        for path in self.claimed:
+            try:
+                if path.stat().st_size == 0:
+                    path.unlink()
+            except OSError:
+                pass
+        self.claimed.clear()
 
 
 def _read_prepared(
@@ -153,39 +190,39 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(paths), desc="explain", unit="image")
     say = bar.write if bar is not None else print
     prepared = _read_prepared(paths, prepare_function(classifier), failures, args.max_side or None)
-    names = OutputNames(args.out, paths, overwrite=args.overwrite)
-    summary = []
-    done: set[str] = set()
-    for result in stream_explanations(prepared, masker, classifier, class_choice, device, args.batch_size, args.topk):
-        name = Path(result.name)
-        suffix = f"_top{result.rank}_{_slug(result.class_name)}" if result.rank else ""
-        stem = names.stem(name.stem + suffix)
-        try:
-            paths_written = write_explanation(result, args.out, stem)
-        except OSError as error:
-            failures.append(result.name)
-            say(f"blackbox-saliency explain: error: cannot write the outputs of {result.name}: {error}")
-            continue
-        say(result.line())
-        summary.append({**result.summary(), **{k: str(v) for k, v in paths_written.items()}})
-        if bar is not None and result.name not in done:
-            done.add(result.name)
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    if summary:
-        from ..atomic import atomic_write_text
+    with OutputNames(args.out, paths, overwrite=args.overwrite) as names:  # claims released at the end, whatever happens
+        summary = []
+        done: set[str] = set()
+        for result in stream_explanations(prepared, masker, classifier, class_choice, device, args.batch_size, args.topk):
+            name = Path(result.name)
+            suffix = f"_top{result.rank}_{_slug(result.class_name)}" if result.rank else ""
+            stem = names.stem(name.stem + suffix)
+            try:
+                paths_written = write_explanation(result, args.out, stem)
+            except OSError as error:
+                failures.append(result.name)
+                say(f"blackbox-saliency explain: error: cannot write the outputs of {result.name}: {error}")
+                continue
+            say(result.line())
+            summary.append({**result.summary(), **{k: str(v) for k, v in paths_written.items()}})
+            if bar is not None and result.name not in done:
+                done.add(result.name)
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if summary:
+            from ..atomic import atomic_write_text
 
-        mean = float(np.mean([s["saliency_metric"] for s in summary]))
-        doc = {"masker": str(args.masker), "classifier": classifier_name, "topk": args.topk, "mean_saliency_metric": mean, "images": summary, "failed": failures}
-        summary_path = args.out / f"{names.stem('summary', ('.json',))}.json"
-        atomic_write_text(json.dumps(doc, indent=2) + "\n", summary_path)
-        print(f"explained {len(summary)} image/class pair(s), mean saliency metric {mean:.3f} (lower is better); wrote the overlays, "
-              f"panels, masks and {summary_path.name} to {args.out.resolve()}")
-    if failures:
-        print(f"{len(failures)} image(s) failed: {', '.join(failures)}", file=sys.stderr)
-        return 1
-    return 0
+            mean = float(np.mean([s["saliency_metric"] for s in summary]))
+            doc = {"masker": str(args.masker), "classifier": classifier_name, "topk": args.topk, "mean_saliency_metric": mean, "images": summary, "failed": failures}
+            summary_path = args.out / f"{names.stem('summary', ('.json',))}.json"
+            atomic_write_text(json.dumps(doc, indent=2) + "\n", summary_path)
+            print(f"explained {len(summary)} image/class pair(s), mean saliency metric {mean:.3f} (lower is better); wrote the overlays, "
+                  f"panels, masks and {summary_path.name} to {args.out.resolve()}")
+        if failures:
+            print(f"{len(failures)} image(s) failed: {', '.join(failures)}", file=sys.stderr)
+            return 1
+        return 0
 
 
 __all__ = ["register", "run"]

@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..export import FORMATS, export_masker
 from .commands import COMMAND_HELP
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, nargs="+", default=[224], metavar="PX", help="example image size: one value or HEIGHT WIDTH (default 224)")
     parser.add_argument("--batch", type=int, default=1, help="example batch size used for tracing and checking (default 1)")
     parser.add_argument("--no-check", action="store_true", help="skip comparing the exported file with the eager masker")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (the masker file itself is never replaced)")
     parser.set_defaults(func=run)
 
 
@@ -38,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     if len(args.size) not in (1, 2):
         raise InputError(f"--size takes one value or HEIGHT WIDTH, got {args.size}.")
     size = args.size[0] if len(args.size) == 1 else (args.size[0], args.size[1])
+    from ..atomic import check_outputs_free, check_writable_folder
+
+    masker_file = args.masker if Path(args.masker).expanduser().is_file() else None
+    check_outputs_free([args.out], overwrite=args.overwrite, inputs=[masker_file])
+    check_writable_folder(Path(args.out).expanduser().parent, "the folder of --out")
     masker = load_masker(args.masker)
     result = export_masker(masker, args.out, args.format, size=size, batch=args.batch, check=not args.no_check)
     print(f"wrote {result.path} ({result.format})")

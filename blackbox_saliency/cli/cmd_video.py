@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--no-caption", action="store_true", help="do not write the class name into the video")
     parser.add_argument("--progress", choices=["auto", "on", "off"], default="auto", help="tqdm progress bar (auto: when stderr is a terminal)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out and --masks-out if they exist (the input video is never replaced)")
     parser.set_defaults(func=run)
 
 
@@ -78,10 +80,7 @@ def _frames(reader, max_frames: int | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..video.io import VideoWriter, open_video, require_av
-    from ..video.npy_stream import NpyStreamWriter
-    from ..video.stream import CLASS_KEYWORDS, StreamingExplainer
-    from ..visualize import caption
+    from ..video.io import require_av
 
     require_av()  # fail before loading any model
     if args.batch_size < 1:
@@ -94,6 +93,40 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--masks-out must name a .npy file, got {args.masks_out}.")
     if args.out.resolve() == args.input.resolve():
         raise InputError("--out must differ from the input video.")
+    from ..atomic import check_outputs_free, check_writable_folder
+
+    masker_file = args.masker if Path(args.masker).expanduser().is_file() else None
+    check_outputs_free([args.out, args.masks_out], overwrite=args.overwrite, inputs=[args.input, masker_file])
+    for output in (args.out, args.masks_out):
+        if output is not None:
+            check_writable_folder(output.parent, f"the folder of {output}")
+    final_out, final_masks = args.out, args.masks_out
+    args.out, args.masks_out = _partial_name(final_out), _partial_name(final_masks)  # written there, moved into place at the end
+    try:
+        count = _write(args)
+        for partial, final in ((args.out, final_out), (args.masks_out, final_masks)):
+            if partial is not None:
+                os.replace(partial, final)
+    finally:
+        for partial in (args.out, args.masks_out):
+            if partial is not None and partial.exists():
+                partial.unlink()
+    print(f"wrote {count} frames to {final_out}" + (f" and masks to {final_masks}" if final_masks else ""))
+    return 0
+
+
+def _partial_name(path: Path | None) -> Path | None:
+    """Where a file is written before it is complete: beside it, hidden, same extension (the container follows it)."""
+    return None if path is None else path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+def _write(args: argparse.Namespace) -> int:
+    """Explain the video into ``args.out`` (and ``args.masks_out``), then move both to their final names; returns the frame count."""
+    from ..video.io import VideoWriter, open_video
+    from ..video.npy_stream import NpyStreamWriter
+    from ..video.stream import CLASS_KEYWORDS, StreamingExplainer
+    from ..visualize import caption
+
     device = resolve_device(args.device)
     with open_video(args.input) as reader:
         info = reader.info
@@ -125,6 +158,6 @@ def run(args: argparse.Namespace) -> int:
     if count == 0:
         raise InputError(f"{args.input} has no decodable frame; nothing was written.")
     fps = count / elapsed if elapsed > 0 else float("inf")
-    print(f"wrote {count} frames ({info.width}x{info.height}) to {args.out}" + (f" and masks to {args.masks_out}" if args.masks_out else ""))
-    print(f"achieved {fps:.1f} frames/s end to end (decode + explain + encode) on {device} with batch size {args.batch_size}")
-    return 0
+    print(f"explained {count} frames ({info.width}x{info.height}): {fps:.1f} frames/s end to end (decode + explain + encode) on {device} "
+          f"with batch size {args.batch_size}")
+    return count
