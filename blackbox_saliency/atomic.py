@@ -170,8 +170,15 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def _out_of_space(error: BaseException, folder: Path) -> bool:
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    """Whether a failed write ran out of space: its errno says so, or (torch.save's RuntimeError carries no errno) its
+    message says a write failed while the disk is nearly full. Any other error keeps its own message."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(error)
+    if "No space left" in text:
         return True
+    if not any(words in text for words in ("failed writing", "write failed", "unexpected pos")):
+        return False
     try:
         return shutil.disk_usage(folder).free < _NEARLY_FULL_BYTES
     except OSError:

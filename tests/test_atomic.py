@@ -105,3 +105,26 @@ def test_a_concurrent_writers_temporary_is_never_deleted(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_an_unrelated_error_on_a_nearly_full_disk_keeps_its_own_message(tmp_path, monkeypatch):
+    """Under 32 MiB free, a permission or I/O error was reported as "no space left"; only a write failure may be."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**9, 10**9 - 1024, 1024))
+
+    def denied(handle):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    with pytest.raises(PermissionError) as caught:
+        atomic_write(tmp_path / "x.pt", denied)
+    assert not isinstance(caught.value, OutOfSpaceError)
+
+    def torch_write_failure(handle):
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: file write failed")
+
+    with pytest.raises(OutOfSpaceError):
+        atomic_write(tmp_path / "y.pt", torch_write_failure)

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from ..data.index_csv import read_index_csv
 from ..data.npz import pick_npz, read_npz
 from ..data.subsets import evenly_spaced
 from ..data.transforms import AUGMENTATIONS, CROP_FRACTION, build_transform
-from ..errors import DataNotFoundError, InputError
+from ..errors import DataNotFoundError, ImageReadError, InputError
 from ..io import IMAGE_SUFFIXES, open_rgb
 
 __all__ = [
@@ -101,7 +102,7 @@ class ImageDataset(Dataset):
         index, seed = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), None)
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a data set of {len(self)} images")
-        image = self.raw(index)
+        image, label = self.raw_with_label(index)
         if self.transform is not None:
             if seed is None:
                 image = self.transform(image)
@@ -109,7 +110,11 @@ class ImageDataset(Dataset):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed)
                     image = self.transform(image)
-        return image, int(self.labels[index])
+        return image, label
+
+    def raw_with_label(self, index: int) -> tuple[object, int]:
+        """The raw image at ``index`` and its label (a data set may substitute a readable sample for a broken one)."""
+        return self.raw(index), int(self.labels[index])
 
 
 class NpzImages(ImageDataset):
@@ -138,8 +143,26 @@ class _FileImages(ImageDataset):
         self.labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         self.source = source
 
+    #: How many photos in a row may be unreadable before sampling gives up.
+    MAX_UNREADABLE_IN_A_ROW = 16
+
     def raw(self, index: int) -> Image.Image:
         return open_rgb(self.files[index], exif_orientation=False)
+
+    def raw_with_label(self, index: int) -> tuple[object, int]:
+        """The photo at ``index``; an unreadable one is skipped (warned once per file and loader process, counted in
+        :attr:`unreadable`) and the next readable photo is returned with *its* label."""
+        unreadable = self.__dict__.setdefault("unreadable", set())
+        for step in range(min(len(self), self.MAX_UNREADABLE_IN_A_ROW)):
+            i = (index + step) % len(self)
+            try:
+                return self.raw(i), int(self.labels[i])
+            except ImageReadError as error:
+                if self.files[i] not in unreadable:
+                    unreadable.add(self.files[i])
+                    warnings.warn(f"skipping an unreadable training photo ({len(unreadable)} so far): {error}", stacklevel=2)
+        raise ImageReadError(f"{self.MAX_UNREADABLE_IN_A_ROW} photos in a row from {self.files[index]} are unreadable; check the data folder "
+                             f"{self.source} (a failed copy or download?).")
 
 
 class IndexCsvImages(_FileImages):

@@ -144,3 +144,20 @@ def test_bad_inputs(tmp_path):
         build_dataset(tmp_path / "photos", 32, train=True, augment="wild")
     with pytest.raises(InputError, match="kind"):
         build_dataset(tmp_path / "photos", 32, train=True, kind="zip")
+
+
+def test_a_corrupt_photo_in_a_training_folder_is_skipped_with_a_warning_not_an_abort(tmp_path):
+    """Before, the first batch that sampled a broken file aborted the run; now the next photo stands in, with its own label."""
+    _write_png(tmp_path / "tree" / "cat" / "a.png", (255, 0, 0))
+    (tmp_path / "tree" / "cat" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated by a failed copy")
+    _write_png(tmp_path / "tree" / "dog" / "c.png", (0, 255, 0))
+    data = build_dataset(tmp_path / "tree", 16, train=False)
+    with pytest.warns(UserWarning, match=r"skipping an unreadable training photo \(1 so far\): .*b.png"):
+        image, label = data[1]
+    assert label == 1 and image[1].mean() > 0.9  # the dog photo, with the dog label
+    assert [p.name for p in data.unreadable] == ["b.png"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per file
+        data[1]
