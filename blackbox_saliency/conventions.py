@@ -73,6 +73,9 @@ def skip_input_checks() -> Iterator[None]:
 def _check_float_tensor(x: object, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise InputError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(...).")
+    if x.device.type == "meta":
+        raise InputError(f"`{name}` is on the meta device (a shape without data); create it on the CPU or a GPU, "
+                         "e.g. torch.empty_like(x, device='cpu'), or load its data first.")
     if not torch.is_floating_point(x):
         raise InputError(
             f"`{name}` must be a floating-point tensor, got dtype {x.dtype}; "

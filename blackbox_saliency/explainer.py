@@ -56,31 +56,42 @@ class ExplainResult:
     class_names: list[list[str]]
 
 
-def image_files(specs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+def image_files(specs: Sequence[str | os.PathLike[str]], skipped: list[str] | None = None) -> list[Path]:
     """Expand files, folders (every image inside, recursively, sorted) and glob patterns into image paths.
 
+    A spec that yields nothing (a folder without images, a pattern that matches no file, a FIFO or
+    other non-regular file) is reported in ``skipped`` (a reason each) when it is given and the other
+    specs yield photos; without ``skipped`` it raises.
+
     Raises:
-        InputError: a spec matches nothing.
+        InputError: a spec yields nothing and ``skipped`` is None, or no spec yields anything.
     """
     import glob
 
     found: list[Path] = []
+    problems: list[str] = []
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
             inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not inside:
-                raise InputError(f"the folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)}).")
             found.extend(inside)
+            if not inside:
+                problems.append(f"the folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+        elif path.exists() and not path.is_file():
+            problems.append(f"{path} is not a regular file (a FIFO, socket or device); pass image files or folders")
         elif path.exists():
             found.append(path)
         elif glob.has_magic(str(spec)):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(str(spec)), recursive=True) if Path(p).is_file())
-            if not matches:
-                raise InputError(f"the pattern {spec!r} matches no file.")
             found.extend(matches)
+            if not matches:
+                problems.append(f"the pattern {spec!r} matches no file")
         else:
             found.append(path)  # reported as unreadable by the reader, with the others still explained
+    if problems and (skipped is None or not found):
+        raise InputError("; ".join(problems) + ".")
+    if skipped is not None:
+        skipped.extend(problems)
     return found
 
 

@@ -64,7 +64,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import atomic_write
+from .atomic import _current_umask, atomic_write
 from .errors import BlackBoxSaliencyError, InputError
 from .export_guards import aoti_input_checks_always_on, check_traced_inputs, graph_input_checks
 from .interfaces import Masker, TrainableMasker
@@ -191,6 +191,7 @@ def _write_via_tempfile(path: Path, save: Callable[[str], None], suffix: str | N
     os.close(fd)
     try:
         save(tmp)
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp creates 0600; the file gets the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -32,6 +32,7 @@ Example (a tiny custom black box as a template subclass)::
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -112,7 +113,7 @@ class BlackBoxClassifier(nn.Module):
 
         if isinstance(name_or_index, bool) or not isinstance(name_or_index, (int, str)):
             raise InputError(f"a class is an int index or a class name, got {type(name_or_index).__name__} {name_or_index!r}.")
-        if isinstance(name_or_index, int) or name_or_index.isdigit():
+        if isinstance(name_or_index, int) or re.fullmatch(r"\s*[-+]?\d+\s*", name_or_index):  # "-1" is an index out of range, not a name
             index = int(name_or_index)
             check_classes(torch.tensor([index]), self.num_classes, name="class")
             return index
@@ -226,7 +227,19 @@ class Masker(nn.Module, ABC):
 
     def __call__(self, images: torch.Tensor, classes: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         self.check_input(images, classes)
-        return super().__call__(images, classes, *args, **kwargs)
+        try:
+            return super().__call__(images, classes, *args, **kwargs)
+        except (torch.OutOfMemoryError, RuntimeError) as error:
+            if not isinstance(error, torch.OutOfMemoryError) and "can't allocate memory" not in str(error):
+                raise
+            from .errors import InputError
+
+            batch, _, height, width = images.shape
+            raise InputError(
+                f"not enough memory on {images.device} to explain {batch} image(s) of {height}x{width} pixels at once "
+                f"({str(error).splitlines()[0][:160]}); the masker works at the image's own resolution: resize the images first "
+                "(to what the black box sees, e.g. 224 pixels on the shorter side; `explain --max-side`), or pass fewer per call."
+            ) from error
 
     def explain(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """Check the input, then return the masks (the same as calling the masker)."""

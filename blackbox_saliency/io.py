@@ -21,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
 from .errors import ImageReadError, InputError
+from .safe_load import why_not_a_file
 
 __all__ = ["IMAGE_SUFFIXES", "as_rgb", "load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
 
@@ -94,10 +95,9 @@ def open_rgb(path: _PathLike, exif_orientation: bool = True, max_side: int | Non
     reduced scale directly, so a 24-megapixel photo never occupies its full size in memory).
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageReadError(f"cannot read image {path}: the file does not exist")
-    if path.is_dir():
-        raise ImageReadError(f"cannot read image {path}: it is a directory, not an image file")
+    problem = why_not_a_file(path)
+    if problem is not None:
+        raise ImageReadError(f"cannot read image {path}: {'the file does not exist' if problem == 'it does not exist' else problem}")
     if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1):
         raise InputError(f"`max_side` must be a positive int or None, got {max_side!r}")
     try:
@@ -250,6 +250,8 @@ def save_image(tensor: torch.Tensor, path: _PathLike) -> Path:
     Masks (1, H, W) are saved as greyscale. Returns the path.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot save an image to {path}: it is a folder; pass a file name such as {path / 'image.png'}")
     extensions = Image.registered_extensions()
     image_format = extensions.get(path.suffix.lower())
     if image_format is None:

@@ -48,6 +48,30 @@ def load_weights_only(path: str | os.PathLike[str], what: str, map_location: Any
         ) from None
 
 
+def why_not_a_file(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as a file, in words (None when it can): a folder, a symbolic link that loops or
+    points nowhere, a FIFO or device, or nothing there.
+
+    Example:
+        >>> import tempfile
+        >>> why_not_a_file(tempfile.mkdtemp())
+        'it is a folder, not a file'
+    """
+    path = Path(path)
+    try:
+        if path.is_file():
+            return None
+        if path.is_dir():
+            return "it is a folder, not a file"
+        if path.is_symlink():
+            return "it is a symbolic link that loops or points to nothing"
+        if path.exists():
+            return "it is not a regular file (a FIFO, socket or device)"
+    except OSError as error:  # e.g. a symbolic-link loop on some systems
+        return f"it cannot be inspected ({error.strerror or error})"
+    return "it does not exist"
+
+
 def _tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
     if isinstance(obj, torch.Tensor):
         yield prefix or "<tensor>", obj

@@ -233,6 +233,8 @@ def check_classifier_class_index(net: BlackBoxClassifier) -> None:
         assert net.class_index(index) == index and net.class_index(str(index)) == index
     with pytest.raises(InputError):
         net.class_index(net.num_classes)
+    with pytest.raises(InputError, match="out of range"):  # "-1" is an index out of range, not "no class named '-1'"
+        net.class_index("-1")
     assert wrong == {}, f"class names resolving to another class: {wrong}"
 
 

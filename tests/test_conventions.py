@@ -100,3 +100,10 @@ def test_check_generator_rejects_wrong_type_and_device():
         check_generator(123, torch.device("cpu"))
     with pytest.raises(InputError, match="`generator`.*cuda"):
         check_generator(torch.Generator(), torch.device("cuda"))
+
+
+def test_a_meta_device_tensor_is_refused_with_a_message_not_a_raw_error():
+    from blackbox_saliency.conventions import check_images
+
+    with pytest.raises(InputError, match="is on the meta device"):
+        check_images(torch.empty(1, 3, 8, 8, device="meta"))

@@ -119,3 +119,20 @@ def test_explain_refuses_classes_it_would_have_to_guess(chelsea):
     assert by_name.classes.tolist() == [[281]]
     with pytest.raises(bs.InputError, match="int index or a class name, got bool"):
         classifier.class_index(True)
+
+
+def test_an_empty_folder_named_like_a_photo_or_a_fifo_is_skipped_with_a_reason(tmp_path):
+    import os
+
+    from blackbox_saliency.errors import InputError
+    from blackbox_saliency.explainer import image_files
+
+    (tmp_path / "empty.jpg").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "real.png")
+    skipped: list[str] = []
+    found = image_files([tmp_path / "empty.jpg", tmp_path / "pipe.png", tmp_path / "real.png"], skipped)
+    assert found == [tmp_path / "real.png"]
+    assert any("holds no image" in s for s in skipped) and any("not a regular file" in s for s in skipped)
+    with pytest.raises(InputError, match="not a regular file"):
+        image_files([tmp_path / "pipe.png"], [])  # nothing left to explain: an error

@@ -341,3 +341,15 @@ def test_onnx_file_refuses_invalid_values_instead_of_explaining_another_class(tm
         images = images * 255
     with pytest.raises(Exception, match="indices element out of data bounds"):
         session.run(["masks"], {"images": images.numpy(), "classes": classes.numpy()})
+
+
+def test_an_exported_file_gets_the_usual_permissions_not_0600(tmp_path, tiny):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        result = export_masker(tiny, tmp_path / "m.pt2", "export", size=32, batch=2, check=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o644

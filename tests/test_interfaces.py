@@ -107,3 +107,15 @@ def test_the_black_box_base_class_refuses_out_of_range_and_nan_images():
     broken[0, 0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="NaN"):
         box(broken)
+
+
+def test_running_out_of_memory_says_what_to_do_not_an_allocator_message(monkeypatch):
+    """A 3000x3000 photo made the CPU allocator fail with its own words; the masker now names the size and the fix."""
+    masker = bs.load_masker("center")
+
+    def no_memory(images, classes):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes")
+
+    monkeypatch.setattr(masker, "forward", no_memory)
+    with pytest.raises(InputError, match="not enough memory on cpu to explain 1 image.* of 64x48 pixels .*resize the images first"):
+        masker(torch.rand(1, 3, 64, 48), torch.tensor([0]))

@@ -222,3 +222,24 @@ def test_an_unknown_mode_is_refused():
 
     with pytest.raises(ImageReadError, match="mode 'BGR;24' is not supported"):
         as_rgb(OddMode())
+
+
+def test_save_image_to_a_folder_names_the_mistake(tmp_path):
+    with pytest.raises(InputError, match="it is a folder; pass a file name"):
+        save_image(torch.rand(3, 8, 8), tmp_path)
+
+
+def test_a_fifo_is_refused_not_read_forever(tmp_path):
+    import os
+
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        load_image(fifo)
+
+
+def test_a_symbolic_link_loop_is_named_as_such(tmp_path):
+    loop = tmp_path / "photo.png"
+    loop.symlink_to(loop)
+    with pytest.raises(ImageReadError, match="symbolic link that loops"):
+        load_image(loop)

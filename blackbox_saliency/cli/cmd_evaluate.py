@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     built, classifier, classifier_name, options = _build(args, methods)
     view = args.view or ("center-crop" if args.crop_from == "view" else "resize")
     dataset = open_dataset(Path(args.data), size=tuple(classifier.input_size), view=view)
+    dataset.check_classifier(classifier.num_classes, classifier_name)
     began = time.perf_counter()
     result = evaluate(
         classifier,

@@ -176,13 +176,16 @@ def run(args: argparse.Namespace) -> int:
 
     _check_arguments(args)
     check_writable_folder(args.out, "--out")  # before any model is loaded or photo explained
-    paths = image_files(args.images)
+    skipped: list[str] = []
+    paths = image_files(args.images, skipped)
+    for reason in skipped:
+        print(f"blackbox-saliency explain: error: {reason}; skipped", file=sys.stderr)
     device = resolve_device(args.device)
     masker, classifier, classifier_name = load_models(args.masker, args.classifier, device)
     class_choice = resolve_class(args.class_spec, classifier)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    failures: list[str] = []
+    failures: list[str] = list(skipped)  # specs that yielded nothing count as failures (exit status 1)
     bar = None
     if args.progress and len(paths) >= PROGRESS_FROM:
         from tqdm.auto import tqdm

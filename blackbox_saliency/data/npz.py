@@ -67,7 +67,15 @@ def read_npz(path: str | os.PathLike[str], require_labels: bool = False) -> NpzA
         raise InputError(f"{path}: `images` must be uint8 of shape (N, H, W, 3), got {images.dtype} {images.shape}.")
     if labels is None:
         labels = np.full(images.shape[0], -1, dtype=np.int64)
-    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            bad = labels[~whole][:3].tolist()
+            raise InputError(f"{path}: `labels` holds values that are not whole numbers (e.g. {bad}); labels are class indices (ints).")
+    elif labels.dtype.kind not in "iub":
+        raise InputError(f"{path}: `labels` has dtype {labels.dtype}; labels are class indices (ints).")
+    labels = labels.astype(np.int64)
     if labels.shape[0] != images.shape[0]:
         raise InputError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels; `labels` must have shape ({images.shape[0]},).")
     return NpzArrays(images, labels, [str(c) for c in classes] if classes is not None else None)

@@ -102,6 +102,23 @@ class EvalDataset:
     def __getitem__(self, index: int) -> EvalSample:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def largest_label(self) -> int | None:
+        """The largest class index among the labels (None when unknown without reading every sample)."""
+        labels = getattr(self, "labels", None)
+        values = list(labels.values()) if isinstance(labels, dict) else ([] if labels is None else [int(v) for v in labels])
+        return max(values) if values else None
+
+    def check_classifier(self, num_classes: int, classifier_name: str) -> None:
+        """InputError when the labels name classes the classifier does not have (a classifier for another data set)."""
+        from ..errors import InputError
+
+        top = self.largest_label()
+        if top is not None and top >= num_classes:
+            raise InputError(
+                f"the data's labels go up to class {top}, but the classifier {classifier_name!r} has {num_classes} classes: "
+                "the data and the classifier do not match; pass the classifier the data was labelled for (--classifier)."
+            )
+
 
 def _read_photo(path: Path) -> Image.Image:
     # the official boxes are in the stored pixel grid: no EXIF rotation

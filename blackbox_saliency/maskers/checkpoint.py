@@ -47,7 +47,7 @@ from torch import nn
 from .._version import __version__
 from ..atomic import atomic_torch_save
 from ..errors import CheckpointError, InputError
-from ..safe_load import check_finite_tensors, load_weights_only
+from ..safe_load import check_finite_tensors, load_weights_only, why_not_a_file
 from .model import SaliencyMasker
 
 __all__ = [
@@ -142,8 +142,11 @@ def check_payload(payload: object, path: str | os.PathLike[str], fmt: Checkpoint
 def read_payload(path: str | os.PathLike[str], fmt: CheckpointFormat, map_location: Any = "cpu") -> dict:
     """Read a checkpoint of ``fmt`` (``weights_only=True``) and :func:`check_payload` it; CheckpointError when unusable."""
     path = Path(path)
-    if not path.is_file():
+    problem = why_not_a_file(path)
+    if problem == "it does not exist":
         raise CheckpointError(fmt.missing.format(path=path))
+    if problem is not None:
+        raise CheckpointError(f"cannot read the {fmt.what} {path}: {problem}. {fmt.fix}".rstrip())
     return check_payload(load_weights_only(path, fmt.what, map_location, fix=fmt.fix), path, fmt)
 
 

@@ -674,8 +674,9 @@ def _prepare_out(run: _Run, fresh: bool) -> None:
     if run.ctx.is_main:
         run.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(json.dumps(run.config.to_dict(), indent=2) + "\n", run.out / "config.json")
-        if fresh:
-            (run.out / "log.jsonl").unlink(missing_ok=True)  # only reached with --overwrite when a run was there
+        if fresh:  # only reached with --overwrite when a run was there: its files go now, so a killed new run leaves no mix
+            for name in RUN_FILES:
+                (run.out / name).unlink(missing_ok=True)
 
 
 def _train_loop(run: _Run) -> None:

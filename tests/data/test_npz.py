@@ -37,6 +37,9 @@ def test_labels_and_classes_are_optional_unless_required(tmp_path):
         ({"images": np.zeros((2, 4, 4, 3), np.float32)}, "uint8 of shape"),
         ({"images": np.zeros((2, 4, 4), np.uint8)}, "uint8 of shape"),
         ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.zeros(3)}, "2 images but 3 labels"),
+        ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.array([1.0, 2.7])}, r"not whole numbers \(e.g. \[2.7\]\)"),  # was truncated to 2
+        ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.array([1.0, np.nan])}, "not whole numbers"),
+        ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.array(["cat", "dog"])}, "labels are class indices"),
     ],
 )
 def test_malformed_archives(tmp_path, arrays, message):
@@ -70,3 +73,8 @@ def test_pick_npz(tmp_path):
     single.mkdir()
     np.savez(single / "whatever.npz", images=np.zeros((1, 2, 2, 3), np.uint8))
     assert pick_npz(single, train=True) == pick_npz(single, train=False) == single / "whatever.npz"
+
+
+def test_whole_float_labels_are_read_as_ints(tmp_path):
+    np.savez(tmp_path / "f.npz", images=np.zeros((2, 4, 4, 3), np.uint8), labels=np.array([1.0, 2.0]))
+    assert read_npz(tmp_path / "f.npz").labels.tolist() == [1, 2]

@@ -83,3 +83,14 @@ def test_bad_inputs(tmp_path):
     (broken / "a.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ImageReadError, match="a.jpg"):
         open_dataset(broken)[0]
+
+
+def test_a_classifier_for_other_data_is_named_as_a_mismatch(tmp_path):
+    from blackbox_saliency.errors import InputError
+    from blackbox_saliency.evaluation import open_dataset
+
+    np.savez(tmp_path / "d.npz", images=np.zeros((2, 8, 8, 3), np.uint8), labels=np.array([3, 998]))
+    dataset = open_dataset(tmp_path / "d.npz", size=(8, 8))
+    dataset.check_classifier(1000, "efficientnet_lite0")
+    with pytest.raises(InputError, match="labels go up to class 998, but the classifier 'cifar10_resnet20' has 10 classes"):
+        dataset.check_classifier(10, "cifar10_resnet20")

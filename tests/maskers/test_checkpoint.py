@@ -175,3 +175,14 @@ def test_a_crafted_config_is_refused_naming_the_field_before_anything_is_built(t
     monkeypatch.setattr(model, "build_encoder", lambda *a, **k: pytest.fail("the encoder was built for a refused config"))
     with pytest.raises(CheckpointError, match=f"`{field}`"):
         load_masker_checkpoint(path)
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda p: p.mkdir(), "it is a folder, not a file"),
+    (lambda p: p.symlink_to(p), "symbolic link that loops or points to nothing"),
+])
+def test_a_folder_or_a_link_loop_is_not_reported_as_missing(tmp_path, make, words):
+    path = tmp_path / "x.pt"
+    make(path)
+    with pytest.raises(CheckpointError, match=words):
+        load_masker_checkpoint(path)

@@ -286,3 +286,24 @@ def test_two_runs_on_one_new_out_folder_never_both_write(tmp_path, toy_blackbox,
     with pytest.raises(InputError, match="already holds a run"):
         train(_toy_config(tmp_path, out=str(out), steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
     assert (out / "masker.pt").read_bytes() == b"the first run's masker"
+
+
+def test_a_killed_overwrite_run_leaves_none_of_the_old_runs_files(tmp_path, toy_blackbox, toy_encoder, squares_dataset, monkeypatch):
+    """Before, a run started with --overwrite and killed left the old masker.pt and result.json beside its own checkpoint."""
+    import blackbox_saliency.training.trainer as trainer
+
+    def masker():
+        return SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
+
+    data = squares_dataset(32, 1)
+    first = train(_toy_config(tmp_path, steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
+    run = Path(first.masker_path).parent
+    assert (run / "masker.pt").exists() and (run / "result.json").exists()
+
+    def killed(run_state):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "_train_loop", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(_toy_config(tmp_path, steps=3, overwrite=True), classifier=toy_blackbox, masker=masker(), train_data=data)
+    assert not any((run / name).exists() for name in ("masker.pt", "result.json", "checkpoint.pt", "best.pt", "log.jsonl"))
