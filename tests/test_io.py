@@ -88,7 +88,7 @@ def test_unreadable_files_raise_image_read_error(tmp_path):
     (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageReadError, match="truncated.jpg"):
         load_image(tmp_path / "truncated.jpg")
-    with pytest.raises(ImageReadError, match="directory"):
+    with pytest.raises(ImageReadError, match="it is a folder"):
         load_image(tmp_path)
     assert issubclass(ImageReadError, OSError)
 
