@@ -147,6 +147,8 @@ def load_masker_and_classifier(
             raise InputError(f"the {masker!r} baseline is computed from the black box you explain; {classifier_hint}.")
         classifier = require_black_box(load_classifier(classifier) if isinstance(classifier, str) else classifier)
         return load_masker(masker, classifier=classifier), classifier
+    if not isinstance(masker, (Masker, str, os.PathLike)):
+        raise InputError(f"`masker` must be a Masker, a registered masker name or a checkpoint path, got {type(masker).__name__} {masker!r:.60}.")
     if not isinstance(masker, Masker):
         try:
             masker = load_masker(masker)

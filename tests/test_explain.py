@@ -136,3 +136,10 @@ def test_an_empty_folder_named_like_a_photo_or_a_fifo_is_skipped_with_a_reason(t
     assert any("holds no image" in s for s in skipped) and any("not a regular file" in s for s in skipped)
     with pytest.raises(InputError, match="not a regular file"):
         image_files([tmp_path / "pipe.png"], [])  # nothing left to explain: an error
+
+
+def test_a_masker_that_is_neither_a_masker_nor_a_name_is_refused_clearly():
+    from blackbox_saliency.errors import InputError
+
+    with pytest.raises(InputError, match="`masker` must be a Masker, a registered masker name or a checkpoint path, got int 42"):
+        bs.explain(torch.rand(1, 3, 32, 32), masker=42)
