@@ -215,6 +215,24 @@ def prepare_function(classifier: BlackBoxClassifier):
     return prepare
 
 
+def _input_items(inputs: object) -> list:
+    """One entry per image: a path, folder or glob, a PIL image and a single numpy image (H, W[, C]) are one item
+    each (an array is never split into its rows); a (B, H, W, C) array and a list or tuple give their elements."""
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(inputs, (str, os.PathLike, Image.Image)):
+        return [inputs]
+    if isinstance(inputs, np.ndarray):
+        return list(inputs) if inputs.ndim == 4 else [inputs]
+    if isinstance(inputs, (list, tuple)):
+        return list(inputs)
+    raise InputError(
+        f"cannot explain a {type(inputs).__name__}; pass a (B, 3, H, W) or (3, H, W) tensor, a path, folder or glob, "
+        "a PIL image, a numpy image (H, W, 3), or a list of these."
+    )
+
+
 def _as_batch(inputs: object, classifier: nn.Module, device: torch.device | None) -> torch.Tensor:
     from .io import load_image, to_image_tensor
 
@@ -222,7 +240,7 @@ def _as_batch(inputs: object, classifier: nn.Module, device: torch.device | None
         images = inputs.unsqueeze(0) if inputs.dim() == 3 else inputs
         check_images(images)
         return images
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # type: ignore[arg-type]
+    items = _input_items(inputs)
     if not items:
         raise InputError("`inputs` is empty; pass images, image paths or folders.")
     prepare = prepare_function(classifier)

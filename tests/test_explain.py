@@ -143,3 +143,37 @@ def test_a_masker_that_is_neither_a_masker_nor_a_name_is_refused_clearly():
 
     with pytest.raises(InputError, match="`masker` must be a Masker, a registered masker name or a checkpoint path, got int 42"):
         bs.explain(torch.rand(1, 3, 32, 32), masker=42)
+
+
+@pytest.fixture(scope="module")
+def chelsea_array():
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image provides the real photo")
+    return skimage_data.chelsea()  # (300, 451, 3) uint8
+
+
+@pytest.mark.parametrize("form", ["numpy uint8 HWC", "numpy float HWC", "PIL", "list of PIL", "(B, H, W, 3) array"])
+def test_photos_in_any_form_are_one_image_each_not_rows(chelsea_array, form):
+    """Before, a numpy photo was explained row by row (300 'images') and a PIL image raised a raw TypeError."""
+    inputs = {
+        "numpy uint8 HWC": chelsea_array,
+        "numpy float HWC": chelsea_array.astype(np.float32) / 255,
+        "PIL": Image.fromarray(chelsea_array),
+        "list of PIL": [Image.fromarray(chelsea_array)] * 2,
+        "(B, H, W, 3) array": np.stack([chelsea_array] * 2),
+    }[form]
+    result = bs.explain(inputs, masker="center", classifier="cifar10_resnet20")
+    batch = 2 if form in ("list of PIL", "(B, H, W, 3) array") else 1
+    assert tuple(result.masks.shape) == (batch, 1, 32, 32)  # the black box's eval_transform size
+
+
+def test_eval_transform_prepares_numpy_photos_like_pil_ones(chelsea_array):
+    transform = bs.load_classifier("cifar10_resnet20").eval_transform()
+    from_numpy, from_pil = transform(chelsea_array), transform(Image.fromarray(chelsea_array))
+    assert tuple(from_numpy.shape) == (3, 32, 32) and torch.allclose(from_numpy, from_pil, atol=1e-6)
+
+
+def test_an_object_that_is_no_image_is_refused_clearly():
+    from blackbox_saliency.errors import InputError
+
+    with pytest.raises(InputError, match="cannot explain a dict"):
+        bs.explain({"a": 1}, masker="center", classifier="cifar10_resnet20")

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision.transforms import v2
 
 from ..data.transforms import CROP_FRACTION, PlainTensor, center_crop
-from ..io import as_rgb
+from ..io import as_rgb, to_image_tensor, to_pil_image
 
 __all__ = ["center_crop_transform", "squash_transform", "DEFAULT_CROP_FRACTION"]
 
@@ -31,9 +32,13 @@ DEFAULT_CROP_FRACTION = CROP_FRACTION
 
 
 class _ToRGB:
-    """Convert PIL images of any mode (L, P, RGBA, CMYK, ...) to RGB; leave tensors alone."""
+    """Convert PIL images of any mode (L, P, RGBA, CMYK, ...) and numpy arrays (H, W[, C], uint8 or float in [0, 1]) to
+    RGB PIL images; leave tensors alone (torchvision transforms them as images). Without this, torchvision passes a
+    numpy array through untouched: a photo would reach the black box at its own size."""
 
     def __call__(self, image):
+        if isinstance(image, np.ndarray):
+            return to_pil_image(to_image_tensor(image))
         if isinstance(image, Image.Image) and image.mode != "RGB":
             return as_rgb(image)
         return image
