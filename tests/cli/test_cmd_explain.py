@@ -196,6 +196,11 @@ def test_explain_a_folder_top3_writes_one_overlay_per_class(photos, cached_model
     for entry in chelsea:
         assert f"chelsea_top{entry['rank']}_" in entry["overlay"] and Path(entry["overlay"]).is_file()
     assert len({entry["class_id"] for entry in chelsea}) == 3
+    # the summary's headline is the top-1 class's mean, with the count per rank (it averaged over every rank before)
+    top1 = [entry["saliency_metric"] for entry in doc["images"] if entry["rank"] == 1]
+    assert abs(doc["mean_saliency_metric"] - sum(top1) / len(top1)) < 1e-9
+    assert {rank: row["count"] for rank, row in doc["per_rank"].items()} == {"1": 2, "2": 2, "3": 2}
+    assert "mean saliency metric of the top-1 class" in capsys.readouterr().out
 
 
 def test_globs_expand_and_an_empty_pattern_is_an_error(photos, cached_models, tmp_path, capsys):
@@ -293,3 +298,16 @@ def test_a_strip_of_an_image_is_skipped_with_a_message_not_gigabytes(tmp_path, c
     err = capsys.readouterr().err
     assert "strip.png" in err and "too elongated" in err and "skipped" in err
     assert (out / "chelsea.png").is_file() and not (out / "strip.png").exists()
+
+
+def test_threads_option(photos, cached_models, tmp_path, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["explain", str(photos / "chelsea.jpg"), "--threads", "1", "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["explain", str(photos / "chelsea.jpg"), "--threads", "0", "--out", str(tmp_path / "o2")]) != 0
+    assert "--threads must be >= 1" in capsys.readouterr().err
