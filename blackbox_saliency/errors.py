@@ -37,3 +37,7 @@ class DataNotFoundError(BlackBoxSaliencyError, FileNotFoundError):
 
 class OutOfSpaceError(BlackBoxSaliencyError, OSError):
     """The disk filled up while a file was written; the previous version of the file is intact."""
+
+
+class ClassifierMismatchWarning(UserWarning):
+    """A masker is used with a black box other than the one it was trained for: its masks explain the other one."""

@@ -112,6 +112,7 @@ def load_masker_and_classifier(
     classifier: nn.Module | str | None = None,
     *,
     classifier_hint: str = "pass classifier=NAME or a BlackBoxClassifier",
+    allow_mismatch: bool = False,
 ) -> tuple[Masker, BlackBoxClassifier]:
     """Load a masker and its black box, and check that they agree on the number of classes.
 
@@ -122,6 +123,8 @@ def load_masker_and_classifier(
             the masker records (its ``classifier_name``, written when it was trained).
         classifier_hint: how the error messages tell the caller to choose the black box (the commands
             say ``pass --classifier NAME``).
+        allow_mismatch: no :class:`~blackbox_saliency.errors.ClassifierMismatchWarning` when the masker records another
+            black box than ``classifier`` (its masks then explain the black box it was trained for, not this one).
 
     Raises:
         InputError: the masker records no black box and none is given, or the two disagree on the number of classes.
@@ -166,6 +169,19 @@ def load_masker_and_classifier(
     if isinstance(classifier, str):
         classifier = load_classifier(classifier)
     classifier = require_black_box(classifier)
+    given = getattr(classifier, "registered_name", None)
+    if masker.classifier_name and given and given != masker.classifier_name and not allow_mismatch:
+        import warnings
+
+        from .errors import ClassifierMismatchWarning
+
+        warnings.warn(
+            f"the masker {label} was trained for the black box {masker.classifier_name!r}, not {given!r}: its masks show "
+            f"what {masker.classifier_name!r} relies on. Train a masker for {given!r} (`blackbox-saliency train --classifier {given}`), "
+            "use a baseline computed from it (masker='cam' or 'gradcam'), or pass allow_mismatch=True if this is intended.",
+            ClassifierMismatchWarning,
+            stacklevel=3,
+        )
     if masker.num_classes is not None and masker.num_classes != classifier.num_classes:
         raise InputError(
             f"the masker {label} knows {masker.num_classes} classes but the classifier {classifier_label} has "
@@ -303,6 +319,7 @@ def explain(
     classes: torch.Tensor | Sequence[int] | None = None,
     topk: int | None = None,
     batch_size: int = 16,
+    allow_mismatch: bool = False,
 ) -> ExplainResult:
     """Explain images (a (B, 3, H, W) tensor in [0, 1]) or image files / folders / PIL images / arrays.
 
@@ -315,6 +332,7 @@ def explain(
         classes: one class per image to explain; default: the black box's top-K (``topk``, default 1).
         topk: explain the top-K classes of each image (not with ``classes``).
         batch_size: images per forward pass.
+        allow_mismatch: no warning when ``masker`` was trained for another black box than ``classifier``.
 
     The models are moved to the images' device and put in eval mode.
 
@@ -330,7 +348,7 @@ def explain(
         raise InputError(f"`topk` must be a positive int, got {topk!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
-    masker, classifier = load_masker_and_classifier(masker, classifier)
+    masker, classifier = load_masker_and_classifier(masker, classifier, allow_mismatch=allow_mismatch)
     device = inputs.device if isinstance(inputs, torch.Tensor) else next((p.device for p in masker.parameters()), torch.device("cpu"))
     images = _as_batch(inputs, classifier, device)
     masker, classifier = masker.to(device).eval(), classifier.to(device).eval()

@@ -177,3 +177,21 @@ def test_an_object_that_is_no_image_is_refused_clearly():
 
     with pytest.raises(InputError, match="cannot explain a dict"):
         bs.explain({"a": 1}, masker="center", classifier="cifar10_resnet20")
+
+
+def test_a_masker_used_with_another_black_box_warns_unless_allowed():
+    """The shipped ImageNet masker was accepted for any 1000-class classifier without a word."""
+    import warnings
+
+    from blackbox_saliency.errors import ClassifierMismatchWarning
+    from blackbox_saliency.maskers import SaliencyMasker
+
+    masker = SaliencyMasker(1000, encoder="resnet18", encoder_pretrained=False, preset="fast", classifier_name="efficientnet_lite0").eval()
+    other = bs.load_classifier("torchvision:resnet18", weights=None)
+    images = torch.rand(1, 3, 64, 64)
+    with pytest.warns(ClassifierMismatchWarning, match="trained for the black box 'efficientnet_lite0', not 'torchvision:resnet18'"):
+        bs.explain(images, masker=masker, classifier=other)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ClassifierMismatchWarning)
+        bs.explain(images, masker=masker, classifier=other, allow_mismatch=True)
+        bs.explain(images, masker=masker, classifier=bs.load_classifier("efficientnet_lite0"))  # its own black box: no warning
