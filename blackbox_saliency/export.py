@@ -147,7 +147,8 @@ class CheckedScriptMasker(nn.Module):
 
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         check_traced_inputs(images, classes, self.num_classes)
-        return self.traced(images, classes)
+        with torch.no_grad():  # masks are results, not part of a graph to differentiate
+            return self.traced(images, classes)
 
 
 def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:

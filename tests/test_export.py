@@ -353,3 +353,8 @@ def test_an_exported_file_gets_the_usual_permissions_not_0600(tmp_path, tiny):
     finally:
         os.umask(old)
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o644
+
+
+def test_torchscript_masks_carry_no_gradient(scripted_tiny):
+    masks = scripted_tiny(torch.rand(1, 3, 32, 32), torch.tensor([1]))
+    assert not masks.requires_grad and masks.grad_fn is None
