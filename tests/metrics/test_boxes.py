@@ -137,3 +137,19 @@ def test_localisation_error_bad_input():
         localisation_error(torch.zeros(2, 5), [torch.ones(1, 4)] * 2)
     with pytest.raises(InputError, match="iou_threshold"):
         localisation_error(pred, [torch.ones(1, 4)] * 2, iou_threshold=2.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**16), st.integers(1, 4), st.integers(1, 12), st.integers(1, 12), st.floats(0.05, 0.95))
+def test_mask_to_box_equals_torchvision_masks_to_boxes_plus_one(seed, batch, height, width, density):
+    """Where torchvision.ops.masks_to_boxes applies (a mask with a pixel above the threshold) it gives the same box,
+    with inclusive corners; mask_to_box keeps its own vectorised code for the batch and the empty-mask fallback."""
+    import torchvision
+
+    masks = torch.rand(batch, 1, height, width, generator=torch.Generator().manual_seed(seed))
+    above = masks[:, 0] > density
+    ours = mask_to_box(masks, threshold=density)
+    for i in range(batch):
+        if above[i].any():
+            theirs = torchvision.ops.masks_to_boxes(above[i : i + 1])[0] + torch.tensor([0.0, 0.0, 1.0, 1.0])
+            assert torch.equal(ours[i], theirs)
