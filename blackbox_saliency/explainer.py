@@ -55,6 +55,66 @@ class ExplainResult:
     box_probs: torch.Tensor
     class_names: list[list[str]]
 
+    def pictures(self, min_side: int = 224) -> list:
+        """One overlay (image, heat map, box, caption) per image and class, as ``PIL.Image`` pictures, image by image."""
+        from .visualize import caption, render_overlays
+
+        batch, k = self.classes.shape
+        images = self.images.detach().float().cpu().repeat_interleave(k, dim=0)
+        masks = self.masks.detach().float().cpu().reshape(batch * k, 1, *self.masks.shape[-2:])
+        captions = [caption(self.class_names[i][j], float(self.probs[i, j]), float(self.saliency[i, j])) for i in range(batch) for j in range(k)]
+        return render_overlays(images, masks, captions, boxes=self.boxes.detach().float().cpu().reshape(-1, 4), min_side=min_side)
+
+    def figure(self, columns: int | None = None, tile_width: int = 256):
+        """All overlays in one grid (a ``PIL.Image``), a row per image when K > 1.
+
+        Example:
+            >>> import blackbox_saliency as bs, torch  # doctest: +SKIP
+            >>> bs.explain(torch.rand(2, 3, 224, 224), topk=2).figure().size  # doctest: +SKIP
+        """
+        from .visualize import contact_sheet
+
+        k = self.classes.shape[1]
+        return contact_sheet(self.pictures(), columns=columns or (k if k > 1 else min(4, self.classes.shape[0])), tile_width=tile_width)
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows the result as its :meth:`figure`."""
+        import io
+
+        buffer = io.BytesIO()
+        self.figure().save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue()
+
+    def show(self):
+        """Display the :meth:`figure` (inline in a notebook, else in the system's image viewer); returns it."""
+        picture = self.figure()
+        try:
+            from IPython.display import display
+
+            display(picture)
+        except ImportError:
+            picture.show()
+        return picture
+
+    def save(self, folder: str | os.PathLike[str], overwrite: bool = False) -> list[Path]:
+        """Write ``image<i>_class<j>.png`` overlays and ``image<i>_class<j>_mask.npy`` masks into ``folder``;
+        existing files are refused unless ``overwrite``. Returns the written paths."""
+        import numpy as np
+
+        from .atomic import atomic_write, check_outputs_free
+
+        folder = Path(folder)
+        batch, k = self.classes.shape
+        stems = [f"image{i}_class{int(self.classes[i, j])}" for i in range(batch) for j in range(k)]
+        paths = [folder / f"{stem}{suffix}" for stem in stems for suffix in (".png", "_mask.npy")]
+        check_outputs_free(paths, overwrite=overwrite)
+        folder.mkdir(parents=True, exist_ok=True)
+        masks = self.masks.detach().float().cpu().reshape(batch * k, *self.masks.shape[-2:]).numpy()
+        for stem, picture, mask in zip(stems, self.pictures(), masks):
+            atomic_write(folder / f"{stem}.png", lambda handle, picture=picture: picture.save(handle, format="PNG", compress_level=1))
+            atomic_write(folder / f"{stem}_mask.npy", lambda handle, mask=mask: np.save(handle, mask.astype(np.float32)))
+        return paths
+
 
 def image_files(specs: Sequence[str | os.PathLike[str]], skipped: list[str] | None = None) -> list[Path]:
     """Expand files, folders (every image inside, recursively, sorted) and glob patterns into image paths.

@@ -256,10 +256,11 @@ def _prepare(images: torch.Tensor, masks: torch.Tensor, min_side: int | None) ->
     return images, masks, scale
 
 
-def overlay(image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+def overlay(image: torch.Tensor | np.ndarray | Image.Image, mask: torch.Tensor | np.ndarray, alpha: float = 0.5, cmap: str = DEFAULT_CMAP) -> np.ndarray:
     """One image blended with its mask's heat map, as an RGB ``uint8`` array (H, W, 3) ready for matplotlib or Pillow.
 
-    ``image`` is (3, H, W) or (1, 3, H, W) in [0, 1]; ``mask`` is (h, w), (1, h, w) or (1, 1, h, w) in [0, 1]
+    ``image`` is (3, H, W) or (1, 3, H, W) in [0, 1], a numpy photo (H, W, 3) (uint8, or float in [0, 1]) or a PIL
+    image; ``mask`` is a tensor or array (h, w), (1, h, w) or (1, 1, h, w) in [0, 1]
     at any resolution (resized to the image). Like pytorch-grad-cam's ``show_cam_on_image``.
 
     Example:
@@ -267,8 +268,14 @@ def overlay(image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5, cmap: s
         >>> overlay(torch.rand(3, 20, 30), torch.rand(5, 5)).shape
         (20, 30, 3)
     """
+    if isinstance(image, (np.ndarray, Image.Image)):  # a photo as people have it: (H, W, 3) uint8 / float, or PIL
+        from .io import to_image_tensor
+
+        image = to_image_tensor(image)
+    if isinstance(mask, np.ndarray):
+        mask = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
     if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
-        raise InputError("`image` and `mask` must be torch tensors (image (3, H, W), mask (H, W)).")
+        raise InputError("`image` must be a tensor (3, H, W), a numpy photo (H, W, 3) or a PIL image, and `mask` a tensor or array (H, W).")
     images = image.unsqueeze(0) if image.dim() == 3 else image
     masks = mask.reshape(1, 1, *mask.shape[-2:]) if mask.dim() in (2, 3, 4) and mask.numel() == mask.shape[-2] * mask.shape[-1] else mask
     if images.dim() != 4 or images.shape[0] != 1:

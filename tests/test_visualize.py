@@ -155,3 +155,15 @@ def test_contact_sheet_layout():
         vis.contact_sheet([])
     with pytest.raises(InputError, match="labels"):
         vis.contact_sheet(pictures, labels=["a"])
+
+
+def test_overlay_takes_numpy_and_pil_photos_like_show_cam_on_image():
+    from PIL import Image
+
+    photo = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
+    mask = np.random.default_rng(1).random((5, 5)).astype(np.float32)
+    overlay = vis.overlay
+    from_numpy = overlay(photo, mask)
+    assert from_numpy.shape == (20, 30, 3) and from_numpy.dtype == np.uint8
+    assert np.array_equal(from_numpy, overlay(Image.fromarray(photo), torch.from_numpy(mask)))
+    assert np.array_equal(from_numpy, overlay(torch.from_numpy(photo).permute(2, 0, 1).float() / 255, mask))
