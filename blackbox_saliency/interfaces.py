@@ -102,6 +102,14 @@ class BlackBoxClassifier(nn.Module):
         check_classifier_images(images)
         return self.network(self.preprocess(images))
 
+    @classmethod
+    def from_torchvision(cls, model: nn.Module, weights: Any = None, **options: Any) -> BlackBoxClassifier:
+        """A torchvision (or any) model as a black box, sized and normalised from its torchvision ``weights``
+        (see :func:`blackbox_saliency.wrap`, which this calls)."""
+        from .classifiers.wrap import wrap
+
+        return wrap(model, weights, **options)
+
     def eval_transform(self) -> Callable[[Any], torch.Tensor] | None:
         """PIL photo -> (3, H, W) float tensor in [0, 1], the preprocessing this black box's weights
         were evaluated with (e.g. resize 256 + centre crop 224); None (the default) uses images as given."""

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pluggy
 
-from ..errors import BlackBoxSaliencyError, PluginError
+from ..errors import BlackBoxSaliencyError, InputError, PluginError
 from . import hookspecs
 
 KINDS = {
@@ -265,8 +265,16 @@ def load_classifier(name: str, **kwargs: object):
         >>> net = load_classifier("torchvision:resnet18", weights=None)
         >>> net.num_classes
         1000
+
+    ``torchvision:<model>@<weights>`` names torchvision weights too (``torchvision:resnet50@DEFAULT``,
+    ``torchvision:resnet50@IMAGENET1K_V2``; downloaded by torchvision on first use, as ``weights=`` would be).
     """
-    net = build("classifiers", name, kwargs)
+    base, _, weights = name.partition("@") if name.startswith("torchvision:") else (name, "", "")
+    if weights:  # "torchvision:resnet50@DEFAULT": the weights by name (downloaded by torchvision, cached by torch.hub)
+        if "weights" in kwargs:
+            raise InputError(f"{name!r} names weights and `weights=` is given too; pass one.")
+        kwargs = {**kwargs, "weights": weights}
+    net = build("classifiers", base, kwargs)
     try:
         net.registered_name = name  # lets a masker check that it explains the black box it was trained for
     except (AttributeError, TypeError):  # an object that takes no attributes

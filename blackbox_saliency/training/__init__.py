@@ -8,9 +8,10 @@ Example:
     >>> result.masker_path, result.images_per_s  # doctest: +SKIP
 """
 
+from .api import train_masker
 from .config import TrainConfig
 from .data import build_dataset
 from .trainer import TrainResult, train
 from .validation import validate
 
-__all__ = ["TrainConfig", "TrainResult", "build_dataset", "train", "validate"]
+__all__ = ["TrainConfig", "TrainResult", "build_dataset", "train", "train_masker", "validate"]

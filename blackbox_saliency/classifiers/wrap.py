@@ -1,0 +1,113 @@
+"""Any image classifier (a plain ``nn.Module``) as a black box, in one call.
+
+With torchvision weights, the input size, normalisation, evaluation resize and class names come
+from the weights' metadata; without, they are given (or default to ImageNet's normalisation at
+224x224 and ``class_<i>`` names).
+
+Example:
+    >>> import torchvision
+    >>> import blackbox_saliency as bs
+    >>> weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    >>> box = bs.wrap(torchvision.models.resnet18(), weights)   # weights only describe the model here
+    >>> box.input_size, box.class_names[0], box.num_classes
+    ((224, 224), 'tench', 1000)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from ..errors import InputError
+from .frozen import FrozenBlackBox
+from .transforms import center_crop_transform
+
+__all__ = ["WrappedClassifier", "wrap"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WrappedClassifier(FrozenBlackBox):
+    """A user's ``nn.Module`` as a frozen black box ((B, 3, H, W) in [0, 1] -> logits); see :func:`wrap`."""
+
+    def __init__(self, network: nn.Module, input_size: tuple[int, int], class_names: Sequence[str], mean: Sequence[float],
+                 std: Sequence[float], resize_size: int | None = None, interpolation=None) -> None:
+        super().__init__(network, input_size, class_names, mean=mean, std=std)
+        self._resize_size = resize_size
+        self._interpolation = interpolation
+
+    def eval_transform(self):
+        """PIL photo -> (3, H, W) in [0, 1]: the weights' resize and centre crop (default: shorter side to 256/224 of the input)."""
+        kwargs = {} if self._interpolation is None else {"interpolation": self._interpolation}
+        return center_crop_transform(self.input_size, resize_size=self._resize_size, **kwargs)
+
+
+def _size(value: int | Sequence[int]) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in pair):
+        raise InputError(f"`input_size` must be an int or (height, width), both ints >= 8, got {value!r}.")
+    return int(pair[0]), int(pair[1])
+
+
+def wrap(
+    model: nn.Module,
+    weights=None,
+    *,
+    input_size: int | Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> WrappedClassifier:
+    """Wrap ``model`` (images normalised as it expects -> logits) as a black box taking images in [0, 1].
+
+    Args:
+        model: the classifier; it is frozen (eval mode, no parameter gradients) but keeps its weights.
+        weights: a torchvision ``WeightsEnum`` member describing ``model`` (its ``meta["categories"]`` and
+            ``transforms()`` give class names, input size, resize and normalisation); ``None``: give them below.
+        input_size, class_names, mean, std: override (or, without ``weights``, set) what the weights would give;
+            defaults without weights: 224, ``class_<i>`` for each output, ImageNet's mean and std.
+
+    Raises:
+        InputError: ``model`` is not an ``nn.Module``, ``weights`` is not a torchvision weights member, or the
+            class names do not match the model's number of outputs.
+    """
+    if not isinstance(model, nn.Module):
+        raise InputError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
+    resize_size = interpolation = None
+    size, names, mean_, std_ = (224, 224), None, IMAGENET_MEAN, IMAGENET_STD
+    if weights is not None:
+        from torchvision.models import WeightsEnum
+
+        if not isinstance(weights, WeightsEnum):
+            raise InputError(f"`weights` must be a torchvision weights member (e.g. ResNet50_Weights.DEFAULT) or None, got {weights!r}.")
+        preset = weights.transforms()
+        size = (int(preset.crop_size[0]),) * 2
+        resize_size, interpolation = int(preset.resize_size[0]), preset.interpolation
+        mean_, std_ = tuple(preset.mean), tuple(preset.std)
+        names = list(weights.meta.get("categories") or []) or None
+    if input_size is not None:
+        size, resize_size = _size(input_size), None
+    names = list(class_names) if class_names is not None else names
+    if names is None:
+        outputs = _outputs_of(model, size)
+        names = [f"class_{i}" for i in range(outputs)]
+    return WrappedClassifier(model, size, names, mean if mean is not None else mean_, std if std is not None else std_,
+                             resize_size, interpolation)
+
+
+def _outputs_of(model: nn.Module, size: tuple[int, int]) -> int:
+    """How many logits ``model`` gives (its last Linear layer's outputs, else one forward pass of a blank image)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if linears:
+        return int(linears[-1].out_features)
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return int(model(torch.zeros(1, 3, *size)).shape[-1])
+    finally:
+        model.train(was_training)
