@@ -43,3 +43,37 @@ def test_the_ten_line_example_runs_and_prints_a_metric(capsys):
         cls = classifier(from_pil).argmax(1)
         want = bs.metrics.saliency_metric(classifier, from_pil, masker(from_pil, cls), cls).mean
     assert abs(float(metric) - round(want, 3)) < 1e-9
+
+
+def _block_after(title: str) -> str:
+    section = README.read_text(encoding="utf-8").split(title, 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, flags=re.S)
+    assert match, f"the README's {title!r} section has no python block"
+    return match.group(1)
+
+
+def test_the_explain_your_own_model_example_runs_offline(tmp_path, monkeypatch, capsys):
+    """As written, except what needs the internet or hours: random ResNet-50 weights (the metadata stays the real
+    weights'), a random-weight encoder, two training steps on six photos."""
+    import numpy as np
+    import torchvision
+    from PIL import Image
+
+    code = _block_after("## Explain your own model (Python, no plugin)")
+    real_resnet50 = torchvision.models.resnet50
+    monkeypatch.setattr(torchvision.models, "resnet50", lambda weights=None, **kw: real_resnet50(weights=None, **kw))
+    code = code.replace('encoder="resnet50", preset="fast", steps=5000',
+                        'encoder="resnet18", encoder_pretrained=False, preset="fast", steps=2, batch_size=2, image_size=64, '
+                        'val_every=0, progress=False, device="cpu", num_workers=0')
+    assert "steps=2" in code, "the README block changed: update this test's substitution"
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save("cat.jpg")
+    for i in range(6):
+        folder = tmp_path / "my_photos" / ("tench", "goldfish")[i % 2]  # class folders named like the classifier's classes
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((80, 80, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    namespace = {"__name__": "readme_own_model"}
+    exec(compile(code, str(README), "exec"), namespace)
+    assert namespace["result"].masks.shape == (1, 1, 224, 224)
+    assert len(list((tmp_path / "explained").glob("*.png"))) == 1
