@@ -1,14 +1,16 @@
 """Build script: the package metadata lives in pyproject.toml; this file adds the native extension.
 
 The extension ``blackbox_saliency._C`` holds the fused mask kernels (csrc/). It is built with
-torch.utils.cpp_extension: C++ (OpenMP-parallel) always, CUDA as well where a CUDA toolkit with
-a working ``nvcc`` is found and torch is a CUDA build. Without torch at build time, or when the
+torch.utils.cpp_extension: C++ (OpenMP-parallel) always, CUDA as well where torch is a CUDA build that
+sees a GPU (or ``BLACKBOX_SALIENCY_BUILD_CUDA=1``) and a CUDA toolkit with a working ``nvcc`` is found. Without torch at build time, or when the
 compilation fails, the package installs without it and ``blackbox_saliency.fast`` falls back to
 plain torch ops (``blackbox_saliency.fast.active_path()`` says which path is active).
 
 Environment switches:
     BLACKBOX_SALIENCY_NO_EXTENSION=1   build no extension at all.
     BLACKBOX_SALIENCY_NO_CUDA=1        build the C++ kernels only.
+    BLACKBOX_SALIENCY_BUILD_CUDA=1     build the CUDA kernels even without a usable CUDA device (by default
+                                       they are built only where torch sees a GPU: they take minutes to compile).
     BLACKBOX_SALIENCY_REQUIRE_EXTENSION=1  fail the build instead of falling back.
     TORCH_CUDA_ARCH_LIST               CUDA architectures (default here "8.0;9.0+PTX").
 
@@ -73,6 +75,20 @@ def _point_cuda_home() -> None:
             return
 
 
+def _cuda_wanted(torch, cuda_home: str | None) -> tuple[bool, str]:  # noqa: ANN001
+    """Build the CUDA kernels? Only where they can run (a usable CUDA device) or when asked: compiling them takes
+    minutes, wasted on a machine without a GPU. Returns the decision and, when no, the reason."""
+    if _flag("BLACKBOX_SALIENCY_NO_CUDA"):
+        return False, "BLACKBOX_SALIENCY_NO_CUDA is set"
+    if torch.version.cuda is None:
+        return False, "torch is not a CUDA build"
+    if not (_flag("BLACKBOX_SALIENCY_BUILD_CUDA") or torch.cuda.is_available()):
+        return False, "no usable CUDA device; set BLACKBOX_SALIENCY_BUILD_CUDA=1 to build the CUDA kernels anyway"
+    if not _nvcc_works(cuda_home):
+        return False, "no working nvcc"
+    return True, ""
+
+
 def _extension_setup() -> dict:
     """ext_modules and cmdclass for setup(), or {} when no extension can or should be built."""
     if _flag("BLACKBOX_SALIENCY_NO_EXTENSION"):
@@ -94,11 +110,7 @@ def _extension_setup() -> dict:
         # at::parallel_for is an inline OpenMP region: without -fopenmp it runs on one thread.
         cxx_flags.append("-fopenmp")
         link_flags.append("-fopenmp")
-    use_cuda = (
-        not _flag("BLACKBOX_SALIENCY_NO_CUDA")
-        and torch.version.cuda is not None
-        and _nvcc_works(cpp_extension.CUDA_HOME)
-    )
+    use_cuda, why_not = _cuda_wanted(torch, cpp_extension.CUDA_HOME)
 
     def make_extension(cuda: bool):  # noqa: ANN202
         common = dict(
@@ -119,7 +131,7 @@ def _extension_setup() -> dict:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_CUDA_ARCHS)
         print(f"blackbox-saliency setup: building C++ and CUDA kernels for TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']}")
     else:
-        print("blackbox-saliency setup: building C++ kernels only (no CUDA build of torch, no working nvcc, or BLACKBOX_SALIENCY_NO_CUDA set)")
+        print(f"blackbox-saliency setup: building C++ kernels only ({why_not})")
 
     class OptionalBuildExtension(cpp_extension.BuildExtension):
         """Builds the extension; if CUDA fails retries C++ only; if that fails installs without it."""
