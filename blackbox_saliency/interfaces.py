@@ -57,7 +57,8 @@ class BlackBoxClassifier(nn.Module):
         network: module mapping normalised (B, 3, *input_size) tensors to logits.
         input_size: (height, width) the network expects.
         class_names: one human-readable name per class.
-        mean, std: per-channel normalisation applied to [0, 1] images.
+        mean: per-channel mean of the normalisation applied to [0, 1] images.
+        std: per-channel standard deviation of that normalisation.
 
     Subclasses may also set :attr:`gradcam_layer` and :attr:`cam_layers` and override :meth:`eval_transform`.
     """

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -53,7 +54,7 @@ def _size(value: int | Sequence[int]) -> tuple[int, int]:
 
 def wrap(
     model: nn.Module,
-    weights=None,
+    weights: Any = None,
     *,
     input_size: int | Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
@@ -66,8 +67,10 @@ def wrap(
         model: the classifier; it is frozen (eval mode, no parameter gradients) but keeps its weights.
         weights: a torchvision ``WeightsEnum`` member describing ``model`` (its ``meta["categories"]`` and
             ``transforms()`` give class names, input size, resize and normalisation); ``None``: give them below.
-        input_size, class_names, mean, std: override (or, without ``weights``, set) what the weights would give;
-            defaults without weights: 224, ``class_<i>`` for each output, ImageNet's mean and std.
+        input_size: overrides the weights' input size (default without weights: 224).
+        class_names: override the weights' categories (default without weights: ``class_<i>`` per output).
+        mean: overrides the weights' normalisation mean (default without weights: ImageNet's).
+        std: overrides the weights' normalisation std (default without weights: ImageNet's).
 
     Raises:
         InputError: ``model`` is not an ``nn.Module``, ``weights`` is not a torchvision weights member, or the

@@ -75,7 +75,11 @@ class SaliencyObjective(nn.Module):
     Args:
         classifier: the black box (used only through its outputs).
         remover: evidence remover drawing the alternative image; default ``paper``.
-        tv_coef, area_coef, destroy_coef, destroy_power, area_power: term weights (see module docs).
+        tv_coef: weight of the total variation (see module docs).
+        area_coef: weight of the area term.
+        destroy_coef: weight of the destroyed-image term.
+        destroy_power: power of the destroyed image's probability.
+        area_power: power of the area (None: the variant's default).
         variant: ``"paper"`` (log-probabilities) or ``"reference"`` (our reading of the reference
             code: area raised to ``area_power`` 0.3 by default, and a hinge on logits
             ``relu(z_c - max_{k != c} z_k + margin)`` for the destroyed image).

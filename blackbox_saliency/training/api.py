@@ -36,7 +36,8 @@ def train_masker(
         classifier: a registered name (``"efficientnet_lite0"``, ``"torchvision:resnet50@DEFAULT"``) or a black box
             object (e.g. from :func:`blackbox_saliency.wrap`).
         data: a folder of photos (flat, class sub-folders or ``index.csv``), an ``.npz`` file, or a list of these.
-        steps, out: optimisation steps and the run folder (``out/masker.pt`` is the trained masker).
+        steps: optimisation steps.
+        out: the run folder (``out/masker.pt`` is the trained masker).
         options: any other :class:`TrainConfig` field (``preset="fast"``, ``batch_size=16``, ``val_data=...``, ``overwrite=True``...).
 
     Raises:
