@@ -115,7 +115,7 @@ class MaskerExportWrapper(nn.Module):
     this size rule (``{"stride": s}``, ``{"size": (h, w)}`` or ``{}`` for any size); ``None``: no graph checks.
     ``poison_invalid``: for formats that cannot assert (ONNX), replace the class of an invalid sample
     (NaN or out-of-range pixels, a class out of range) by ``num_classes``, an index the class
-    embedding's lookup refuses.
+    embedding's lookup refuses; an empty batch looks up an index out of a one-element table.
     """
 
     def __init__(self, masker: Masker, guard: dict | None = None, poison_invalid: bool = False) -> None:
@@ -134,6 +134,11 @@ class MaskerExportWrapper(nn.Module):
             valid = torch.logical_and(valid, torch.logical_not(torch.isnan(flat).any(1)))  # min / max may skip NaN in onnxruntime
             valid = torch.logical_and(valid, torch.logical_and(classes >= 0, classes < self.num_classes))
             classes = torch.where(valid, classes, torch.full_like(classes, self.num_classes))
+            # an empty batch has no class to poison: an index out of a one-element table makes the lookup fail instead
+            nonempty = torch.scalar_tensor(images.shape[0] * images.shape[2] * images.shape[3], device=images.device) > 0
+            pick = torch.where(nonempty, 0, 1 << 30).long().reshape(1)
+            one = torch.ones(1, device=images.device).index_select(0, pick)
+            return self.masker.forward(images, classes) * one
         return self.masker.forward(images, classes)  # the graph checks values itself (above / check_traced_inputs)
 
 

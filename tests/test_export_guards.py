@@ -137,6 +137,16 @@ def exported(request, tiny, tmp_path_factory):  # noqa: F811
     seed=st.integers(0, 2**16),
 )
 def test_exported_files_refuse_what_eager_refuses_in_the_same_words(exported, tiny, mistake, batch, blocks, seed):  # noqa: F811
+    _check_one(exported, tiny, mistake, batch, blocks, seed)
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_every_mistake_once_per_format(exported, tiny, mistake):  # noqa: F811
+    """The fuzz samples; this makes sure every mistake meets every format on every run."""
+    _check_one(exported, tiny, mistake, 2, (2, 3), 0)
+
+
+def _check_one(exported, tiny, mistake, batch, blocks, seed) -> None:  # noqa: F811
     fmt, call, _ = exported
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(batch, 3, STRIDE * blocks[0], STRIDE * blocks[1], generator=generator)
