@@ -309,26 +309,36 @@ def _input_items(inputs: object) -> list:
     )
 
 
-def _as_batch(inputs: object, classifier: nn.Module, device: torch.device | None) -> torch.Tensor:
-    from .io import load_image, to_image_tensor
-
+def _image_sources(inputs: object) -> tuple[torch.Tensor | None, list]:
+    """``(tensor, [])`` for a tensor input (used as it is), else ``(None, items)`` with one item per image to read."""
     if isinstance(inputs, torch.Tensor):
         images = inputs.unsqueeze(0) if inputs.dim() == 3 else inputs
         check_images(images)
-        return images
+        return images, []
     items = _input_items(inputs)
     if not items:
         raise InputError("`inputs` is empty; pass images, image paths or folders.")
+    if all(isinstance(i, (str, os.PathLike)) for i in items):
+        items = image_files(items)
+    return None, items
+
+
+def _prepared_batches(items: list, classifier: nn.Module, batch_size: int):
+    """Read and prepare ``batch_size`` images at a time (each full-size photo is released once prepared)."""
+    from .io import load_image, to_image_tensor
+
     prepare = prepare_function(classifier)
-    tensors = []
-    paths = image_files(items) if all(isinstance(i, (str, os.PathLike)) for i in items) else items
-    for item in paths:
-        image = load_image(item, max_side=2048) if isinstance(item, (str, os.PathLike)) else to_image_tensor(item)
-        tensors.append(prepare(image))
-    shapes = {tuple(t.shape) for t in tensors}
-    if len(shapes) > 1:
-        raise InputError(f"the prepared images have different sizes {sorted(shapes)}; this classifier has no eval_transform, resize them first.")
-    return torch.stack(tensors).to(device or torch.device("cpu"))
+    shape = None
+    for start in range(0, len(items), batch_size):
+        tensors = []
+        for item in items[start:start + batch_size]:
+            image = load_image(item, max_side=2048) if isinstance(item, (str, os.PathLike)) else to_image_tensor(item)
+            tensors.append(prepare(image))
+            if shape is not None and tuple(tensors[-1].shape) != shape:
+                raise InputError(f"the prepared images have different sizes {[shape, tuple(tensors[-1].shape)]}; this classifier has "
+                                 "no eval_transform, resize them first.")
+            shape = tuple(tensors[-1].shape)
+        yield torch.stack(tensors)
 
 
 def explain_batch(
@@ -380,6 +390,7 @@ def explain(
     topk: int | None = None,
     batch_size: int = 16,
     allow_mismatch: bool = False,
+    progress: bool = True,
 ) -> ExplainResult:
     """Explain images (a (B, 3, H, W) tensor in [0, 1]) or image files / folders / PIL images / arrays.
 
@@ -393,6 +404,8 @@ def explain(
         topk: explain the top-K classes of each image (not with ``classes``).
         batch_size: images per forward pass.
         allow_mismatch: no warning when ``masker`` was trained for another black box than ``classifier``.
+        progress: a progress bar when there is more than one batch (files are read, prepared and explained one batch
+            at a time, so a folder never sits in memory at full size).
 
     The models are moved to the images' device and put in eval mode.
 
@@ -409,20 +422,33 @@ def explain(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
     masker, classifier = load_masker_and_classifier(masker, classifier, allow_mismatch=allow_mismatch)
-    device = inputs.device if isinstance(inputs, torch.Tensor) else next((p.device for p in masker.parameters()), torch.device("cpu"))
-    images = _as_batch(inputs, classifier, device)
+    tensor, items = _image_sources(inputs)
+    device = tensor.device if tensor is not None else next((p.device for p in masker.parameters()), torch.device("cpu"))
     masker, classifier = masker.to(device).eval(), classifier.to(device).eval()
     num_classes = classifier.num_classes
     if k > num_classes > 0:
         raise InputError(f"`topk`={k} but the black box has only {num_classes} classes.")
+    count = tensor.shape[0] if tensor is not None else len(items)
     if classes is not None:
         chosen = _class_indices(classes, classifier).to(device).reshape(-1, 1)
-        if chosen.shape[0] != images.shape[0]:
-            raise InputError(f"`classes` has {chosen.shape[0]} entries for {images.shape[0]} images; pass one class per image.")
-    parts = [
-        explain_batch(images[start:start + batch_size], masker, classifier, None if classes is None else chosen[start:start + batch_size], k)
-        for start in range(0, images.shape[0], batch_size)
-    ]
-    joined = {key: torch.cat([getattr(part, key) for part in parts]) for key in ("classes", "masks", "probs", "boxes", "saliency", "areas", "box_probs")}
-    class_names = [row for part in parts for row in part.class_names]
-    return ExplainResult(images=images, class_names=class_names, **joined)
+        if chosen.shape[0] != count:
+            raise InputError(f"`classes` has {chosen.shape[0]} entries for {count} images; pass one class per image.")
+    if tensor is not None:
+        batches = (tensor[start:start + batch_size] for start in range(0, count, batch_size))
+    else:
+        batches = _prepared_batches(items, classifier, batch_size)
+    from tqdm.auto import tqdm
+
+    parts, done = [], 0
+    with tqdm(total=count, unit="image", desc="explain", disable=not progress or count <= batch_size) as bar:
+        for images in batches:
+            images = images.to(device)
+            picked = None if classes is None else chosen[done:done + images.shape[0]]
+            parts.append((images, explain_batch(images, masker, classifier, picked, k)))
+            done += images.shape[0]
+            bar.update(images.shape[0])
+    keys = ("classes", "masks", "probs", "boxes", "saliency", "areas", "box_probs")
+    joined = {key: torch.cat([getattr(part, key) for _, part in parts]) for key in keys}
+    class_names = [row for _, part in parts for row in part.class_names]
+    shown = tensor if tensor is not None else torch.cat([images for images, _ in parts])  # a tensor input is returned as it is
+    return ExplainResult(images=shown, class_names=class_names, **joined)

@@ -211,3 +211,22 @@ def test_a_result_shows_itself_in_a_notebook_and_saves_its_overlays(tmp_path):
     with pytest.raises(InputError, match="already exists; pass --overwrite"):
         result.save(tmp_path / "saved")
     result.save(tmp_path / "saved", overwrite=True)
+
+
+def test_a_folder_is_read_and_explained_one_batch_at_a_time_with_a_progress_bar(tmp_path, monkeypatch, capsys):
+    """Memory is bounded by the batch: photo k + batch is read only after the batch before it was explained."""
+    import blackbox_saliency.explainer as explainer
+    import blackbox_saliency.io as io
+
+    for i in range(5):
+        Image.new("RGB", (40 + i, 30), (10 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    events = []
+    real_load, real_explain = io.load_image, explainer.explain_batch
+    monkeypatch.setattr(io, "load_image", lambda path, **kw: events.append(f"read {path.name}") or real_load(path, **kw))
+    monkeypatch.setattr(explainer, "explain_batch", lambda images, *a: events.append(f"explain {images.shape[0]}") or real_explain(images, *a))
+    result = bs.explain(tmp_path, masker="center", classifier="cifar10_resnet20", batch_size=2)
+    assert events == ["read 0.png", "read 1.png", "explain 2", "read 2.png", "read 3.png", "explain 2", "read 4.png", "explain 1"]
+    assert result.masks.shape == (5, 1, 32, 32)
+    assert "explain" in capsys.readouterr().err  # the bar (tqdm writes to stderr)
+    bs.explain(tmp_path, masker="center", classifier="cifar10_resnet20", batch_size=2, progress=False)
+    assert capsys.readouterr().err == ""
