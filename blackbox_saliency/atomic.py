@@ -12,12 +12,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -68,6 +69,35 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     return path
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """A temporary file name beside ``path`` for writers that take a name, not a handle (torch's AOTInductor
+    packager, ONNX, video encoders): renamed over ``path`` with the permissions of a plainly created file when the
+    block ends without error, removed otherwise. The name keeps ``path``'s extension (or ``suffix``), which some
+    writers read to choose the format.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "clip.txt"
+        >>> with atomic_path(target) as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> target.read_text()
+        'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def check_writable_folder(folder: str | os.PathLike[str], what: str = "the output folder") -> Path:
     """Prove that files can be written in ``folder`` (or, while it does not exist yet, in its nearest existing parent,
     where it would be created), before any long work; InputError otherwise. Nothing is left behind.
@@ -98,8 +128,9 @@ def check_writable_folder(folder: str | os.PathLike[str], what: str = "the outpu
 def check_outputs_free(
     outputs: Iterable[str | os.PathLike[str] | None], overwrite: bool = False, inputs: Iterable[str | os.PathLike[str] | None] = ()
 ) -> None:
-    """Before any work: InputError when an output file would replace an input (always refused) or a file that is
-    already there (refused unless ``overwrite``), or is a folder. ``None`` entries are skipped.
+    """Before any work: InputError when an output file would replace an existing input (always refused) or a file that
+    is already there (refused unless ``overwrite``), or is a folder. ``None`` entries are skipped; inputs may be names
+    that are no file (a registered masker), which protect nothing.
 
     Example:
         >>> import pathlib, tempfile
@@ -114,7 +145,8 @@ def check_outputs_free(
     """
     from .errors import InputError
 
-    protected = {Path(p).expanduser().resolve() for p in inputs if p is not None}
+    existing = (Path(p).expanduser() for p in inputs if p is not None)
+    protected = {p.resolve() for p in existing if p.exists()}  # a name that is no file (a registered masker) protects nothing
     for output in outputs:
         if output is None:
             continue

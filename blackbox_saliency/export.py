@@ -54,7 +54,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -64,7 +63,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import _current_umask, atomic_write
+from .atomic import atomic_path, atomic_write
 from .errors import BlackBoxSaliencyError, InputError
 from .export_guards import aoti_input_checks_always_on, check_traced_inputs, graph_input_checks
 from .interfaces import Masker, TrainableMasker
@@ -190,20 +189,6 @@ def _description(masker: Masker, fmt: str, dynamic: str) -> str:
     )
 
 
-def _write_via_tempfile(path: Path, save: Callable[[str], None], suffix: str | None = None) -> None:
-    """Let ``save(tmp_path)`` write a file, then move it over ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save(tmp)
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp creates 0600; the file gets the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 # ----------------------------------------------------------------------------- writers
 def _torchscript(wrapper: nn.Module, masker: Masker, example: tuple, path: Path) -> tuple[Callable, str]:
     with warnings.catch_warnings():
@@ -265,18 +250,16 @@ def _aoti(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> 
 
     program, dynamic, notes = _export_program(masker, example, size)
 
-    def save(tmp: str) -> None:
-        os.unlink(tmp)  # the packager writes the file itself
+    with atomic_path(path, suffix=".pt2") as tmp:
+        tmp.unlink()  # the packager writes the file itself
         with aoti_input_checks_always_on() as changed:
-            torch._inductor.aoti_compile_and_package(program, package_path=tmp, inductor_configs={"aot_inductor.check_lowerbound": False})
+            torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs={"aot_inductor.check_lowerbound": False})
         if not changed or not changed[0]:
             notes.append("this torch version's AOTInductor code was not recognised: dtype and rank are checked only with "
                          "AOTI_RUNTIME_CHECK_INPUTS=1 set where the package is used.")
         with zipfile.ZipFile(tmp, "a") as archive:  # the description, inside the archive's root folder (torch's loader requires it)
             root = archive.namelist()[0].split("/")[0]
             archive.writestr(f"{root}/extra/{DESCRIPTION_KEY}", _description(masker, "aoti", dynamic))
-
-    _write_via_tempfile(path, save, suffix=".pt2")
     loaded = torch._inductor.aoti_load_package(str(path))
     return loaded, dynamic, notes
 
@@ -321,7 +304,8 @@ def _onnx(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> 
     if program is None:
         raise ExportError(f"ONNX export of {type(masker).__name__} failed: {last}") from last
     program.model.metadata_props["blackbox_saliency"] = _description(masker, "onnx", dynamic)
-    _write_via_tempfile(path, lambda tmp: program.save(tmp))
+    with atomic_path(path) as tmp:
+        program.save(str(tmp))
     if importlib.util.find_spec("onnxruntime") is None:
         notes.append("onnxruntime is not installed: the ONNX file was not checked against the eager masker (`pip install onnxruntime`).")
         return None, dynamic, notes

@@ -132,12 +132,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.out:
         from ..atomic import check_outputs_free, check_writable_folder
+        from ..evaluation.report import report_paths
 
-        report = Path(args.out)
-        report = report.with_suffix("") if report.suffix.lower() in (".md", ".json") else report  # as write_report names them
-        masker_file = args.masker if args.masker and Path(args.masker).expanduser().is_file() else None
-        check_outputs_free([report.with_name(report.name + ".md"), report.with_name(report.name + ".json")], overwrite=args.overwrite,
-                           inputs=[masker_file, args.data])
+        check_outputs_free(report_paths(args.out), overwrite=args.overwrite, inputs=[args.masker, args.data])
         check_writable_folder(Path(args.out).parent, "the folder of --out")  # before the evaluation, not after it
     methods = parse_methods(args.methods) if args.methods else (["masker"] if args.masker else None)
     if methods is None:

@@ -42,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
     size = args.size[0] if len(args.size) == 1 else (args.size[0], args.size[1])
     from ..atomic import check_outputs_free, check_writable_folder
 
-    masker_file = args.masker if Path(args.masker).expanduser().is_file() else None
-    check_outputs_free([args.out], overwrite=args.overwrite, inputs=[masker_file])
+    check_outputs_free([args.out], overwrite=args.overwrite, inputs=[args.masker])
     check_writable_folder(Path(args.out).expanduser().parent, "the folder of --out")
     masker = load_masker(args.masker)
     result = export_masker(masker, args.out, args.format, size=size, batch=args.batch, check=not args.no_check)

@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -93,35 +93,22 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--masks-out must name a .npy file, got {args.masks_out}.")
     if args.out.resolve() == args.input.resolve():
         raise InputError("--out must differ from the input video.")
-    from ..atomic import check_outputs_free, check_writable_folder
+    from ..atomic import atomic_path, check_outputs_free, check_writable_folder
 
-    masker_file = args.masker if Path(args.masker).expanduser().is_file() else None
-    check_outputs_free([args.out, args.masks_out], overwrite=args.overwrite, inputs=[args.input, masker_file])
+    check_outputs_free([args.out, args.masks_out], overwrite=args.overwrite, inputs=[args.input, args.masker])
     for output in (args.out, args.masks_out):
         if output is not None:
             check_writable_folder(output.parent, f"the folder of {output}")
     final_out, final_masks = args.out, args.masks_out
-    args.out, args.masks_out = _partial_name(final_out), _partial_name(final_masks)  # written there, moved into place at the end
-    try:
+    # written under temporary names, moved into place only when the whole video is done
+    with atomic_path(final_out) as args.out, (atomic_path(final_masks) if final_masks else contextlib.nullcontext()) as args.masks_out:
         count = _write(args)
-        for partial, final in ((args.out, final_out), (args.masks_out, final_masks)):
-            if partial is not None:
-                os.replace(partial, final)
-    finally:
-        for partial in (args.out, args.masks_out):
-            if partial is not None and partial.exists():
-                partial.unlink()
     print(f"wrote {count} frames to {final_out}" + (f" and masks to {final_masks}" if final_masks else ""))
     return 0
 
 
-def _partial_name(path: Path | None) -> Path | None:
-    """Where a file is written before it is complete: beside it, hidden, same extension (the container follows it)."""
-    return None if path is None else path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-
-
 def _write(args: argparse.Namespace) -> int:
-    """Explain the video into ``args.out`` (and ``args.masks_out``), then move both to their final names; returns the frame count."""
+    """Explain the video into ``args.out`` (and ``args.masks_out``); returns the frame count."""
     from ..video.io import VideoWriter, open_video
     from ..video.npy_stream import NpyStreamWriter
     from ..video.stream import CLASS_KEYWORDS, StreamingExplainer

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..atomic import atomic_write_text
 from .runner import EvaluationResult
 
-__all__ = ["COLUMNS", "to_markdown", "to_json", "write_report"]
+__all__ = ["COLUMNS", "report_paths", "to_markdown", "to_json", "write_report"]
 
 # (field of MethodRow, header, format)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -131,9 +131,20 @@ def write_report(
     per_image: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``<stem>.md`` and ``<stem>.json`` atomically (``per_image`` adds every image's values to the JSON); returns both paths."""
+    md, js = report_paths(stem)
+    atomic_write_text(to_markdown(result, title, command), md)
+    atomic_write_text(to_json(result, command, per_image), js)
+    return md, js
+
+
+def report_paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The Markdown and JSON files :func:`write_report` writes for ``stem`` (a ``.md`` / ``.json`` suffix is dropped first).
+
+    Example:
+        >>> [p.name for p in report_paths("reports/run.md")]
+        ['run.md', 'run.json']
+    """
     stem = Path(stem)
     if stem.suffix.lower() in (".md", ".json"):
         stem = stem.with_suffix("")
-    md = atomic_write_text(to_markdown(result, title, command), Path(f"{stem}.md"))
-    js = atomic_write_text(to_json(result, command, per_image), Path(f"{stem}.json"))
-    return md, js
+    return Path(f"{stem}.md"), Path(f"{stem}.json")
