@@ -81,8 +81,10 @@ class ExplainResult:
         """Jupyter shows the result as its :meth:`figure`."""
         import io
 
+        from .visualize import PNG_COMPRESS_LEVEL
+
         buffer = io.BytesIO()
-        self.figure().save(buffer, format="PNG", compress_level=1)
+        self.figure().save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return buffer.getvalue()
 
     def show(self):
@@ -102,6 +104,7 @@ class ExplainResult:
         import numpy as np
 
         from .atomic import atomic_write, check_outputs_free
+        from .visualize import PNG_COMPRESS_LEVEL
 
         folder = Path(folder)
         batch, k = self.classes.shape
@@ -111,7 +114,7 @@ class ExplainResult:
         folder.mkdir(parents=True, exist_ok=True)
         masks = self.masks.detach().float().cpu().reshape(batch * k, *self.masks.shape[-2:]).numpy()
         for stem, picture, mask in zip(stems, self.pictures(), masks):
-            atomic_write(folder / f"{stem}.png", lambda handle, picture=picture: picture.save(handle, format="PNG", compress_level=1))
+            atomic_write(folder / f"{stem}.png", lambda handle, picture=picture: picture.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL))
             atomic_write(folder / f"{stem}_mask.npy", lambda handle, mask=mask: np.save(handle, mask.astype(np.float32)))
         return paths
 

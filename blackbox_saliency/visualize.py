@@ -53,6 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_CMAP = "inferno"
+#: zlib level of the PNG pictures this library writes: 1 is several times faster than Pillow's default 6, files ~10% larger.
+PNG_COMPRESS_LEVEL = 1
 """Perceptually uniform, dark for 'removable' and bright yellow for 'evidence'."""
 
 BOX_COLOUR = (64, 224, 255)

@@ -165,19 +165,19 @@ def stream_explanations(
         yield from flush()
 
 
-#: zlib level of the overlays and panels: 1 writes several times faster than Pillow's default 6, files ~15% larger.
-PNG_COMPRESS_LEVEL = 1
+#: What :func:`write_explanation` writes for one stem: overlay, panel, mask.
+OUTPUT_SUFFIXES = (".png", "_panel.png", "_mask.npy")
 
 
 def write_explanation(result: Explanation, out_dir: Path, stem: str) -> dict[str, Path]:
     """Write ``<stem>.png`` (overlay), ``<stem>_panel.png`` and ``<stem>_mask.npy``; return their paths."""
     from ..atomic import atomic_write
-    from ..visualize import render_overlays, render_panels
+    from ..visualize import PNG_COMPRESS_LEVEL, render_overlays, render_panels
 
     images, masks, captions = result.image.unsqueeze(0), result.mask.unsqueeze(0), [result.caption()]
     overlay = render_overlays(images, masks, captions, min_side=448)[0]
     panel = render_panels(images, masks, captions, min_side=320)[0]
-    paths = {"overlay": out_dir / f"{stem}.png", "panel": out_dir / f"{stem}_panel.png", "mask": out_dir / f"{stem}_mask.npy"}
+    paths = {kind: out_dir / f"{stem}{suffix}" for kind, suffix in zip(("overlay", "panel", "mask"), OUTPUT_SUFFIXES)}
     atomic_write(paths["overlay"], lambda handle: overlay.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL))
     atomic_write(paths["panel"], lambda handle: panel.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL))
     atomic_write(paths["mask"], lambda handle: np.save(handle, result.mask[0].numpy().astype(np.float32)))

@@ -24,7 +24,7 @@ import numpy as np
 from ..devices import resolve_device
 from ..errors import DataNotFoundError, PluginError
 from ..explainer import DEFAULT_MASKER, prepare_function, shipped_masker_path
-from ._common import TOP, load_models, stream_explanations, write_explanation
+from ._common import OUTPUT_SUFFIXES, TOP, load_models, stream_explanations, write_explanation
 from .commands import COMMAND_HELP
 
 
@@ -61,7 +61,7 @@ def _check_outputs(out: Path, names: list[str], overwrite: bool) -> None:
     from ..atomic import check_outputs_free
 
     ours = _earlier_demo_files(out)
-    wanted = [out / f"{name}{suffix}" for name in names for suffix in (".png", "_panel.png", "_mask.npy")]
+    wanted = [out / f"{name}{suffix}" for name in names for suffix in OUTPUT_SUFFIXES]
     wanted += [out / "contact_sheet.png", out / "summary.json"]
     check_outputs_free([p for p in wanted if p.resolve() not in ours], overwrite=overwrite)
 

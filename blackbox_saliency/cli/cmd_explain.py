@@ -38,7 +38,7 @@ import torch
 from ..devices import resolve_device
 from ..errors import InputError
 from ..explainer import DEFAULT_MASKER, prepare_function
-from ._common import TOP, load_models, resolve_class, stream_explanations, write_explanation
+from ._common import OUTPUT_SUFFIXES, TOP, load_models, resolve_class, stream_explanations, write_explanation
 from .commands import COMMAND_HELP
 
 DEFAULT_OUT = Path("blackbox-saliency-explained")
@@ -86,7 +86,6 @@ def _slug(text: str) -> str:
     return "_".join(part for part in kept.split("_") if part)[:40] or "class"
 
 
-OUTPUT_SUFFIXES = (".png", "_panel.png", "_mask.npy")  # what write_explanation writes for one stem
 
 
 class OutputNames:
