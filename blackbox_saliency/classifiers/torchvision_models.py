@@ -22,14 +22,11 @@ from collections.abc import Sequence
 from torch import nn
 
 from ..errors import InputError, PluginError
-from .frozen import FrozenBlackBox
 from .names import imagenet_class_names
-from .transforms import center_crop_transform
+from .wrap import IMAGENET_MEAN, IMAGENET_STD, WrappedClassifier, weights_preset
 
 __all__ = ["TorchvisionClassifier", "IMAGENET_MEAN", "IMAGENET_STD", "classification_model_names"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def classification_model_names() -> list[str]:
@@ -82,7 +79,7 @@ def _cam_layers_of(model_name: str) -> tuple[str, str] | None:
     return None
 
 
-class TorchvisionClassifier(FrozenBlackBox):
+class TorchvisionClassifier(WrappedClassifier):
     """A torchvision classification model wrapped as a black box ((B,3,H,W) in [0,1] -> logits).
 
     Args:
@@ -127,11 +124,7 @@ class TorchvisionClassifier(FrozenBlackBox):
             if class_names is not None and len(class_names) != len(categories):
                 raise InputError(f"{len(class_names)} class_names given but the weights predict {len(categories)} classes")
             names = list(class_names) if class_names is not None else categories
-            preset = resolved.transforms()
-            crop = (int(preset.crop_size[0]),) * 2
-            resize_size = int(preset.resize_size[0])
-            interpolation = preset.interpolation
-            mean, std = tuple(preset.mean), tuple(preset.std)
+            crop, resize_size, interpolation, mean, std = weights_preset(resolved)
             network = torchvision.models.get_model(model_name, weights=resolved)
         else:
             if num_classes is None:
@@ -150,23 +143,16 @@ class TorchvisionClassifier(FrozenBlackBox):
         if input_size is not None:
             crop = (int(input_size), int(input_size)) if isinstance(input_size, int) else (int(input_size[0]), int(input_size[1]))
             resize_size = None
-        super().__init__(network, crop, names, mean=mean, std=std)
+        super().__init__(network, crop, names, mean, std, resize_size, interpolation)
         self.model_name = model_name
         self.cam_layers = _cam_layers_of(model_name)
         self.weights = resolved
-        self._resize_size = resize_size
-        self._interpolation = interpolation
 
     @property
     def head(self) -> nn.Module | None:
         """The last ``nn.Linear`` of the network (the classification layer), or None when there is none."""
         linears = [m for m in self.network.modules() if isinstance(m, nn.Linear) and m.out_features == self.num_classes]
         return linears[-1] if linears else None
-
-    def eval_transform(self):
-        """PIL image -> (3, H, W) float tensor in [0, 1]: the weights' resize + center crop (default 256 -> 224)."""
-        kwargs = {} if self._interpolation is None else {"interpolation": self._interpolation}
-        return center_crop_transform(self.input_size, resize_size=self._resize_size, **kwargs)
 
     def extra_repr(self) -> str:
         return f"model_name={self.model_name!r}, weights={self.weights}"

@@ -24,14 +24,15 @@ from ..errors import InputError
 from .frozen import FrozenBlackBox
 from .transforms import center_crop_transform
 
-__all__ = ["WrappedClassifier", "wrap"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "WrappedClassifier", "weights_preset", "wrap"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WrappedClassifier(FrozenBlackBox):
-    """A user's ``nn.Module`` as a frozen black box ((B, 3, H, W) in [0, 1] -> logits); see :func:`wrap`."""
+    """A network as a frozen black box ((B, 3, H, W) in [0, 1] -> logits) evaluated with a resize and centre crop:
+    a user's module (:func:`wrap`) or a torchvision model (:class:`~.torchvision_models.TorchvisionClassifier`)."""
 
     def __init__(self, network: nn.Module, input_size: tuple[int, int], class_names: Sequence[str], mean: Sequence[float],
                  std: Sequence[float], resize_size: int | None = None, interpolation=None) -> None:
@@ -43,6 +44,12 @@ class WrappedClassifier(FrozenBlackBox):
         """PIL photo -> (3, H, W) in [0, 1]: the weights' resize and centre crop (default: shorter side to 256/224 of the input)."""
         kwargs = {} if self._interpolation is None else {"interpolation": self._interpolation}
         return center_crop_transform(self.input_size, resize_size=self._resize_size, **kwargs)
+
+
+def weights_preset(weights: Any) -> tuple[tuple[int, int], int, Any, tuple[float, ...], tuple[float, ...]]:
+    """What torchvision ``weights`` say about their model's input: (crop size, resize size, interpolation, mean, std)."""
+    preset = weights.transforms()
+    return (int(preset.crop_size[0]),) * 2, int(preset.resize_size[0]), preset.interpolation, tuple(preset.mean), tuple(preset.std)
 
 
 def _size(value: int | Sequence[int]) -> tuple[int, int]:
@@ -85,10 +92,7 @@ def wrap(
 
         if not isinstance(weights, WeightsEnum):
             raise InputError(f"`weights` must be a torchvision weights member (e.g. ResNet50_Weights.DEFAULT) or None, got {weights!r}.")
-        preset = weights.transforms()
-        size = (int(preset.crop_size[0]),) * 2
-        resize_size, interpolation = int(preset.resize_size[0]), preset.interpolation
-        mean_, std_ = tuple(preset.mean), tuple(preset.std)
+        size, resize_size, interpolation, mean_, std_ = weights_preset(weights)
         names = list(weights.meta.get("categories") or []) or None
     if input_size is not None:
         size, resize_size = _size(input_size), None
