@@ -222,18 +222,24 @@ def _dynamic_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, 
     return specs
 
 
-def _export_program(masker: Masker, example: tuple, size: tuple[int, int]) -> tuple[object, str, list[str]]:
-    """``torch.export`` the checked wrapper with the freest shapes that export."""
+def _first_that_exports(attempts: list[tuple[Callable[[], object], str]], batch: int, what: str) -> tuple[object, str, list[str]]:
+    """Run each ``(export, words)`` in turn until one succeeds: its program, its words, and notes on those that failed."""
     notes: list[str] = []
     last: Exception | None = None
-    for spec, guard, words in _dynamic_specs(masker, size):
-        checked = MaskerExportWrapper(masker, guard=guard).eval()
+    for run, words in attempts:
         try:
-            return torch.export.export(checked, example, dynamic_shapes=spec), words.replace("{batch}", str(example[0].shape[0])), notes
-        except Exception as exc:  # export raises many kinds (constraint violations, unsupported ops, ...)
+            return run(), words.replace("{batch}", str(batch)), notes
+        except Exception as exc:  # exporters raise many kinds (constraint violations, unsupported ops, ...)
             notes.append(f"dynamic shapes '{words}' failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
             last = exc
-    raise ExportError(f"torch.export could not export {type(masker).__name__}: {last}") from last
+    raise ExportError(f"{what}: {last}") from last
+
+
+def _export_program(masker: Masker, example: tuple, size: tuple[int, int]) -> tuple[object, str, list[str]]:
+    """``torch.export`` the checked wrapper with the freest shapes that export."""
+    attempts = [(lambda spec=spec, guard=guard: torch.export.export(MaskerExportWrapper(masker, guard=guard).eval(), example, dynamic_shapes=spec),
+                 words) for spec, guard, words in _dynamic_specs(masker, size)]
+    return _first_that_exports(attempts, example[0].shape[0], f"torch.export could not export {type(masker).__name__}")
 
 
 def _torch_export(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
@@ -288,21 +294,15 @@ def _onnx_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, str
 def _onnx(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable | None, str, list[str]]:
     _require_onnx()
     wrapper = MaskerExportWrapper(masker, poison_invalid=True).eval()
-    notes: list[str] = []
-    program, dynamic, last = None, "", None
-    for spec, words in _onnx_specs(masker, size):
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*axis name.*")
-                program = torch.onnx.export(wrapper, example, dynamo=True, dynamic_shapes=spec, input_names=["images", "classes"],
-                                            output_names=["masks"], verbose=False)
-            dynamic = words.replace("{batch}", str(example[0].shape[0]))
-            break
-        except Exception as exc:  # the exporter raises many kinds
-            notes.append(f"dynamic shapes '{words}' failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-            last = exc
-    if program is None:
-        raise ExportError(f"ONNX export of {type(masker).__name__} failed: {last}") from last
+
+    def run(spec: object) -> object:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*axis name.*")
+            return torch.onnx.export(wrapper, example, dynamo=True, dynamic_shapes=spec, input_names=["images", "classes"],
+                                     output_names=["masks"], verbose=False)
+
+    attempts = [(lambda spec=spec: run(spec), words) for spec, words in _onnx_specs(masker, size)]
+    program, dynamic, notes = _first_that_exports(attempts, example[0].shape[0], f"ONNX export of {type(masker).__name__} failed")
     program.model.metadata_props["blackbox_saliency"] = _description(masker, "onnx", dynamic)
     with atomic_path(path) as tmp:
         program.save(str(tmp))
