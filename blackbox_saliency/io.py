@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
 from .errors import ImageReadError, InputError
-from .safe_load import why_not_a_file
+from .safe_load import MISSING, why_not_a_file
 
 __all__ = ["IMAGE_SUFFIXES", "as_rgb", "load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
 
@@ -97,7 +97,7 @@ def open_rgb(path: _PathLike, exif_orientation: bool = True, max_side: int | Non
     path = Path(path)
     problem = why_not_a_file(path)
     if problem is not None:
-        raise ImageReadError(f"cannot read image {path}: {'the file does not exist' if problem == 'it does not exist' else problem}")
+        raise ImageReadError(f"cannot read image {path}: {'the file does not exist' if problem == MISSING else problem}")
     if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1):
         raise InputError(f"`max_side` must be a positive int or None, got {max_side!r}")
     try:

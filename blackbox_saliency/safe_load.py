@@ -48,6 +48,10 @@ def load_weights_only(path: str | os.PathLike[str], what: str, map_location: Any
         ) from None
 
 
+#: What :func:`why_not_a_file` says when nothing is there (callers with their own "missing" message compare with it).
+MISSING = "it does not exist"
+
+
 def why_not_a_file(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` cannot be read as a file, in words (None when it can): a folder, a symbolic link that loops or
     points nowhere, a FIFO or device, or nothing there.
@@ -69,7 +73,7 @@ def why_not_a_file(path: str | os.PathLike[str]) -> str | None:
             return "it is not a regular file (a FIFO, socket or device)"
     except OSError as error:  # e.g. a symbolic-link loop on some systems
         return f"it cannot be inspected ({error.strerror or error})"
-    return "it does not exist"
+    return MISSING
 
 
 def _tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
@@ -86,14 +90,16 @@ def _tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
 def check_finite_tensors(obj: Any, path: str | os.PathLike[str], what: str) -> None:
     """CheckpointError when any floating-point tensor inside ``obj`` (nested dicts/lists) holds NaN or infinity, or
     any tensor claims more elements than the file stores for it (a crafted view that would allocate without bound)."""
+    bad = []
     for name, tensor in _tensors(obj):
         stored = tensor.untyped_storage().nbytes()
-        if tensor.numel() > 1 and tensor.numel() * tensor.element_size() > stored:
+        if tensor.numel() > 1 and tensor.numel() * tensor.element_size() > stored:  # checked before anything reads it
             raise CheckpointError(
                 f"the {what} {Path(path)} is damaged: tensor {name} claims shape {tuple(tensor.shape)} but the file stores "
                 f"{stored} bytes for it (a crafted or broken file); use another file."
             )
-    bad = [name for name, tensor in _tensors(obj) if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all())]
+        if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            bad.append(name)
     if bad:
         raise CheckpointError(
             f"the {what} {Path(path)} holds non-finite weights (NaN or infinity) in {', '.join(bad[:5])}"

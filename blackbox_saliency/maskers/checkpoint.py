@@ -47,7 +47,7 @@ from torch import nn
 from .._version import __version__
 from ..atomic import atomic_torch_save
 from ..errors import CheckpointError, InputError
-from ..safe_load import check_finite_tensors, load_weights_only, why_not_a_file
+from ..safe_load import MISSING, check_finite_tensors, load_weights_only, why_not_a_file
 from .model import SaliencyMasker
 
 __all__ = [
@@ -143,7 +143,7 @@ def read_payload(path: str | os.PathLike[str], fmt: CheckpointFormat, map_locati
     """Read a checkpoint of ``fmt`` (``weights_only=True``) and :func:`check_payload` it; CheckpointError when unusable."""
     path = Path(path)
     problem = why_not_a_file(path)
-    if problem == "it does not exist":
+    if problem == MISSING:
         raise CheckpointError(fmt.missing.format(path=path))
     if problem is not None:
         raise CheckpointError(f"cannot read the {fmt.what} {path}: {problem}. {fmt.fix}".rstrip())

@@ -43,15 +43,11 @@ def train_masker(
     Raises:
         InputError: an unknown option, or any invalid setting (as :class:`TrainConfig` reports it).
     """
-    known = set(TrainConfig.__dataclass_fields__)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise InputError(f"unknown training option(s) {unknown}; see blackbox_saliency.training.TrainConfig for the valid ones.")
     given = None
     if isinstance(classifier, nn.Module):
         given, classifier = classifier, getattr(classifier, "registered_name", None) or type(classifier).__name__
     if not isinstance(classifier, str):
         raise InputError(f"`classifier` must be a registered name or an nn.Module black box, got {type(classifier).__name__}.")
     paths = [str(p) for p in data] if isinstance(data, (list, tuple)) else str(data)
-    config = TrainConfig(classifier=classifier, data=paths, out=str(out), steps=steps, **options)
+    config = TrainConfig.from_dict({**options, "classifier": classifier, "data": paths, "out": str(out), "steps": steps})  # names unknown options
     return train(config, classifier=given)

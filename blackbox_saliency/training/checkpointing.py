@@ -48,6 +48,7 @@ from ..maskers.checkpoint import (
     write_payload,
 )
 from ..safe_load import check_finite_tensors, load_weights_only
+from .precision import PRECISIONS
 
 __all__ = [
     "TRAINING_CHECKPOINT_KIND",
@@ -142,19 +143,21 @@ def _check_position(state: dict[str, Any], path: str | os.PathLike[str]) -> None
             raise CheckpointError(f"the training checkpoint {Path(path)} records `{name}` = {value!r}; it must be an int in {low}..{top}.")
 
 
-#: Entries a training checkpoint may hold, with the types they must have when present.
-_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"config": (dict,), "masker_config": (dict,), "masker_state": (dict,), "optimizer": (dict,),
-                                             "scheduler": (dict, type(None)), "rng": (list, type(None)), "metrics": (dict, type(None)),
-                                             "precision": (str,)}
+#: Optional entries of a training checkpoint, with the types they must have when present (the required ones are
+#: checked by :data:`TRAINING_FORMAT`).
+_OPTIONAL_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"scheduler": (dict, type(None)), "rng": (list, type(None)), "metrics": (dict, type(None)),
+                                                      "precision": (str,)}
 
 
 def _check_entries(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    for name, kinds in _ENTRY_TYPES.items():
+    for name, kinds in _OPTIONAL_ENTRY_TYPES.items():
         if name in state and not isinstance(state[name], kinds):
             wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
             raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `{name}` must be a {wanted}, got {state[name]!r:.80}.")
-    if "precision" in state and state["precision"] not in ("fp32", "bf16", "fp16"):
-        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `precision` must be fp32, bf16 or fp16, got {state['precision']!r:.80}.")
+    resolved = [name for name in PRECISIONS if name != "auto"]  # what a run resolves to, and records
+    if "precision" in state and state["precision"] not in resolved:
+        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `precision` must be one of {resolved}, "
+                              f"got {state['precision']!r:.80}.")
     best = (state.get("metrics") or {}).get("best")
     if best is not None and not isinstance(best, dict):
         raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `metrics` holds a `best` that is not a dict ({best!r:.80}).")
