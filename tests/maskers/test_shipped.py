@@ -65,7 +65,7 @@ def test_imagenet_masker_beats_the_central_box_and_the_cam_baseline_on_held_out_
     ours = _source_metric(classifier, masker, batch)
     central = _source_metric(classifier, CenterBoxMasker(), batch)
     cam = _source_metric(classifier, CamMasker(classifier), batch)
-    assert ours.mean < central.mean - 0.2, f"shipped masker {ours.mean:.3f} vs central box {central.mean:.3f}"
+    assert ours.mean < central.mean - 0.3, f"shipped masker {ours.mean:.3f} vs central box {central.mean:.3f}"
     assert ours.mean < cam.mean, f"shipped masker {ours.mean:.3f} vs CAM {cam.mean:.3f}"
 
 
