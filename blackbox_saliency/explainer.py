@@ -204,8 +204,8 @@ def load_masker_and_classifier(
         (True, 'CenterBoxMasker')
     """
     from .baselines.plugin import BASELINES
-    from .plugins import load_classifier, load_masker
-    from .plugins.manager import looks_like_path
+    from .maskers.loading import load_masker, looks_like_path
+    from .plugins import load_classifier
 
     label = type(masker).__name__ if isinstance(masker, Masker) else repr(str(masker))
     if isinstance(masker, str) and masker in BASELINES:  # "cam", "gradcam", ...: computed from the black box given

@@ -9,8 +9,8 @@
 What the rest of the library asks of a plugin beyond that is declared here too,
 never probed with ``hasattr``:
 
-* :class:`TrainableMasker` – a masker the trainer can fit (``trainable_parameters``,
-  ``forward_train`` returning :class:`MaskerOutput`, a ``config`` that rebuilds it).
+* :class:`TrainableMasker` – a masker the trainer can fit and checkpoints can rebuild (``trainable_parameters``,
+  ``forward_train`` returning :class:`MaskerOutput`, ``frozen_modules``, ``architecture`` + ``config``).
 * :class:`BoxAwareMasker` – a baseline that needs the ground-truth boxes (``set_boxes``).
 * :attr:`Masker.exportable` – whether it traces into a graph file.
 * :class:`BlackBoxClassifier` declares ``class_index``, ``eval_transform`` (its own
@@ -102,14 +102,6 @@ class BlackBoxClassifier(nn.Module):
         """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1] (NaN or values outside [0, 1] are refused)."""
         check_classifier_images(images)
         return self.network(self.preprocess(images))
-
-    @classmethod
-    def from_torchvision(cls, model: nn.Module, weights: Any = None, **options: Any) -> BlackBoxClassifier:
-        """A torchvision (or any) model as a black box, sized and normalised from its torchvision ``weights``
-        (see :func:`blackbox_saliency.wrap`, which this calls)."""
-        from .classifiers.wrap import wrap
-
-        return wrap(model, weights, **options)
 
     def eval_transform(self) -> Callable[[Any], torch.Tensor] | None:
         """PIL photo -> (3, H, W) float tensor in [0, 1], the preprocessing this black box's weights
@@ -269,29 +261,59 @@ class MaskerOutput(NamedTuple):
 
 
 class TrainableMasker(Masker):
-    """A masker :func:`~blackbox_saliency.training.train` can fit: what the trainer uses, declared.
+    """A masker :func:`~blackbox_saliency.training.train` can fit and the checkpoint code can save and rebuild.
 
-    Subclasses implement :meth:`forward` (full-resolution masks), :meth:`forward_train`
-    (low-resolution masks and class scores, no input checks: the trainer validates its data
-    where it enters) and :meth:`trainable_parameters`; :attr:`config` holds the keyword
-    arguments that rebuild the masker (written into checkpoints).
+    This class is the whole contract between a masker architecture and the trainer, the checkpoint
+    format and the loaders; nothing else about a masker is assumed. Subclasses implement:
+
+    * :meth:`forward` (full-resolution masks) and :meth:`forward_train` (low-resolution masks and
+      class scores, no input checks: the trainer validates its data where it enters);
+    * :meth:`trainable_parameters` (what the optimiser updates);
+    * :attr:`architecture` (the name of a masker plugin whose factory, called with :attr:`config`
+      as keyword arguments, rebuilds this masker untrained) and :attr:`config` (those keyword
+      arguments: JSON-like values only).
+
+    and may override :meth:`frozen_modules` (kept in eval mode, without gradients, and not written
+    into checkpoints: rebuilt from :attr:`config`), :meth:`use_memory_format` and the embedding hooks.
 
     Example:
         >>> from blackbox_saliency.interfaces import TrainableMasker
         >>> from blackbox_saliency.maskers import SaliencyMasker
         >>> issubclass(SaliencyMasker, TrainableMasker)
         True
+        >>> SaliencyMasker.architecture
+        'saliency_masker'
     """
 
+    #: Masker plugin name whose factory rebuilds this architecture from :attr:`config` (the checkpoint
+    #: records it and :func:`~blackbox_saliency.load_masker` dispatches on it).
+    architecture: str = ""
+
+    #: Keyword arguments of the :attr:`architecture` factory that rebuild this masker (untrained).
     config: dict
 
     @abstractmethod
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        """The parameters the trainer optimises (never a frozen encoder's)."""
+        """The parameters the trainer optimises (never a frozen module's)."""
 
     @abstractmethod
     def forward_train(self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None) -> MaskerOutput:
         """Low-resolution masks and class scores; ``features`` (from an earlier pass on the same images) may skip the encoder."""
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Sub-modules that never train (e.g. a pretrained encoder): kept in eval mode and out of checkpoints (default: none)."""
+        return []
+
+    def use_memory_format(self, memory_format: torch.memory_format) -> None:
+        """Convert what benefits from ``memory_format`` (e.g. ``torch.channels_last`` for a convolutional
+        encoder); the default converts the :meth:`frozen_modules`."""
+        for module in self.frozen_modules():
+            module.to(memory_format=memory_format)
+
+    def set_classifier_name(self, name: str | None) -> None:
+        """Record the black box this masker explains (in :attr:`classifier_name` and :attr:`config`)."""
+        self.classifier_name = name
+        self.config["classifier_name"] = name
 
     def init_embedding_from_encoder_head(self, scale: float = 1.0) -> None:
         """Initialise the class embedding from the encoder's classifier head (when the masker has one; default: refuse)."""

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..plugins import load_masker
+    from ..maskers.loading import load_masker
 
     if len(args.size) not in (1, 2):
         raise InputError(f"--size takes one value or HEIGHT WIDTH, got {args.size}.")

@@ -56,7 +56,7 @@ def parse_methods(text: str | Sequence[str]) -> list[str]:
 def build_method(name: str, classifier: nn.Module, masker: str | None = None, **options: object) -> Masker:
     """Build one method's masker, on the classifier's device, in eval mode."""
     from ..maskers.plugin import shipped_masker_paths
-    from ..plugins import load_masker
+    from ..maskers.loading import load_masker
 
     if name == MASKER:
         if not masker:

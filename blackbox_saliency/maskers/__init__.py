@@ -25,6 +25,8 @@ _EXPORTS = {
     "PRESETS": "presets",
     "resolve_config": "presets",
     "load_masker_checkpoint": "checkpoint",
+    "build_trainable_masker": "architectures",
+    "load_masker": "loading",
     "save_masker": "checkpoint",
 }
 

@@ -59,6 +59,7 @@ class SaliencyMasker(TrainableMasker):
     """
 
     exportable = True
+    architecture = "saliency_masker"
 
     def __init__(
         self,
@@ -99,6 +100,10 @@ class SaliencyMasker(TrainableMasker):
         }
 
     # ----------------------------------------------------------------- parameters
+    def frozen_modules(self) -> list[nn.Module]:
+        """The pretrained encoder: never trained, rebuilt from :attr:`config` rather than saved."""
+        return [self.encoder]
+
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The decoder's, the class embedding's and the class prior's parameters (never the encoder's)."""
         yield from self.filter.parameters()

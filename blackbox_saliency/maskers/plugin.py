@@ -3,7 +3,8 @@
 Every ``blackbox_saliency/assets/maskers/<name>.pt`` (with its ``<name>.md`` model card)
 becomes the masker ``<name>``, loaded by
 :func:`~blackbox_saliency.maskers.checkpoint.load_masker_checkpoint`. With no such
-files the hook offers nothing. The encoders hook offers
+files the hook offers nothing. The masker-architectures hook offers ``saliency_masker``
+(:class:`~blackbox_saliency.maskers.model.SaliencyMasker`). The encoders hook offers
 :func:`~blackbox_saliency.maskers.encoders.builtin_encoders` (``efficientnet_lite0``,
 the CIFAR ResNets and torchvision's ResNets).
 
@@ -47,6 +48,13 @@ def _loader(path: Path) -> Callable[..., object]:
 @hookimpl
 def blackbox_saliency_maskers():
     return {name: _loader(path) for name, path in shipped_masker_paths().items()}
+
+
+@hookimpl
+def blackbox_saliency_masker_architectures():
+    from .model import SaliencyMasker
+
+    return {SaliencyMasker.architecture: SaliencyMasker}
 
 
 @hookimpl

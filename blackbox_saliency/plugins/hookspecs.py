@@ -58,3 +58,19 @@ def blackbox_saliency_evidence_removers() -> dict[str, Factory]:
 @hookspec
 def blackbox_saliency_maskers() -> dict[str, Factory]:
     """Return ``{name: factory}``; each factory builds a Masker."""
+
+
+@hookspec
+def blackbox_saliency_masker_architectures() -> dict[str, Factory]:
+    """Return ``{name: factory}``; each factory (usually the class itself) builds an untrained
+    :class:`~blackbox_saliency.interfaces.TrainableMasker` whose ``architecture`` is ``name`` from the
+    keyword arguments in its ``config``. ``blackbox-saliency train --masker NAME`` trains it and
+    :func:`~blackbox_saliency.load_masker` rebuilds its checkpoints.
+
+    Example::
+
+        @hookimpl
+        def blackbox_saliency_masker_architectures():
+            return {"my_masker": MyMasker}  # class MyMasker(TrainableMasker): architecture = "my_masker"
+    """
+

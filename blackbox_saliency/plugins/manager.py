@@ -25,20 +25,21 @@ import importlib.metadata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pluggy
 
 from ..errors import BlackBoxSaliencyError, InputError, PluginError
 from . import hookspecs
 
-KINDS = {
+#: Plugin kind -> the hook that offers it.
+PLUGIN_HOOKS = {
     "classifiers": "blackbox_saliency_classifiers",
     "encoders": "blackbox_saliency_encoders",
     "evidence_removers": "blackbox_saliency_evidence_removers",
     "maskers": "blackbox_saliency_maskers",
+    "masker_architectures": "blackbox_saliency_masker_architectures",
 }
-HOOK_NAMES = frozenset(KINDS.values())
+HOOK_NAMES = frozenset(PLUGIN_HOOKS.values())
 
 # Modules of this package that implement the hooks, registered like any plugin.
 BUILTIN_PLUGIN_MODULES = (
@@ -166,10 +167,10 @@ def _plugin_source(pm: pluggy.PluginManager, plugin: object) -> str:
 
 def scan(kind: str, pm: pluggy.PluginManager | None = None) -> KindScan:
     """Call every plugin's hook of one kind; isolate the broken ones and mark names claimed twice."""
-    if kind not in KINDS:
-        raise PluginError(f"unknown plugin kind {kind!r}; choose one of {sorted(KINDS)}.")
+    if kind not in PLUGIN_HOOKS:
+        raise PluginError(f"unknown plugin kind {kind!r}; choose one of {sorted(PLUGIN_HOOKS)}.")
     pm = pm or get_plugin_manager()
-    hook_name = KINDS[kind]
+    hook_name = PLUGIN_HOOKS[kind]
     result = KindScan()
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         source = _plugin_source(pm, impl.plugin)
@@ -213,14 +214,14 @@ def plugin_problems(pm: pluggy.PluginManager | None = None) -> list[PluginProble
     """Every plugin that failed to load or offered something unusable, with the reason."""
     pm = pm or get_plugin_manager()
     problems = list(_load_problems.get(id(pm), []))
-    for kind in KINDS:
+    for kind in PLUGIN_HOOKS:
         problems.extend(p for p in scan(kind, pm).problems if p not in problems)
     return problems
 
 
 def available() -> dict[str, dict[str, str]]:
     """Return ``{kind: {name: source}}`` for every usable plugin name."""
-    return {kind: {n: r.source for n, r in sorted(registry(kind).items())} for kind in KINDS}
+    return {kind: {n: r.source for n, r in sorted(registry(kind).items())} for kind in PLUGIN_HOOKS}
 
 
 def _singular(kind: str) -> str:
@@ -285,34 +286,3 @@ def load_classifier(name: str, **kwargs: object):
 def load_evidence_remover(name: str, **kwargs: object):
     """Build the evidence remover registered as ``name`` (``blur``, ``colour_noise``, ``constant``, ``paper``...)."""
     return build("evidence_removers", name, kwargs)
-
-
-def looks_like_path(name_or_path: str | Path) -> bool:
-    """``True`` for a :class:`~pathlib.Path`, a ``.pt``/``.pth`` name or a string with a path separator."""
-    if isinstance(name_or_path, Path):
-        return True
-    text = str(name_or_path)
-    return text.endswith((".pt", ".pth")) or "/" in text or "\\" in text
-
-
-def load_masker(name_or_path: str | Path, **kwargs: object):
-    """Build a registered masker by name, or load a trained masker checkpoint from a path.
-
-    A string is a path when it ends with ``.pt``/``.pth`` or contains a path
-    separator; anything else is a plugin name (so a file called ``center`` in
-    the working directory does not shadow the ``center`` baseline).
-
-    Example:
-        >>> from blackbox_saliency import load_masker
-        >>> masker = load_masker("center")  # the central-box baseline
-    """
-    if looks_like_path(name_or_path):
-        from ..maskers.checkpoint import load_masker_checkpoint
-
-        return load_masker_checkpoint(Path(name_or_path), **kwargs)
-    try:
-        return build("maskers", str(name_or_path), kwargs)
-    except PluginError as exc:
-        if Path(name_or_path).is_file():
-            raise PluginError(f"{exc} A file named {str(name_or_path)!r} exists here: pass './{name_or_path}' to load it as a checkpoint.") from None
-        raise

@@ -1,13 +1,14 @@
 """Training checkpoints: everything needed to continue a run exactly where it stopped.
 
-Read and written by the library's one checkpoint reader/writer (:func:`~blackbox_saliency.maskers.checkpoint.read_payload`,
-:func:`~blackbox_saliency.maskers.checkpoint.write_payload`) in the format :data:`TRAINING_FORMAT`; the masker
+Read and written by the library's one checkpoint reader/writer (:func:`~blackbox_saliency.checkpoints.read_payload`,
+:func:`~blackbox_saliency.checkpoints.write_payload`) in the format :data:`TRAINING_FORMAT`; the masker
 weights are :func:`~blackbox_saliency.maskers.checkpoint.trainable_state`, as in a masker checkpoint.
 A checkpoint is a ``torch.save`` dict, written atomically and readable with ``weights_only=True``::
 
     {"kind": "blackbox_saliency.training_state", "format_version": 1, "library_version": ...,
      "step": int, "epoch": int, "batch_in_epoch": int,   # the data position (see ResumableBatchSampler)
      "config": TrainConfig.to_dict(), "masker_config": masker.config,
+     "masker_architecture": masker.architecture,          # absent in older checkpoints: "saliency_masker"
      "masker_state": {...},                              # trainable weights and buffers (no encoder)
      "optimizer": optimizer.state_dict(),
      "scheduler": lr_scheduler.state_dict(),             # absent in checkpoints of older versions
@@ -37,23 +38,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoints import CheckpointFormat, check_payload, read_payload, write_payload
 from ..errors import CheckpointError
-from ..maskers.checkpoint import (
-    CHECKPOINT_KIND,
-    CheckpointFormat,
-    check_payload,
-    load_trainable_state,
-    read_payload,
-    trainable_state,
-    write_payload,
-)
+from ..maskers.checkpoint import MASKER_FORMAT, load_trainable_state, trainable_state
 from ..safe_load import check_finite_tensors, load_weights_only
 from .precision import PRECISIONS
 
 __all__ = [
     "TRAINING_CHECKPOINT_KIND",
     "TRAINING_FORMAT",
-    "FORMAT_VERSION",
     "capture_rng_state",
     "restore_rng_state",
     "trainable_state",
@@ -64,18 +57,17 @@ __all__ = [
 ]
 
 TRAINING_CHECKPOINT_KIND = "blackbox_saliency.training_state"
-FORMAT_VERSION = 1
 
 
 def _not_a_training_checkpoint(path: Path, payload: object) -> str:
     kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
-    hint = " (that is a trained masker: load it with load_masker)" if kind == CHECKPOINT_KIND else ""
+    hint = " (that is a trained masker: load it with load_masker)" if kind == MASKER_FORMAT.kind else ""
     return f"{path} is not a training checkpoint (kind {kind!r}){hint}; --resume needs the checkpoint.pt of a training run."
 
 
 TRAINING_FORMAT = CheckpointFormat(
     kind=TRAINING_CHECKPOINT_KIND,
-    version=FORMAT_VERSION,
+    version=1,
     what="training checkpoint",
     required={"step": int, "epoch": int, "batch_in_epoch": int, "config": dict, "masker_config": dict, "masker_state": dict, "optimizer": dict},
     missing="no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the checkpoint's path.",
@@ -146,7 +138,7 @@ def _check_position(state: dict[str, Any], path: str | os.PathLike[str]) -> None
 #: Optional entries of a training checkpoint, with the types they must have when present (the required ones are
 #: checked by :data:`TRAINING_FORMAT`).
 _OPTIONAL_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"scheduler": (dict, type(None)), "rng": (list, type(None)), "metrics": (dict, type(None)),
-                                                      "precision": (str,)}
+                                                      "precision": (str,), "masker_architecture": (str,)}
 
 
 def _check_entries(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -180,8 +172,8 @@ def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
     The architecture comes from the file; the weights are its decoder and class embedding (the
     encoder is rebuilt as usual). CheckpointError when the file is neither.
     """
-    from ..maskers.checkpoint import MASKER_FORMAT, build_masker_from_config, masker_from_payload
-    from ..plugins import load_masker, looks_like_path
+    from ..maskers.checkpoint import DEFAULT_ARCHITECTURE, build_masker_from_config, masker_from_payload
+    from ..maskers.loading import load_masker, looks_like_path
 
     if not looks_like_path(path) and not Path(path).expanduser().is_file():
         return load_masker(str(path))
@@ -190,7 +182,7 @@ def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
         raise CheckpointError(f"--init-from {path} does not exist; pass a masker.pt or a checkpoint.pt of an earlier run.")
     payload = load_weights_only(path, "--init-from file")
     kind = payload.get("kind") if isinstance(payload, dict) else None
-    if kind == CHECKPOINT_KIND:
+    if kind == MASKER_FORMAT.kind:
         return masker_from_payload(check_payload(payload, path, MASKER_FORMAT), path)
     state = check_payload(payload, path, TRAINING_FORMAT)
     if not isinstance(state.get("masker_config"), dict) or not state["masker_config"]:
@@ -200,6 +192,6 @@ def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
             f"the training checkpoint {path} is of a masker with a randomly initialised encoder, whose weights training "
             "checkpoints do not hold; initialise from that run's masker.pt instead."
         )
-    masker = build_masker_from_config(state["masker_config"])
+    masker = build_masker_from_config(state["masker_config"], state.get("masker_architecture", DEFAULT_ARCHITECTURE))
     load_trainable_state(masker, state["masker_state"], str(path))
     return masker

@@ -115,7 +115,7 @@ def test_overrides_and_bad_metadata(tmp_path, resnet_masker):
         load_masker_checkpoint(path, colour="red")
     with pytest.raises(InputError, match="JSON"):
         save_masker(tmp_path / "x.pt", resnet_masker, {"tensor": torch.zeros(1)})
-    with pytest.raises(InputError, match="SaliencyMasker"):
+    with pytest.raises(InputError, match="TrainableMasker"):
         save_masker(tmp_path / "x.pt", torch.nn.Linear(1, 1))  # type: ignore[arg-type]
 
 

@@ -69,8 +69,10 @@ def test_builtin_encoders_come_from_the_builtin_plugin():
     assert available_encoders() == sorted(found)
 
 
-def test_available_lists_the_four_kinds():
-    assert sorted(bs.available()) == ["classifiers", "encoders", "evidence_removers", "maskers"]
+def test_available_lists_the_five_kinds():
+    kinds = bs.available()
+    assert sorted(kinds) == ["classifiers", "encoders", "evidence_removers", "masker_architectures", "maskers"]
+    assert kinds["masker_architectures"]["saliency_masker"] == "builtin:maskers"
 
 
 def test_an_encoder_from_a_third_party_plugin_is_buildable_and_usable_by_a_masker(registered):
