@@ -32,7 +32,7 @@ _LAZY = {
     "Masker": ".interfaces",
     "TrainableMasker": ".interfaces",
     "BoxAwareMasker": ".interfaces",
-    "skip_input_checks": ".conventions",
+    "skip_input_checks": ".input_checks",
     "ObjectiveTerms": ".objective",
     "SaliencyObjective": ".objective",
     "metrics": ".metrics",

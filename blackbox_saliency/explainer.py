@@ -12,15 +12,17 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .conventions import check_images
+from .data.folders import is_image
+from .devices import module_device
 from .errors import InputError, PluginError
+from .input_checks import check_images
 from .interfaces import BlackBoxClassifier, Masker, require_black_box
 from .io import IMAGE_SUFFIXES
 
@@ -136,7 +138,7 @@ def image_files(specs: Sequence[str | os.PathLike[str]], skipped: list[str] | No
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            inside = sorted(p for p in path.rglob("*") if is_image(p))
             found.extend(inside)
             if not inside:
                 problems.append(f"the folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)})")
@@ -204,53 +206,70 @@ def load_masker_and_classifier(
         (True, 'CenterBoxMasker')
     """
     from .baselines.plugin import BASELINES
-    from .maskers.loading import load_masker, looks_like_path
+    from .maskers.loading import load_masker
     from .plugins import load_classifier
 
-    label = type(masker).__name__ if isinstance(masker, Masker) else repr(str(masker))
     if isinstance(masker, str) and masker in BASELINES:  # "cam", "gradcam", ...: computed from the black box given
         if classifier is None:
             raise InputError(f"the {masker!r} baseline is computed from the black box you explain; {classifier_hint}.")
         classifier = require_black_box(load_classifier(classifier) if isinstance(classifier, str) else classifier)
         return load_masker(masker, classifier=classifier), classifier
-    if not isinstance(masker, (Masker, str, os.PathLike)):
-        raise InputError(f"`masker` must be a Masker, a registered masker name or a checkpoint path, got {type(masker).__name__} {masker!r:.60}.")
-    if not isinstance(masker, Masker):
-        try:
-            masker = load_masker(masker)
-        except PluginError as error:
-            if looks_like_path(masker):
-                raise
-            raise PluginError(f"{error} (a shipped masker would be the file {shipped_masker_path(str(masker))}.)") from None
-        if not isinstance(masker, Masker):
-            raise PluginError(f"the masker {label} loaded as {type(masker).__name__}, not a blackbox_saliency Masker.")
+    label = type(masker).__name__ if isinstance(masker, Masker) else repr(str(masker))
+    masker = _as_masker(masker, label)
     if classifier is None:
         if not masker.classifier_name:
             raise InputError(f"the masker {label} does not record which black box it explains; {classifier_hint}.")
         classifier = masker.classifier_name
     classifier_label = repr(classifier) if isinstance(classifier, str) else type(classifier).__name__
-    if isinstance(classifier, str):
-        classifier = load_classifier(classifier)
-    classifier = require_black_box(classifier)
-    given = getattr(classifier, "registered_name", None)
-    if masker.classifier_name and given and given != masker.classifier_name and not allow_mismatch:
-        import warnings
-
-        from .errors import ClassifierMismatchWarning
-
-        warnings.warn(
-            f"the masker {label} was trained for the black box {masker.classifier_name!r}, not {given!r}: its masks show "
-            f"what {masker.classifier_name!r} relies on. Train a masker for {given!r} (`blackbox-saliency train --classifier {given}`), "
-            "use a baseline computed from it (masker='cam' or 'gradcam'), or pass allow_mismatch=True if this is intended.",
-            ClassifierMismatchWarning,
-            stacklevel=3,
-        )
+    classifier = require_black_box(load_classifier(classifier) if isinstance(classifier, str) else classifier)
+    if not allow_mismatch:
+        _warn_if_trained_for_another(masker, classifier, label)
     if masker.num_classes is not None and masker.num_classes != classifier.num_classes:
         raise InputError(
             f"the masker {label} knows {masker.num_classes} classes but the classifier {classifier_label} has "
             f"{classifier.num_classes}; a masker explains the black box it was trained for: {classifier_hint}."
         )
     return masker, classifier
+
+
+def _as_masker(masker: object, label: str) -> Masker:
+    """``masker`` itself, or the masker its name or path loads (PluginError saying where a shipped one would be)."""
+    from .maskers.loading import load_masker, looks_like_path
+
+    if isinstance(masker, Masker):
+        return masker
+    if not isinstance(masker, (str, os.PathLike)):
+        raise InputError(
+            f"`masker` must be a Masker, a registered masker name or a checkpoint path, got {type(masker).__name__} "
+            f"{masker!r:.60}."
+        )
+    try:
+        loaded = load_masker(masker)
+    except PluginError as error:
+        if looks_like_path(masker):
+            raise
+        raise PluginError(f"{error} (a shipped masker would be the file {shipped_masker_path(str(masker))}.)") from None
+    if not isinstance(loaded, Masker):
+        raise PluginError(f"the masker {label} loaded as {type(loaded).__name__}, not a blackbox_saliency Masker.")
+    return loaded
+
+
+def _warn_if_trained_for_another(masker: Masker, classifier: BlackBoxClassifier, label: str) -> None:
+    """ClassifierMismatchWarning when the masker records a black box other than the one registered as ``classifier``."""
+    import warnings
+
+    from .errors import ClassifierMismatchWarning
+
+    given = getattr(classifier, "registered_name", None)
+    trained_for = masker.classifier_name
+    if trained_for and given and given != trained_for:
+        warnings.warn(
+            f"the masker {label} was trained for the black box {trained_for!r}, not {given!r}: its masks show what "
+            f"{trained_for!r} relies on. Train a masker for {given!r} (`blackbox-saliency train --classifier {given}`), "
+            "use a baseline computed from it (masker='cam' or 'gradcam'), or pass allow_mismatch=True if this is intended.",
+            ClassifierMismatchWarning,
+            stacklevel=4,
+        )
 
 
 def class_name_of(classifier: BlackBoxClassifier, index: int) -> str:
@@ -417,21 +436,15 @@ def explain(
         >>> result = bs.explain("photos/", topk=3)  # doctest: +SKIP
         >>> result.masks.shape  # (B, 3, 224, 224)  # doctest: +SKIP
     """
-    if classes is not None and topk is not None:
-        raise InputError("pass `classes` or `topk`, not both.")
-    k = 1 if topk is None else topk
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InputError(f"`topk` must be a positive int, got {topk!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+    k = _checked_topk(classes, topk, batch_size)
     masker, classifier = load_masker_and_classifier(masker, classifier, allow_mismatch=allow_mismatch)
     tensor, items = _image_sources(inputs)
-    device = tensor.device if tensor is not None else next((p.device for p in masker.parameters()), torch.device("cpu"))
+    device = tensor.device if tensor is not None else module_device(masker)
     masker, classifier = masker.to(device).eval(), classifier.to(device).eval()
-    num_classes = classifier.num_classes
-    if k > num_classes > 0:
-        raise InputError(f"`topk`={k} but the black box has only {num_classes} classes.")
+    if k > classifier.num_classes > 0:
+        raise InputError(f"`topk`={k} but the black box has only {classifier.num_classes} classes.")
     count = tensor.shape[0] if tensor is not None else len(items)
+    chosen = None
     if classes is not None:
         chosen = _class_indices(classes, classifier).to(device).reshape(-1, 1)
         if chosen.shape[0] != count:
@@ -440,18 +453,41 @@ def explain(
         batches = (tensor[start:start + batch_size] for start in range(0, count, batch_size))
     else:
         batches = _prepared_batches(items, classifier, batch_size)
-    from tqdm.auto import tqdm
-
-    parts, done = [], 0
-    with tqdm(total=count, unit="image", desc="explain", disable=not progress or count <= batch_size) as bar:
-        for images in batches:
-            images = images.to(device)
-            picked = None if classes is None else chosen[done:done + images.shape[0]]
-            parts.append((images, explain_batch(images, masker, classifier, picked, k)))
-            done += images.shape[0]
-            bar.update(images.shape[0])
+    show_bar = progress and count > batch_size
+    parts = _explain_batches(batches, masker, classifier, chosen, k, total=count if show_bar else None)
     keys = ("classes", "masks", "probs", "boxes", "saliency", "areas", "box_probs")
     joined = {key: torch.cat([getattr(part, key) for _, part in parts]) for key in keys}
     class_names = [row for _, part in parts for row in part.class_names]
     shown = tensor if tensor is not None else torch.cat([images for images, _ in parts])  # a tensor input is returned as it is
     return ExplainResult(images=shown, class_names=class_names, **joined)
+
+
+def _checked_topk(classes: object, topk: int | None, batch_size: int) -> int:
+    """The number of classes to explain per image; InputError for conflicting or malformed options."""
+    if classes is not None and topk is not None:
+        raise InputError("pass `classes` or `topk`, not both.")
+    k = 1 if topk is None else topk
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InputError(f"`topk` must be a positive int, got {topk!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+    return k
+
+
+def _explain_batches(
+    batches: Iterable[torch.Tensor], masker: Masker, classifier: nn.Module, chosen: torch.Tensor | None, k: int,
+    total: int | None,
+) -> list[tuple[torch.Tensor, ExplainResult]]:
+    """``(images, explain_batch(...))`` per batch, on the models' device; a progress bar over ``total`` images when given."""
+    from tqdm.auto import tqdm
+
+    device = module_device(masker, default=module_device(classifier))
+    parts, done = [], 0
+    with tqdm(total=total, unit="image", desc="explain", disable=total is None) as bar:
+        for images in batches:
+            images = images.to(device)
+            picked = None if chosen is None else chosen[done:done + images.shape[0]]
+            parts.append((images, explain_batch(images, masker, classifier, picked, k)))
+            done += images.shape[0]
+            bar.update(images.shape[0])
+    return parts

@@ -20,15 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..explainer import explain_batch as library_explain_batch
-from ..explainer import load_masker_and_classifier
+from ..explainer import explain_batch, load_masker_and_classifier
 from ..interfaces import BlackBoxClassifier, Masker
 
 __all__ = [
     "CLASSIFIER_HINT",
     "TOP",
     "Explanation",
-    "explain_batch",
+    "explanations_of_batch",
     "load_models",
     "resolve_class",
     "stream_explanations",
@@ -103,7 +102,7 @@ class Explanation:
         )
 
 
-def explain_batch(
+def explanations_of_batch(
     images: torch.Tensor,
     names: Sequence[str],
     masker: Masker,
@@ -113,7 +112,7 @@ def explain_batch(
 ) -> list[Explanation]:
     """Explain a batch (B, 3, H, W) in [0, 1] already on the models' device (``topk`` classes per image with ``top``)."""
     chosen = None if class_choice == TOP else torch.full((images.shape[0],), int(class_choice), dtype=torch.int64, device=images.device)
-    result = library_explain_batch(images, masker, classifier, chosen, topk)
+    result = explain_batch(images, masker, classifier, chosen, topk)
     k = result.classes.shape[1]
     return [
         Explanation(
@@ -151,7 +150,7 @@ def stream_explanations(
 
     def flush() -> list[Explanation]:
         images = torch.stack([image for _, image in batch]).to(device)
-        done = explain_batch(images, [name for name, _ in batch], masker, classifier, class_choice, topk)
+        done = explanations_of_batch(images, [name for name, _ in batch], masker, classifier, class_choice, topk)
         batch.clear()
         return done
 

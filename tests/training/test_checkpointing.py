@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from blackbox_saliency.errors import CheckpointError
+from blackbox_saliency.interfaces import TrainableMasker
 from blackbox_saliency.training.checkpointing import (
     capture_rng_state,
     load_trainable_state,
@@ -36,11 +37,28 @@ def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
     assert _draw() == expected
 
 
-class _Net(nn.Module):
+class _Net(TrainableMasker):
+    """The parts of the TrainableMasker contract the checkpoint code reads: a frozen encoder and a decoder."""
+
+    architecture = "net"
+
     def __init__(self):
         super().__init__()
         self.encoder = nn.Linear(2, 2)
         self.decoder = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+        self.config = {}
+
+    def frozen_modules(self):
+        return [self.encoder]
+
+    def trainable_parameters(self):
+        return self.decoder.parameters()
+
+    def forward_train(self, images, classes, features=None):
+        raise NotImplementedError
+
+    def forward(self, images, classes):
+        raise NotImplementedError
 
 
 def test_trainable_state_skips_the_encoder_and_checks_keys():
@@ -56,6 +74,7 @@ def test_trainable_state_skips_the_encoder_and_checks_keys():
 
 
 def test_masker_and_training_checkpoints_share_one_reader_and_writer(tmp_path):
+    from blackbox_saliency import checkpoints
     from blackbox_saliency.maskers import checkpoint
     from blackbox_saliency.training import checkpointing
 
@@ -63,7 +82,7 @@ def test_masker_and_training_checkpoints_share_one_reader_and_writer(tmp_path):
     assert checkpointing.load_trainable_state is checkpoint.load_trainable_state
     path = save_training_state(tmp_path / "c.pt", step=2, epoch=0, batch_in_epoch=2, config={}, masker_config={}, masker_state={},
                                optimizer={})
-    assert checkpoint.read_payload(path, checkpointing.TRAINING_FORMAT)["step"] == 2
+    assert checkpoints.read_payload(path, checkpointing.TRAINING_FORMAT)["step"] == 2
     with pytest.raises(CheckpointError, match="not a blackbox-saliency masker checkpoint"):
         checkpoint.read_checkpoint(path)
     with pytest.raises(CheckpointError, match="non-finite weights"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from blackbox_saliency import conventions
+from blackbox_saliency import input_checks as conventions
 from blackbox_saliency.maskers import SaliencyMasker
 from blackbox_saliency.training import TrainConfig, train
 
