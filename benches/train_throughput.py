@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from blackbox_saliency.conventions import skip_input_checks
+from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.data.paths import require
 from blackbox_saliency.training import TrainConfig, train
 from blackbox_saliency.training.data import build_dataset

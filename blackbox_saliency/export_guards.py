@@ -1,7 +1,7 @@
 """The input checks compiled into exported maskers, and the phrases they share with the eager masker.
 
 An exported file must refuse what the eager masker refuses, and say so in the same words. The eager
-checks (:mod:`blackbox_saliency.conventions`) and the exported ones both contain one *key phrase*
+checks (:mod:`blackbox_saliency.input_checks`) and the exported ones both contain one *key phrase*
 per mistake (:data:`PHRASES`); a test compares the two on every kind of bad input.
 
 Three mechanisms, one per format family:

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conventions import check_classes, check_classifier_images, check_generator, check_images
+from .input_checks import check_classes, check_classifier_images, check_generator, check_images
 
 __all__ = ["BlackBoxClassifier", "BoxAwareMasker", "EvidenceRemover", "Masker", "MaskerOutput", "TrainableMasker", "require_black_box"]
 
@@ -191,7 +191,7 @@ class Masker(nn.Module, ABC):
     0 means "removable". Subclasses implement :meth:`forward`. Calling the masker,
     ``masker(images, classes)``, checks the input first (type, shape, dtype, value range,
     NaN, one class per image, class range) and raises :class:`~blackbox_saliency.errors.InputError`
-    naming what was wrong; :func:`~blackbox_saliency.conventions.skip_input_checks` is the one
+    naming what was wrong; :func:`~blackbox_saliency.input_checks.skip_input_checks` is the one
     opt-out, for hot paths whose data was validated where it entered.
 
     Example:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .conventions import check_images, check_masks, check_same_batch
+from .input_checks import check_images, check_masks, check_same_batch
 from .errors import InputError
 
 __all__ = [

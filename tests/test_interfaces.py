@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import blackbox_saliency as bs
-from blackbox_saliency.conventions import skip_input_checks
+from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.maskers import SaliencyMasker
 from blackbox_saliency.maskers.encoders import EncoderSpec, register_encoder

@@ -14,7 +14,7 @@ Calls also check the *range* of the input (the base class checks shape and
 dtype only): NaN, or values outside [0, 1] by more than ``RANGE_TOLERANCE``
 (normalised or 0..255 images), raise InputError. The tolerance lets rounding
 of composites such as ``x*m + a*(1-m)`` through. Like every input check it is
-skipped inside :func:`~blackbox_saliency.conventions.skip_input_checks` (hot
+skipped inside :func:`~blackbox_saliency.input_checks.skip_input_checks` (hot
 loops: it costs one reduction, and a host sync on GPU).
 
 Example:
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from ..conventions import RANGE_TOLERANCE, check_classifier_images
+from ..input_checks import RANGE_TOLERANCE, check_classifier_images
 from ..errors import InputError
 from ..interfaces import BlackBoxClassifier
 

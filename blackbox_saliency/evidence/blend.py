@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..conventions import check_images, check_masks, check_same_batch, check_same_spatial, input_checks_enabled
+from ..input_checks import check_images, check_masks, check_same_batch, check_same_spatial, input_checks_enabled
 from ..errors import InputError
 
 __all__ = ["phi", "upsample_mask"]
@@ -30,7 +30,7 @@ def phi(images: torch.Tensor, masks: torch.Tensor, alternative: torch.Tensor) ->
     """Keep the evidence where ``masks`` is 1 and replace it by ``alternative`` where it is 0.
 
     ``masks`` may be at a lower resolution; it is upsampled bilinearly to the image size.
-    The inputs are checked unless inside :func:`~blackbox_saliency.conventions.skip_input_checks`.
+    The inputs are checked unless inside :func:`~blackbox_saliency.input_checks.skip_input_checks`.
     """
     if input_checks_enabled():
         check_images(images)

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 import torchvision
 
-from ..conventions import check_masks
+from ..input_checks import check_masks
 from ..errors import InputError
 
 __all__ = [

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..conventions import check_classes, check_generator, check_images, check_same_batch
+from ..input_checks import check_classes, check_generator, check_images, check_same_batch
 from ..errors import InputError
 from ..interfaces import EvidenceRemover, require_black_box
 from ._results import per_image_dict

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..conventions import check_masks
+from ..input_checks import check_masks
 from ..errors import InputError
 from .boxes import mask_to_box
 

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..conventions import check_masks
+from ..input_checks import check_masks
 from ..errors import InputError
 from .boxes import pad_box_lists
 

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from ..conventions import check_classes, check_images, check_masks, check_same_batch
+from ..input_checks import check_classes, check_images, check_masks, check_same_batch
 from ..errors import InputError
 from ..evidence.blend import upsample_mask
 from ..interfaces import require_black_box

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..conventions import check_classes, check_generator, check_images, check_masks, check_same_batch, check_same_spatial, input_checks_enabled
+from ..input_checks import check_classes, check_generator, check_images, check_masks, check_same_batch, check_same_spatial, input_checks_enabled
 from ..errors import InputError
 from ..fast import mask_blend_tv
 from ..interfaces import EvidenceRemover, require_black_box
@@ -137,7 +137,7 @@ class SaliencyObjective(nn.Module):
         selectors' images only. Fake selectors (``fake[i]`` True) get the area term alone, and their
         images never reach the black box. ``fake`` may live on the CPU for images on another device
         (the trainer draws it there, so picking the real images needs no device-to-host copy).
-        The inputs are checked unless inside :func:`~blackbox_saliency.conventions.skip_input_checks`
+        The inputs are checked unless inside :func:`~blackbox_saliency.input_checks.skip_input_checks`
         (the training step validates its data where it enters).
         """
         check = input_checks_enabled()

@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text, check_writable_folder
-from ..conventions import check_images, skip_input_checks
+from ..input_checks import check_images, skip_input_checks
 from ..errors import CheckpointError, DataNotFoundError, InputError
 from ..evaluation.datasets import EvalDataset
 from ..interfaces import BlackBoxClassifier, TrainableMasker, require_black_box

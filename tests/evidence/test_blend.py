@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from blackbox_saliency.conventions import skip_input_checks
+from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.evidence import phi, upsample_mask
 from blackbox_saliency.fast.reference import mask_blend_tv

@@ -146,7 +146,7 @@ def test_bad_generator():
     with pytest.raises(InputError, match="`generator`"):
         PaperRemover()(torch.rand(1, 3, 4, 4), 42)
     with pytest.raises(InputError, match="`generator`"):
-        from blackbox_saliency.conventions import check_generator
+        from blackbox_saliency.input_checks import check_generator
 
         check_generator(torch.Generator(), torch.device("cuda"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from blackbox_saliency.conventions import (
+from blackbox_saliency.input_checks import (
     check_classes,
     check_generator,
     check_images,
@@ -103,7 +103,7 @@ def test_check_generator_rejects_wrong_type_and_device():
 
 
 def test_a_meta_device_tensor_is_refused_with_a_message_not_a_raw_error():
-    from blackbox_saliency.conventions import check_images
+    from blackbox_saliency.input_checks import check_images
 
     with pytest.raises(InputError, match="is on the meta device"):
         check_images(torch.empty(1, 3, 8, 8, device="meta"))
