@@ -7,16 +7,17 @@ Example:
 """
 
 from .datasets import EvalBatch, EvalDataset, EvalSample, NpzDataset, PhotoFolder, collate, open_dataset
-from .methods import BASELINES, MASKER, build_method, build_methods, parse_methods, valid_methods
+from .methods import BASELINE_METHODS, MASKER, build_method, build_methods, parse_methods, valid_methods
 from .report import to_json, to_markdown, write_report
-from .runner import EvaluationResult, MethodRow, evaluate
+from .runner import EvaluationOptions, EvaluationResult, MethodRow, evaluate
 
 __all__ = [
-    "BASELINES",
+    "BASELINE_METHODS",
     "MASKER",
     "EvalBatch",
     "EvalDataset",
     "EvalSample",
+    "EvaluationOptions",
     "EvaluationResult",
     "MethodRow",
     "NpzDataset",

@@ -46,7 +46,17 @@ from ..errors import DataNotFoundError, InputError
 from ..io import IMAGE_SUFFIXES, open_rgb
 from ..metrics.frames import center_crop_mapping, resize_mapping
 
-__all__ = ["EvalSample", "EvalBatch", "EvalDataset", "PhotoFolder", "NpzDataset", "open_dataset", "collate", "crop_transform", "VIEWS"]
+__all__ = [
+    "EvalSample",
+    "EvalBatch",
+    "EvalDataset",
+    "PhotoFolder",
+    "NpzDataset",
+    "open_dataset",
+    "collate",
+    "crop_transform",
+    "VIEWS",
+]
 
 VIEWS = ("resize", "center-crop")
 
@@ -105,7 +115,9 @@ class EvalDataset:
     def largest_label(self) -> int | None:
         """The largest class index among the labels (None when unknown without reading every sample)."""
         labels = getattr(self, "labels", None)
-        values = list(labels.values()) if isinstance(labels, dict) else ([] if labels is None else [int(v) for v in labels])
+        values = (
+            list(labels.values()) if isinstance(labels, dict) else ([] if labels is None else [int(v) for v in labels])
+        )
         return max(values) if values else None
 
     def check_classifier(self, num_classes: int, classifier_name: str) -> None:
@@ -115,8 +127,9 @@ class EvalDataset:
         top = self.largest_label()
         if top is not None and top >= num_classes:
             raise InputError(
-                f"the data's labels go up to class {top}, but the classifier {classifier_name!r} has {num_classes} classes: "
-                "the data and the classifier do not match; pass the classifier the data was labelled for (--classifier)."
+                f"the data's labels go up to class {top}, but the classifier {classifier_name!r} has {num_classes} "
+                "classes: the data and the classifier do not match; pass the classifier the data was labelled for "
+                "(--classifier)."
             )
 
 
@@ -168,7 +181,9 @@ class PhotoFolder(EvalDataset):
         if view == "resize":
             self.description += f", whole photo resized to {self.size[0]}x{self.size[1]} (aspect ratio ignored)"
         else:
-            self.description += f", center crop {self.size[0]}x{self.size[1]} after resizing the shorter side to {round(min(self.size) / CROP_FRACTION)}"
+            shorter = round(min(self.size) / CROP_FRACTION)
+            height, width = self.size
+            self.description += f", center crop {height}x{width} after resizing the shorter side to {shorter}"
 
     def __len__(self) -> int:
         return len(self.files)
@@ -188,18 +203,24 @@ class PhotoFolder(EvalDataset):
             view, moved = self.crop(resized, moved)
             mapping = center_crop_mapping(source_size, (resized.height, resized.width), self.size)[0]
         boxes = None if raw is None else moved.as_subclass(torch.Tensor).float()
-        image, source = (v2.functional.to_dtype(v2.functional.to_image(p), torch.float32, scale=True).as_subclass(torch.Tensor) for p in (view, photo))
+        image, source = (
+            v2.functional.to_dtype(v2.functional.to_image(p), torch.float32, scale=True).as_subclass(torch.Tensor)
+            for p in (view, photo)
+        )
         return EvalSample(image, self.labels.get(name, -1), boxes, name, source, mapping)
 
 
 class NpzDataset(EvalDataset):
-    """Images and labels of an ``.npz`` (``images`` (N, h, w, 3) uint8, ``labels`` (N,)), e.g. ``cifar10_test2k.npz``."""
+    """Images and labels of an ``.npz`` (``images`` (N, h, w, 3) uint8, ``labels`` (N,)), e.g.
+    ``cifar10_test2k.npz``."""
 
     def __init__(self, path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
         self.images, self.labels, _ = read_npz(self.path, require_labels=True)
         self.size = tuple(self.images.shape[1:3]) if size is None else (int(size[0]), int(size[1]))
-        self.description = f"{self.path.name}: {len(self)} images of {self.images.shape[1]}x{self.images.shape[2]} px, no boxes"
+        self.description = (
+            f"{self.path.name}: {len(self)} images of {self.images.shape[1]}x{self.images.shape[2]} px, no boxes"
+        )
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -207,7 +228,9 @@ class NpzDataset(EvalDataset):
     def __getitem__(self, index: int) -> EvalSample:
         image = torch.from_numpy(self.images[index]).permute(2, 0, 1).float().div_(255)
         if tuple(image.shape[-2:]) != self.size:
-            image = F.interpolate(image[None], size=self.size, mode="bilinear", align_corners=False, antialias=True)[0].clamp_(0, 1)
+            image = F.interpolate(image[None], size=self.size, mode="bilinear", align_corners=False, antialias=True)[
+                0
+            ].clamp_(0, 1)
         return EvalSample(image, int(self.labels[index]), None, f"{self.path.stem}[{index}]")
 
 
@@ -215,7 +238,9 @@ def open_dataset(path: str | os.PathLike[str], size: tuple[int, int] = (224, 224
     """Open ``path`` as a :class:`NpzDataset` (``.npz`` file) or a :class:`PhotoFolder` (folder, with ``view``)."""
     path = Path(path)
     if not path.exists():
-        raise DataNotFoundError(f"{path} does not exist; pass a folder of photos (with boxes.csv or index.csv) or an .npz file.")
+        raise DataNotFoundError(
+            f"{path} does not exist; pass a folder of photos (with boxes.csv or index.csv) or an .npz file."
+        )
     if path.is_file() and detect_kind(path) == "npz":  # any other file: InputError (not an .npz archive)
         return NpzDataset(path, size=size)
     return PhotoFolder(path, size=size, view=view)

@@ -19,13 +19,24 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
+from ..devices import module_device
 from ..errors import InputError, PluginError
 from ..interfaces import Masker
 
-__all__ = ["MASKER", "MASKER_NEEDED", "BASELINES", "valid_methods", "parse_methods", "build_method", "build_methods"]
+__all__ = [
+    "MASKER",
+    "MASKER_NEEDED",
+    "BASELINE_METHODS",
+    "valid_methods",
+    "parse_methods",
+    "build_method",
+    "build_methods",
+]
 
 MASKER = "masker"
-BASELINES = ("gradient", "gradcam", "cam", "iterative", "center", "full", "gt")
+#: The built-in baselines' method names, in the order :func:`valid_methods` lists them (the masker plugins of
+#: :mod:`blackbox_saliency.baselines.plugin` build them).
+BASELINE_METHODS = ("gradient", "gradcam", "cam", "iterative", "center", "full", "gt")
 MASKER_NEEDED = "the method 'masker' needs a trained masker: pass --masker NAME|PATH (or masker=...)."
 
 
@@ -34,7 +45,7 @@ def valid_methods() -> list[str]:
     from ..plugins.manager import registry
 
     names = [n for n in registry("maskers") if n != MASKER]
-    ordered = [n for n in BASELINES if n in names] + sorted(n for n in names if n not in BASELINES)
+    ordered = [n for n in BASELINE_METHODS if n in names] + sorted(n for n in names if n not in BASELINE_METHODS)
     return [MASKER, *ordered]
 
 
@@ -55,8 +66,8 @@ def parse_methods(text: str | Sequence[str]) -> list[str]:
 
 def build_method(name: str, classifier: nn.Module, masker: str | None = None, **options: object) -> Masker:
     """Build one method's masker, on the classifier's device, in eval mode."""
-    from ..maskers.plugin import shipped_masker_paths
     from ..maskers.loading import load_masker
+    from ..maskers.plugin import shipped_masker_paths
 
     if name == MASKER:
         if not masker:
@@ -67,11 +78,10 @@ def build_method(name: str, classifier: nn.Module, masker: str | None = None, **
     else:
         built = load_masker(name, classifier=classifier, **options)
     if not isinstance(built, nn.Module):
-        raise PluginError(f"the masker factory for {name!r} returned {type(built).__name__}, not a torch.nn.Module Masker.")
-    device = next((p.device for p in classifier.parameters()), None)
-    if device is not None:
-        built = built.to(device)
-    return built.eval()
+        raise PluginError(
+            f"the masker factory for {name!r} returned {type(built).__name__}, not a torch.nn.Module Masker."
+        )
+    return built.to(module_device(classifier)).eval()
 
 
 def build_methods(

@@ -1,9 +1,13 @@
 """Write an :class:`~blackbox_saliency.evaluation.runner.EvaluationResult` as Markdown and JSON (atomically).
 
+The table's columns are the method's name and image count, the columns of every metric of the run (see
+:class:`~blackbox_saliency.metrics.base.Column`), and the masker's seconds per image; the legend is the metrics'
+sentences followed by the timing's.
+
 Example:
-    >>> from blackbox_saliency.evaluation.report import COLUMNS
-    >>> [c[0] for c in COLUMNS][:3]
-    ['method', 'images', 'source_saliency']
+    >>> from blackbox_saliency.metrics import default_metrics
+    >>> [column.title for metric in default_metrics() for column in metric.columns][:3]
+    ['saliency, source crop ↓', 'log area', 'log p']
 """
 
 from __future__ import annotations
@@ -14,49 +18,26 @@ import os
 from pathlib import Path
 
 from ..atomic import atomic_write_text
-from .runner import EvaluationResult
+from ..metrics.base import Column
+from .runner import EvaluationResult, MethodRow
 
-__all__ = ["COLUMNS", "report_paths", "to_markdown", "to_json", "write_report"]
+__all__ = ["report_columns", "report_paths", "to_markdown", "to_json", "write_report"]
 
-# (field of MethodRow, header, format)
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("method", "method", "{}"),
-    ("images", "images", "{}"),
-    ("source_saliency", "saliency, source crop ↓", "{:.3f}"),
-    ("source_log_area", "log area", "{:.3f}"),
-    ("source_log_prob", "log p", "{:.3f}"),
-    ("view_saliency", "saliency, view crop ↓", "{:.3f}"),
-    ("view_log_area", "log area", "{:.3f}"),
-    ("view_log_prob", "log p", "{:.3f}"),
-    ("loc_error", "loc. error, mask > threshold ↓", "{:.1%}"),
-    ("loc_error_paper", "loc. error, alpha * mean ↓", "{:.1%}"),
-    ("paper_alphas", "alpha per fold", "{}"),
-    ("loc_error_casm", "loc. error, CASM ↓", "{:.1%}"),
-    ("pointing", "pointing game ↑", "{:.1%}"),
-    ("deletion_auc", "deletion AUC ↓", "{:.3f}"),
-    ("insertion_auc", "insertion AUC ↑", "{:.3f}"),
-    ("seconds_per_image", "s / image", "{:.4f}"),
-)
-
-LEGEND = (
-    "Saliency metric (Dabkowski & Gal 2017, sec. 4.2): `log(max(a, 0.05)) - log p`, with `a` the area fraction of the "
-    "tightest box around the mask above the threshold and `p` the black box's probability of the class on that box, "
-    "cropped and resized to its input size; it equals *mean log area* minus *mean log p* (lower is better). "
-    "*Source crop*: the box, found on the view's mask, is mapped to the original photo and cut out of its own pixels "
-    "(the area is a fraction of the photo); *view crop*: the box is cut out of the view the method saw. "
-    "Localisation error: share of images whose box has IoU < 0.5 with every ground-truth box; the box is drawn around "
-    "the mask above the fixed threshold, around the pixels above `alpha * mean(mask)` (Fong & Vedaldi 2017, Dabkowski "
-    "& Gal 2017; `alpha` from 0..10 step 0.5, chosen per method on the other fold of a two-fold split, so no image is "
-    "scored with an alpha tuned on it), or around the largest connected component above the mean (CASM, Zolna et al. 2020). "
-    "Pointing game: share of "
-    "images whose mask maximum lies within 15 px of a ground-truth box (ties: first pixel in row order, so constant "
-    "masks point at the top-left corner). Deletion / insertion AUC: area under the class probability while pixels "
-    "are blurred away / revealed in decreasing mask order (Petsiuk et al. 2018). s / image: wall time of the masker "
-    "alone (metrics excluded), averaged over the images."
-)
+LEADING_COLUMNS = (Column("method", "method", "{}"), Column("images", "images", "{}"))
+TRAILING_COLUMNS = (Column("seconds_per_image", "s / image", "{:.4f}"),)
+TIMING_LEGEND = "s / image: wall time of the masker alone (metrics excluded), averaged over the images."
 
 
-_INDEX = {key: i for i, (key, _, _) in enumerate(COLUMNS)}
+def report_columns(result: EvaluationResult) -> list[Column]:
+    """Every column of the Markdown table, in order: the method's, the metrics', the timing.
+
+    Example:
+        >>> from blackbox_saliency.metrics import PointingGame
+        >>> result = EvaluationResult([], {}, [], {}, columns=PointingGame().columns)
+        >>> [column.title for column in report_columns(result)]
+        ['method', 'images', 'pointing game ↑', 's / image']
+    """
+    return [*LEADING_COLUMNS, *result.columns, *TRAILING_COLUMNS]
 
 
 def _cell(value: object, fmt: str) -> str:
@@ -69,12 +50,21 @@ def _cell(value: object, fmt: str) -> str:
     return fmt.format(value)
 
 
-def to_markdown(result: EvaluationResult, title: str = "Evaluation", command: str | None = None) -> str:
-    """Markdown: title, settings, the table (one row per method), notes and a legend."""
-    meta = result.meta
-    lines = [f"# {title}", ""]
-    if command:
-        lines += ["Regenerate with:", "", "```bash", command, "```", ""]
+def _cells(row: MethodRow, columns: list[Column]) -> list[str]:
+    """One table row; a value over fewer images than the method's says over how many."""
+    values = row.to_dict()
+    cells = []
+    for column in columns:
+        cell = _cell(values.get(column.key), column.fmt)
+        count = values.get(column.count_key) if column.count_key else None
+        if values.get(column.key) is not None and isinstance(count, int) and count < row.images:
+            cell += f" ({count} img)"
+        cells.append(cell)
+    return cells
+
+
+def _facts(meta: dict[str, object]) -> list[tuple[str, object]]:
+    """The run's settings as (name, value) lines of the report."""
     facts = [
         ("data", meta.get("data")),
         ("images evaluated", f"{meta.get('images')} of {meta.get('dataset_size')}"),
@@ -85,36 +75,46 @@ def to_markdown(result: EvaluationResult, title: str = "Evaluation", command: st
         facts.append(("black box top-1 on these images", f"{meta['classifier_top1']:.1%}"))
     protocol = meta.get("crop_from")
     if protocol:
-        facts.append(("main crop protocol", "source crop (the original photo's pixels)" if protocol == "source" else "view crop (the pixels the method saw)"))
+        crop = (
+            "source crop (the original photo's pixels)"
+            if protocol == "source"
+            else "view crop (the pixels the method saw)"
+        )
+        facts.append(("main crop protocol", crop))
     if meta.get("alpha_rule"):
         facts.append(("alpha tuning", meta["alpha_rule"]))
+    for name, key in (("mask threshold for boxes", "threshold"), ("deletion/insertion steps", "deletion_steps")):
+        if key in meta:
+            facts.append((name, meta[key]))
     facts += [
-        ("mask threshold for boxes", meta.get("threshold")),
-        ("deletion/insertion steps", meta.get("deletion_steps")),
         ("batch size", meta.get("batch_size")),
         ("device / torch / threads", f"{meta.get('device')} / {meta.get('torch')} / {meta.get('torch_threads')}"),
     ]
     for key in ("machine", "date", "wall_seconds", "options"):
         if meta.get(key) is not None:
             facts.append((key.replace("_", " "), meta[key]))
-    lines += [f"- {key}: {value}" for key, value in facts]
-    lines += ["", "| " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    for row in result.rows:
-        values = vars(row)
-        cells = [_cell(values[key], fmt) for key, _, fmt in COLUMNS]
-        if row.deletion_auc is not None and row.deletion_images < row.images:
-            for key in ("deletion_auc", "insertion_auc"):
-                cells[_INDEX[key]] += f" ({row.deletion_images} img)"
-        lines.append("| " + " | ".join(cells) + " |")
+    return facts
+
+
+def to_markdown(result: EvaluationResult, title: str = "Evaluation", command: str | None = None) -> str:
+    """Markdown: title, settings, the table (one row per method), notes and a legend."""
+    lines = [f"# {title}", ""]
+    if command:
+        lines += ["Regenerate with:", "", "```bash", command, "```", ""]
+    lines += [f"- {key}: {value}" for key, value in _facts(result.meta)]
+    columns = report_columns(result)
+    lines += ["", "| " + " | ".join(c.title for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_cells(row, columns)) + " |" for row in result.rows]
     if result.notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in result.notes]
     lines += ["", "Methods:", ""] + [f"- `{row.method}`: `{row.description}`" for row in result.rows]
-    lines += ["", LEGEND, ""]
+    lines += ["", " ".join([*result.legend, TIMING_LEGEND]), ""]
     return "\n".join(lines)
 
 
 def to_json(result: EvaluationResult, command: str | None = None, per_image: bool = False) -> str:
-    """JSON text with ``meta``, ``notes``, ``rows`` (and ``per_image`` values when asked, and the ``command`` when given)."""
+    """JSON text with ``meta``, ``notes``, ``rows`` (and ``per_image`` values when asked, and the ``command`` when
+    given)."""
     data = result.to_dict()
     if not per_image:
         data.pop("per_image", None)
@@ -130,7 +130,8 @@ def write_report(
     command: str | None = None,
     per_image: bool = False,
 ) -> tuple[Path, Path]:
-    """Write ``<stem>.md`` and ``<stem>.json`` atomically (``per_image`` adds every image's values to the JSON); returns both paths."""
+    """Write ``<stem>.md`` and ``<stem>.json`` atomically (``per_image`` adds every image's values to the JSON);
+    returns both paths."""
     md, js = report_paths(stem)
     atomic_write_text(to_markdown(result, title, command), md)
     atomic_write_text(to_json(result, command, per_image), js)
@@ -138,7 +139,8 @@ def write_report(
 
 
 def report_paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The Markdown and JSON files :func:`write_report` writes for ``stem`` (a ``.md`` / ``.json`` suffix is dropped first).
+    """The Markdown and JSON files :func:`write_report` writes for ``stem`` (a ``.md`` / ``.json`` suffix is dropped
+    first).
 
     Example:
         >>> [p.name for p in report_paths("reports/run.md")]

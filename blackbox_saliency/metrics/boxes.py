@@ -30,8 +30,8 @@ from typing import NamedTuple
 import torch
 import torchvision
 
-from ..input_checks import check_masks
 from ..errors import InputError
+from ..input_checks import check_masks
 
 __all__ = [
     "LocalisationResult",
@@ -44,10 +44,14 @@ __all__ = [
     "scale_boxes",
 ]
 
+
 def check_boxes(boxes: object, name: str = "boxes", rank: int | None = 2) -> torch.Tensor:
-    """Check that ``boxes`` is a finite float tensor ``(..., 4)`` (of ``rank`` dimensions when given) with x0 <= x1, y0 <= y1."""
+    """Check that ``boxes`` is a finite float tensor ``(..., 4)`` (of ``rank`` dimensions when given) with
+    x0 <= x1, y0 <= y1."""
     if not isinstance(boxes, torch.Tensor):
-        raise InputError(f"`{name}` must be a torch.Tensor of shape (N, 4), got {type(boxes).__name__}; use torch.tensor([...]).")
+        raise InputError(
+            f"`{name}` must be a torch.Tensor of shape (N, 4), got {type(boxes).__name__}; use torch.tensor([...])."
+        )
     if not torch.is_floating_point(boxes):
         raise InputError(f"`{name}` must be a floating-point tensor, got dtype {boxes.dtype}; use `{name}.float()`.")
     if boxes.dim() == 0 or boxes.shape[-1] != 4 or (rank is not None and boxes.dim() != rank):
@@ -56,7 +60,9 @@ def check_boxes(boxes: object, name: str = "boxes", rank: int | None = 2) -> tor
     if not bool(torch.isfinite(boxes).all()):
         raise InputError(f"`{name}` contains NaN or infinite coordinates.")
     if bool((boxes[..., 2] < boxes[..., 0]).any() or (boxes[..., 3] < boxes[..., 1]).any()):
-        raise InputError(f"`{name}` has boxes with x1 < x0 or y1 < y0; boxes are (x0, y0, x1, y1) with exclusive x1, y1.")
+        raise InputError(
+            f"`{name}` has boxes with x1 < x0 or y1 < y0; boxes are (x0, y0, x1, y1) with exclusive x1, y1."
+        )
     return boxes
 
 
@@ -85,7 +91,9 @@ def mask_to_box(masks: torch.Tensor, threshold: float | torch.Tensor = 0.5) -> t
     dtype = masks.dtype
     if isinstance(threshold, torch.Tensor):
         if threshold.dim() != 1 or threshold.shape[0] != b:
-            raise InputError(f"a tensor `threshold` must have shape ({b},), one value per mask, got {tuple(threshold.shape)}.")
+            raise InputError(
+                f"a tensor `threshold` must have shape ({b},), one value per mask, got {tuple(threshold.shape)}."
+            )
         threshold = threshold.to(device=masks.device, dtype=dtype).view(b, 1, 1)
     above = masks[:, 0] > threshold  # (B, H, W)
     rows = above.any(dim=2).to(torch.uint8)  # (B, H)
@@ -164,12 +172,17 @@ def pad_box_lists(
         if gt_boxes.dim() == 2:
             gt_boxes = gt_boxes.unsqueeze(1)
         if gt_boxes.dim() != 3:
-            raise InputError(f"`{name}` must be a list of (K_i, 4) tensors, or a (B, 4) / (B, K, 4) tensor, got shape {tuple(gt_boxes.shape)}.")
+            raise InputError(
+                f"`{name}` must be a list of (K_i, 4) tensors, or a (B, 4) / (B, K, 4) tensor, "
+                f"got shape {tuple(gt_boxes.shape)}."
+            )
         gt_boxes = list(gt_boxes)
     if not isinstance(gt_boxes, (list, tuple)):
         raise InputError(f"`{name}` must be a list of (K_i, 4) tensors, got {type(gt_boxes).__name__}.")
     if len(gt_boxes) != batch:
-        raise InputError(f"`{name}` has {len(gt_boxes)} entries but the batch has {batch} images; pass one box list per image.")
+        raise InputError(
+            f"`{name}` has {len(gt_boxes)} entries but the batch has {batch} images; pass one box list per image."
+        )
     checked = []
     for i, boxes in enumerate(gt_boxes):
         boxes = check_boxes(boxes, f"{name}[{i}]", rank=None)
@@ -198,7 +211,8 @@ def localisation_error(
     gt_boxes: Sequence[torch.Tensor] | torch.Tensor,
     iou_threshold: float = 0.5,
 ) -> LocalisationResult:
-    """ILSVRC localisation error: an image is a hit when its predicted box has IoU >= ``iou_threshold`` with any of its ground-truth boxes.
+    """ILSVRC localisation error: an image is a hit when its predicted box has IoU >= ``iou_threshold`` with any of
+    its ground-truth boxes.
 
     Args:
         pred_boxes: (B, 4) predicted boxes.

@@ -16,29 +16,54 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from ..errors import InputError
 from .boxes import check_boxes
 
-__all__ = ["center_crop_mapping", "check_mapping", "resize_mapping", "source_to_view", "view_to_source"]
+__all__ = ["SourcePhotos", "center_crop_mapping", "check_mapping", "resize_mapping", "source_to_view", "view_to_source"]
+
+
+@dataclass(frozen=True)
+class SourcePhotos:
+    """The original photos a batch of views was made from: ``photos``, one (3, H_i, W_i) float tensor in [0, 1] per
+    view, and ``view_to_source``, the (B, 4) mapping of each view into its photo (``None``: each whole photo
+    resized to the view, see :func:`resize_mapping`).
+
+    Example:
+        >>> import torch
+        >>> SourcePhotos([torch.rand(3, 10, 20)]).view_to_source is None
+        True
+    """
+
+    photos: Sequence[torch.Tensor]
+    view_to_source: torch.Tensor | None = None
 
 
 def check_mapping(mapping: object, batch: int | None = None, name: str = "view_to_source") -> torch.Tensor:
     """Check a (B, 4) float tensor of ``(sx, sy, ox, oy)`` with positive, finite scales."""
-    if not isinstance(mapping, torch.Tensor) or not torch.is_floating_point(mapping) or mapping.dim() != 2 or mapping.shape[1] != 4:
+    if (
+        not isinstance(mapping, torch.Tensor)
+        or not torch.is_floating_point(mapping)
+        or mapping.dim() != 2
+        or mapping.shape[1] != 4
+    ):
         shape = tuple(mapping.shape) if isinstance(mapping, torch.Tensor) else type(mapping).__name__
         raise InputError(f"`{name}` must be a float tensor (B, 4) of (sx, sy, ox, oy) per image, got {shape}.")
     if batch is not None and mapping.shape[0] != batch:
-        raise InputError(f"`{name}` has {mapping.shape[0]} rows but the batch has {batch} images; pass one mapping per image.")
+        raise InputError(
+            f"`{name}` has {mapping.shape[0]} rows but the batch has {batch} images; pass one mapping per image."
+        )
     if not bool(torch.isfinite(mapping).all()) or bool((mapping[:, :2] <= 0).any()):
         raise InputError(f"`{name}` needs finite values and positive scales sx, sy.")
     return mapping
 
 
 def resize_mapping(view_size: Sequence[int], source_sizes: Sequence[Sequence[int]]) -> torch.Tensor:
-    """Mapping of photos of ``source_sizes`` [(height, width), ...] resized to ``view_size`` (height, width), aspect ratio ignored.
+    """Mapping of photos of ``source_sizes`` [(height, width), ...] resized to ``view_size`` (height, width), aspect
+    ratio ignored.
 
     Example:
         >>> resize_mapping((2, 4), [(20, 8)]).tolist()
@@ -49,8 +74,11 @@ def resize_mapping(view_size: Sequence[int], source_sizes: Sequence[Sequence[int
     return torch.tensor(rows, dtype=torch.float32).reshape(-1, 4)
 
 
-def center_crop_mapping(source_size: Sequence[int], resized_size: Sequence[int], crop_size: Sequence[int]) -> torch.Tensor:
-    """Mapping (1, 4) of a photo of ``source_size`` resized to ``resized_size`` then center-cropped to ``crop_size`` (all (height, width)).
+def center_crop_mapping(
+    source_size: Sequence[int], resized_size: Sequence[int], crop_size: Sequence[int]
+) -> torch.Tensor:
+    """Mapping (1, 4) of a photo of ``source_size`` resized to ``resized_size`` then center-cropped to ``crop_size``
+    (all (height, width)).
 
     The crop offset is torchvision's: ``int(round((resized - crop) / 2))`` per axis.
 

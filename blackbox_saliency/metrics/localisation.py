@@ -31,11 +31,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..input_checks import check_masks
 from ..errors import InputError
+from ..input_checks import check_masks
 from .boxes import mask_to_box
 
-__all__ = ["ALPHA_GRID", "CrossFitResult", "alternating_folds", "cross_fit_alpha", "largest_component_boxes", "mean_threshold_boxes"]
+__all__ = [
+    "ALPHA_GRID",
+    "CrossFitResult",
+    "alternating_folds",
+    "cross_fit_alpha",
+    "largest_component_boxes",
+    "mean_threshold_boxes",
+]
 
 ALPHA_GRID: tuple[float, ...] = tuple(0.5 * i for i in range(21))
 """The ``alpha`` grid of the mean-threshold protocol: 0, 0.5, ..., 10."""
@@ -78,7 +85,8 @@ def largest_component_boxes(masks: torch.Tensor) -> torch.Tensor:
 
 
 def alternating_folds(count: int, folds: int = 2) -> list[int]:
-    """Fold of each of ``count`` images: image ``i`` is in fold ``i % folds`` (spread evenly, like the evaluated subsets).
+    """Fold of each of ``count`` images: image ``i`` is in fold ``i % folds`` (spread evenly, like the evaluated
+    subsets).
 
     Example:
         >>> alternating_folds(5)

@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import torch
 
-from ..input_checks import check_masks
 from ..errors import InputError
+from ..input_checks import check_masks
 from .boxes import pad_box_lists
 
 __all__ = ["PointingResult", "max_points", "pointing_game"]
@@ -72,8 +72,10 @@ def pointing_game(
         ``PointingResult(hits, accuracy, points)``.
     """
     _check_saliency(saliency)
-    if isinstance(tolerance_px, bool) or not isinstance(tolerance_px, (int, float)) or not (
-        math.isfinite(tolerance_px) and tolerance_px >= 0
+    if (
+        isinstance(tolerance_px, bool)
+        or not isinstance(tolerance_px, (int, float))
+        or not (math.isfinite(tolerance_px) and tolerance_px >= 0)
     ):
         raise InputError(f"`tolerance_px` must be a finite number >= 0, got {tolerance_px!r}.")
     points = max_points(saliency)

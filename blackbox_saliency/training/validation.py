@@ -1,8 +1,9 @@
 """Validation of the trainer: the numbers an evaluation report prints, on a fixed held-out subset, and ``best.pt``.
 
-The trainer validates with :func:`blackbox_saliency.evaluation.runner.evaluate` itself (the one path:
-the saliency metric under both crop protocols, the three localisation errors where the data have boxes,
-the pointing game), on ``val_size`` evenly spaced images of the validation data. A photo folder
+The trainer validates with :func:`blackbox_saliency.evaluation.runner.evaluate` itself and the same
+:class:`~blackbox_saliency.metrics.base.Metric` objects as a report (:func:`validation_metrics`: the saliency
+metric under both crop protocols, the three localisation errors where the data have boxes, the pointing game;
+no deletion/insertion curves), on ``val_size`` evenly spaced images of the validation data. A photo folder
 (``val_dev/`` with its ``boxes.csv``) is opened exactly as ``blackbox-saliency evaluate`` opens it (the
 whole photo resized to the input, boxes cut out of the original pixels); an in-memory
 :class:`~blackbox_saliency.training.data.ImageDataset` is wrapped as images with labels only.
@@ -23,20 +24,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..devices import evaluating
 from ..errors import InputError
 from ..evaluation.datasets import EvalDataset, EvalSample, open_dataset
-from ..evaluation.runner import evaluate
+from ..evaluation.runner import EvaluationOptions, evaluate
+from ..metrics.base import Metric
+from ..metrics.builtin import DeletionInsertion, default_metrics
 from .data import ImageDataset
 
-__all__ = ["BestKeeper", "ImagesAsEvalData", "SELECTION_METRICS", "open_validation_data", "validate"]
+__all__ = [
+    "BestKeeper",
+    "ImagesAsEvalData",
+    "SELECTION_METRICS",
+    "open_validation_data",
+    "validate",
+    "validation_metrics",
+]
 
-#: What ``best.pt`` may be selected by: a :class:`~blackbox_saliency.evaluation.runner.MethodRow` field and its direction.
+#: What ``best.pt`` may be selected by: a value of a :class:`~blackbox_saliency.evaluation.runner.MethodRow` and its
+#: direction.
 SELECTION_METRICS: dict[str, str] = {
     "saliency": "min",  # the saliency metric under the run's crop protocol (source crop for photo folders)
     "view_saliency": "min",
@@ -46,9 +57,29 @@ SELECTION_METRICS: dict[str, str] = {
     "pointing": "max",
 }
 
-#: The row fields a validation logs (the rest of a report row is about timing and descriptions).
-LOGGED_FIELDS = ("images", "saliency", "log_area", "log_prob", "source_saliency", "view_saliency", "loc_error", "loc_error_paper",
-                 "loc_error_casm", "pointing")
+#: The row values a validation logs (the rest of a report row is about timing and descriptions).
+LOGGED_FIELDS = (
+    "images",
+    "saliency",
+    "log_area",
+    "log_prob",
+    "source_saliency",
+    "view_saliency",
+    "loc_error",
+    "loc_error_paper",
+    "loc_error_casm",
+    "pointing",
+)
+
+
+def validation_metrics() -> list[Metric]:
+    """The metrics of a validation: those of a report, without the deletion/insertion curves (too slow to repeat).
+
+    Example:
+        >>> [metric.name for metric in validation_metrics()]
+        ['saliency', 'localisation', 'pointing']
+    """
+    return [metric for metric in default_metrics() if not isinstance(metric, DeletionInsertion)]
 
 
 class ImagesAsEvalData(EvalDataset):
@@ -74,8 +105,11 @@ class ImagesAsEvalData(EvalDataset):
         return EvalSample(image, label, None, f"{index}")
 
 
-def open_validation_data(path: str | None, given: ImageDataset | None, size: int, label_table: Any = None) -> EvalDataset | None:
-    """The validation data as the evaluation runner reads it: ``given`` wrapped, else ``path`` opened like ``evaluate`` does."""
+def open_validation_data(
+    path: str | None, given: ImageDataset | None, size: int, label_table: Any = None
+) -> EvalDataset | None:
+    """The validation data as the evaluation runner reads it: ``given`` wrapped, else ``path`` opened like
+    ``evaluate`` does."""
     if given is not None:
         return ImagesAsEvalData(given, label_table)
     if not path:
@@ -88,25 +122,21 @@ def validate(
     classifier: nn.Module,
     dataset: EvalDataset,
     *,
-    limit: int | None,
-    batch_size: int,
-    target: str = "label",
     baselines: dict[str, nn.Module] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Evaluate ``masker`` (and ``baselines``, e.g. the central box) on ``limit`` evenly spaced images of ``dataset``.
 
+    ``options`` are those of :class:`~blackbox_saliency.evaluation.runner.EvaluationOptions` (``limit``,
+    ``batch_size``, ``target``...; no progress bar by default); the metrics are :func:`validation_metrics`.
     Returns ``{field: value}`` of the masker's report row (:data:`LOGGED_FIELDS`), and
     ``{"baselines": {name: {field: value}}}`` when baselines are given.
     """
     methods = {"masker": masker, **(baselines or {})}
-    was_training = masker.training
-    masker.eval()
-    try:
-        with torch.no_grad():
-            result = evaluate(classifier, dataset, methods, batch_size=batch_size, limit=limit, target=target, deletion_limit=0, progress=False)
-    finally:
-        masker.train(was_training)
-    rows = {row.method: {k: v for k, v in asdict(row).items() if k in LOGGED_FIELDS} for row in result.rows}
+    settings = EvaluationOptions(**{"progress": False, **options})
+    with evaluating(masker), torch.no_grad():
+        result = evaluate(classifier, dataset, methods, settings, validation_metrics())
+    rows = {row.method: {k: v for k, v in row.to_dict().items() if k in LOGGED_FIELDS} for row in result.rows}
     out = dict(rows["masker"])
     if baselines:
         out["baselines"] = {name: rows[name] for name in baselines}
@@ -120,7 +150,9 @@ class BestKeeper:
         if metric not in SELECTION_METRICS:
             raise InputError(f"unknown selection metric {metric!r}; choose one of {sorted(SELECTION_METRICS)}.")
         self.metric = metric
-        self.better: Callable[[float, float], bool] = (lambda a, b: a < b) if SELECTION_METRICS[metric] == "min" else (lambda a, b: a > b)
+        self.better: Callable[[float, float], bool] = (
+            (lambda a, b: a < b) if SELECTION_METRICS[metric] == "min" else (lambda a, b: a > b)
+        )
         self.value = value
         self.step = step
 
@@ -132,7 +164,8 @@ class BestKeeper:
         return cls(metric)
 
     def update(self, value: float | None, step: int) -> bool:
-        """Record a validation's value of the metric; True when it beats every earlier one (a missing value never does)."""
+        """Record a validation's value of the metric; True when it beats every earlier one (a missing value never
+        does)."""
         if value is None or not math.isfinite(float(value)):
             return False
         if self.value is None or self.better(float(value), self.value):

@@ -15,8 +15,12 @@ from blackbox_saliency.evaluation.datasets import NpzDataset, PhotoFolder, colla
 
 def test_val_dev_views_are_the_whole_photo_resized_with_its_original(val_dev):
     sample = open_dataset(val_dev, size=(224, 224))[0]  # 500 x 375
-    expected = v2.Resize((224, 224), antialias=True)(v2.functional.to_dtype(v2.functional.to_image(Image.open(val_dev / sample.name)), torch.float32, scale=True))
-    torch.testing.assert_close(sample.image, expected.as_subclass(torch.Tensor), atol=2 / 255, rtol=0)  # PIL vs tensor resampling
+    expected = v2.Resize((224, 224), antialias=True)(
+        v2.functional.to_dtype(v2.functional.to_image(Image.open(val_dev / sample.name)), torch.float32, scale=True)
+    )
+    torch.testing.assert_close(
+        sample.image, expected.as_subclass(torch.Tensor), atol=2 / 255, rtol=0
+    )  # PIL vs tensor resampling
     assert sample.source.shape == (3, 375, 500)
     torch.testing.assert_close(sample.view_to_source, torch.tensor([500 / 224, 375 / 224, 0.0, 0.0]))
     # box (106, 0, 329, 354) exclusive, scaled into the view: nothing is clipped
@@ -92,5 +96,7 @@ def test_a_classifier_for_other_data_is_named_as_a_mismatch(tmp_path):
     np.savez(tmp_path / "d.npz", images=np.zeros((2, 8, 8, 3), np.uint8), labels=np.array([3, 998]))
     dataset = open_dataset(tmp_path / "d.npz", size=(8, 8))
     dataset.check_classifier(1000, "efficientnet_lite0")
-    with pytest.raises(InputError, match="labels go up to class 998, but the classifier 'cifar10_resnet20' has 10 classes"):
+    with pytest.raises(
+        InputError, match="labels go up to class 998, but the classifier 'cifar10_resnet20' has 10 classes"
+    ):
         dataset.check_classifier(10, "cifar10_resnet20")

@@ -35,7 +35,8 @@ def test_build(tiny_imagenet):
 
 
 def test_a_shipped_masker_is_a_method_by_its_name(data_dir):
-    """``evaluate --methods cifar10_resnet20`` (a name valid_methods() offers) builds the shipped masker, not an internal error."""
+    """``evaluate --methods cifar10_resnet20`` (a name valid_methods() offers) builds the shipped masker, not an
+    internal error."""
     from blackbox_saliency import load_classifier
     from blackbox_saliency.evaluation.methods import build_method
     from blackbox_saliency.maskers import SaliencyMasker

@@ -9,7 +9,11 @@ import pytest
 
 from blackbox_saliency import InputError
 from blackbox_saliency.data import evenly_spaced
-from blackbox_saliency.evaluation import build_methods, evaluate, open_dataset
+from blackbox_saliency.evaluation import EvalDataset, EvaluationOptions, build_methods, evaluate, open_dataset
+from blackbox_saliency.metrics import default_metrics
+
+QUIET = EvaluationOptions(progress=False)
+NO_CURVES = default_metrics(deletion_steps=0)
 
 HAS_GRADCAM = importlib.util.find_spec("pytorch_grad_cam") is not None
 
@@ -21,12 +25,15 @@ def test_evenly_spaced():
 
 
 def test_all_methods_on_four_val_dev_images(tiny_imagenet, val_dev):
-    names = ["gradient", "gradcam", "iterative", "center", "full", "gt"] if HAS_GRADCAM else ["gradient", "iterative", "center", "full", "gt"]
+    names = (
+        ["gradient", "gradcam", "iterative", "center", "full", "gt"]
+        if HAS_GRADCAM
+        else ["gradient", "iterative", "center", "full", "gt"]
+    )
     methods = build_methods(names, tiny_imagenet, options={"iterative": {"steps": 2}})
     data = open_dataset(val_dev, size=tiny_imagenet.input_size)
-    result = evaluate(
-        tiny_imagenet, data, methods, limit=4, batch_size=3, method_limits={"iterative": 2}, deletion_steps=4, deletion_limit=3, progress=False
-    )
+    options = EvaluationOptions(limit=4, batch_size=3, method_limits={"iterative": 2}, progress=False)
+    result = evaluate(tiny_imagenet, data, methods, options, default_metrics(deletion_steps=4, deletion_limit=3))
     rows = {row.method: row for row in result.rows}
     assert list(rows) == names
     for name, row in rows.items():
@@ -57,7 +64,14 @@ def test_all_methods_on_four_val_dev_images(tiny_imagenet, val_dev):
 
 def test_crop_from_view_on_center_crops_is_the_old_protocol(tiny_imagenet, val_dev):
     data = open_dataset(val_dev, size=tiny_imagenet.input_size, view="center-crop")
-    result = evaluate(tiny_imagenet, data, build_methods(["center"], tiny_imagenet), limit=2, crop_from="view", deletion_steps=0, progress=False)
+    metrics = default_metrics(crop_from="view", deletion_steps=0)
+    result = evaluate(
+        tiny_imagenet,
+        data,
+        build_methods(["center"], tiny_imagenet),
+        EvaluationOptions(limit=2, progress=False),
+        metrics,
+    )
     row = result.rows[0]
     assert result.meta["crop_from"] == "view" and row.saliency == row.view_saliency
     # the center box of a center crop is a smaller fraction of the whole photo
@@ -66,18 +80,23 @@ def test_crop_from_view_on_center_crops_is_the_old_protocol(tiny_imagenet, val_d
 
 def test_crop_from_source_needs_originals(tiny_imagenet, cifar_npz):
     data = open_dataset(cifar_npz, size=(32, 32))
+    full = build_methods(["full"], tiny_imagenet)
     with pytest.raises(InputError, match="original photos"):
-        evaluate(tiny_imagenet, data, build_methods(["full"], tiny_imagenet), crop_from="source", target="predicted")
+        evaluate(tiny_imagenet, data, full, EvaluationOptions(target="predicted"), default_metrics(crop_from="source"))
     with pytest.raises(InputError, match="crop_from"):
-        evaluate(tiny_imagenet, data, build_methods(["full"], tiny_imagenet), crop_from="photo", target="predicted")
-    result = evaluate(tiny_imagenet, data, build_methods(["full"], tiny_imagenet), limit=2, deletion_steps=0, target="predicted", progress=False)
+        default_metrics(crop_from="photo")
+    result = evaluate(
+        tiny_imagenet, data, full, EvaluationOptions(limit=2, target="predicted", progress=False), NO_CURVES
+    )
     assert result.meta["crop_from"] == "view" and result.rows[0].source_saliency is None
 
 
 def test_without_boxes_gt_is_skipped_and_box_metrics_are_missing(tiny_imagenet, cifar_npz):
     data = open_dataset(cifar_npz, size=(32, 32))
     methods = build_methods(["center", "gt"], tiny_imagenet)
-    result = evaluate(tiny_imagenet, data, methods, limit=2, deletion_steps=0, target="predicted", progress=False)
+    result = evaluate(
+        tiny_imagenet, data, methods, EvaluationOptions(limit=2, target="predicted", progress=False), NO_CURVES
+    )
     assert [row.method for row in result.rows] == ["center"]
     assert result.rows[0].loc_error is None and result.rows[0].pointing is None and result.rows[0].deletion_auc is None
     assert any("`gt` skipped" in note for note in result.notes)
@@ -87,8 +106,23 @@ def test_bad_arguments(tiny_imagenet, cifar_npz):
     data = open_dataset(cifar_npz, size=(32, 32))
     methods = build_methods(["full"], tiny_imagenet)
     with pytest.raises(InputError, match="target"):
-        evaluate(tiny_imagenet, data, methods, target="best")
+        EvaluationOptions(target="best")
+    with pytest.raises(InputError, match="batch_size"):
+        EvaluationOptions(batch_size=0)
+    with pytest.raises(InputError, match="deletion_steps"):
+        default_metrics(deletion_steps=-1)
     with pytest.raises(InputError, match="not evaluated"):
-        evaluate(tiny_imagenet, data, methods, method_limits={"iterative": 3})
+        evaluate(tiny_imagenet, data, methods, EvaluationOptions(method_limits={"iterative": 3}, target="predicted"))
     with pytest.raises(InputError, match="no method"):
         evaluate(tiny_imagenet, data, {})
+    with pytest.raises(InputError, match="no labels"):
+        evaluate(tiny_imagenet, _Unlabelled(), methods)
+    with pytest.raises(InputError, match="used twice"):
+        evaluate(tiny_imagenet, data, methods, QUIET, [*NO_CURVES, default_metrics()[0]])
+
+
+class _Unlabelled(EvalDataset):
+    has_labels = False
+
+    def __len__(self) -> int:
+        return 1

@@ -18,7 +18,7 @@ from blackbox_saliency.baselines.cam import CamMasker
 from blackbox_saliency.data import evenly_spaced
 from blackbox_saliency.evaluation.datasets import collate, open_dataset
 from blackbox_saliency.maskers.plugin import ASSETS_DIR, shipped_masker_paths
-from blackbox_saliency.metrics import saliency_metric
+from blackbox_saliency.metrics import SourcePhotos, saliency_metric
 
 SHIPPED = ("efficientnet_lite0", "cifar10_resnet20")
 
@@ -54,8 +54,7 @@ def _source_metric(classifier, masker, batch):
     """The saliency metric under the evaluation protocol: boxes found on the 224-px view, cut out of the original photos."""
     with torch.no_grad():
         masks = masker(batch.images, batch.labels)
-    return saliency_metric(classifier, batch.images, masks, batch.labels, source_images=batch.sources,
-                           view_to_source_mapping=batch.view_to_source)
+    return saliency_metric(classifier, batch.images, masks, batch.labels, sources=SourcePhotos(batch.sources, batch.view_to_source))
 
 
 def test_imagenet_masker_beats_the_central_box_and_the_cam_baseline_on_held_out_photos(imagenet_models, data_dir):

@@ -1,4 +1,7 @@
-"""Boxes: mask_to_box (tightest box, property-tested), areas, IoU, scaling, localisation error (boxes.csv: tests/data/test_boxes_csv.py)."""
+"""Boxes: mask_to_box (tightest box, property-tested), areas, IoU, scaling, localisation error.
+
+boxes.csv is tested in tests/data/test_boxes_csv.py.
+"""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from torch import nn
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.evidence import ConstantRemover, GaussianBlurRemover, PaperRemover
 from blackbox_saliency.interfaces import BlackBoxClassifier
-from blackbox_saliency.metrics import deletion_insertion, pixel_ranks, trapezoid_auc
+from blackbox_saliency.metrics import DeletionOptions, deletion_insertion, pixel_ranks, trapezoid_auc
 
 
 def region_net(region: tuple[int, int, int, int], gain: float = 30.0) -> BlackBoxClassifier:
@@ -45,9 +45,9 @@ def test_good_saliency_beats_reversed_saliency():
     images = torch.full((2, 3, 16, 16), 0.9)
     classes = torch.zeros(2, dtype=torch.int64)
     good = region_saliency(2, REGION)
-    kw = dict(steps=8, remover=ConstantRemover(0.0))
-    r_good = deletion_insertion(net, images, good, classes, **kw)
-    r_bad = deletion_insertion(net, images, -good, classes, **kw)
+    options = DeletionOptions(steps=8, remover=ConstantRemover(0.0))
+    r_good = deletion_insertion(net, images, good, classes, options)
+    r_bad = deletion_insertion(net, images, -good, classes, options)
     assert (r_good.deletion < r_bad.deletion - 0.3).all()
     assert (r_good.insertion > r_bad.insertion + 0.3).all()
     for r in (r_good, r_bad):
@@ -58,7 +58,9 @@ def test_curve_endpoints_and_auc_by_trapezoid():
     net = region_net(REGION)
     images = torch.rand(3, 3, 16, 16)
     classes = torch.tensor([0, 1, 0])
-    r = deletion_insertion(net, images, torch.rand(3, 1, 16, 16), classes, steps=5)  # default remover: blur
+    r = deletion_insertion(
+        net, images, torch.rand(3, 1, 16, 16), classes, DeletionOptions(steps=5)
+    )  # default remover: blur
     with torch.no_grad():
         p_x = torch.softmax(net(images), 1).gather(1, classes.view(-1, 1)).squeeze(1)
         p_a = torch.softmax(net(GaussianBlurRemover()(images)), 1).gather(1, classes.view(-1, 1)).squeeze(1)
@@ -91,7 +93,13 @@ def test_curves_are_monotone_for_a_positive_linear_classifier(sal, steps):
     """Removing bright pixels (black remover) can only lower a positive-weight score, inserting them only raise it."""
     net = region_net((0, 16, 0, 16))
     images = torch.rand(2, 3, 16, 16)
-    r = deletion_insertion(net, images, torch.from_numpy(sal), torch.zeros(2, dtype=torch.int64), steps=steps, remover=ConstantRemover(0.0))
+    r = deletion_insertion(
+        net,
+        images,
+        torch.from_numpy(sal),
+        torch.zeros(2, dtype=torch.int64),
+        DeletionOptions(steps, ConstantRemover(0.0)),
+    )
     assert r.deletion_curve.shape == (2, steps + 1)
     assert (r.deletion_curve.diff(dim=1) <= 1e-6).all()
     assert (r.insertion_curve.diff(dim=1) >= -1e-6).all()
@@ -102,11 +110,11 @@ def test_batch_size_and_batch_composition_do_not_matter():
     images = torch.rand(3, 3, 20, 12)
     sal = torch.rand(3, 1, 5, 3)  # low resolution: resized to the images
     classes = torch.tensor([0, 1, 1])
-    whole = deletion_insertion(net, images, sal, classes, steps=4, batch_size=1000)
-    small = deletion_insertion(net, images, sal, classes, steps=4, batch_size=3, progress=True)
+    whole = deletion_insertion(net, images, sal, classes, DeletionOptions(steps=4, batch_size=1000))
+    small = deletion_insertion(net, images, sal, classes, DeletionOptions(steps=4, batch_size=3, progress=True))
     torch.testing.assert_close(whole.deletion_curve, small.deletion_curve)
     torch.testing.assert_close(whole.insertion_curve, small.insertion_curve)
-    single = deletion_insertion(net, images[1:2], sal[1:2], classes[1:2], steps=4)
+    single = deletion_insertion(net, images[1:2], sal[1:2], classes[1:2], DeletionOptions(steps=4))
     torch.testing.assert_close(single.deletion, whole.deletion[1:2])
     summary = whole.to_dict()
     assert summary["steps"] == 4 and summary["deletion_auc"] == pytest.approx(whole.deletion_mean)
@@ -116,7 +124,9 @@ def test_random_remover_is_reproducible_with_a_generator():
     net = region_net(REGION)
     images, sal, classes = torch.rand(2, 3, 16, 16), torch.rand(2, 1, 16, 16), torch.tensor([0, 1])
     runs = [
-        deletion_insertion(net, images, sal, classes, steps=3, remover=PaperRemover(), generator=torch.Generator().manual_seed(7))
+        deletion_insertion(
+            net, images, sal, classes, DeletionOptions(3, PaperRemover(), generator=torch.Generator().manual_seed(7))
+        )
         for _ in range(2)
     ]
     torch.testing.assert_close(runs[0].insertion_curve, runs[1].insertion_curve)
@@ -132,9 +142,7 @@ def test_random_remover_is_reproducible_with_a_generator():
         (dict(saliency=torch.rand(3, 1, 8, 8)), "`saliency`"),
         (dict(classes=torch.tensor([0, 2])), "`classes`"),
         (dict(classes=torch.tensor([0.0, 1.0])), "`classes`"),
-        (dict(steps=0), "`steps`"),
-        (dict(batch_size=0), "`batch_size`"),
-        (dict(generator="seed"), "`generator`"),
+        (dict(options=DeletionOptions(generator="seed")), "`generator`"),
     ],
 )
 def test_bad_input(change, fragment):
@@ -142,3 +150,12 @@ def test_bad_input(change, fragment):
     kwargs.update(change)
     with pytest.raises(InputError, match=fragment):
         deletion_insertion(region_net(REGION), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [(dict(steps=0), "`steps`"), (dict(batch_size=0), "`batch_size`"), (dict(remover="blur"), "`remover`")],
+)
+def test_bad_options(options, fragment):
+    with pytest.raises(InputError, match=fragment):
+        DeletionOptions(**options)

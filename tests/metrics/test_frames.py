@@ -46,7 +46,11 @@ def test_view_source_view_round_trips(view, source, corners, crop):
 def test_the_mapped_box_contains_every_mapped_salient_pixel(view, source, seed, crop):
     generator = torch.Generator().manual_seed(seed)
     mask = (torch.rand(1, 1, *view, generator=generator) > 0.8).float()
-    mapping = center_crop_mapping(source, (max(view[0], source[0]), max(view[1], source[1])), view) if crop else resize_mapping(view, [source])
+    mapping = (
+        center_crop_mapping(source, (max(view[0], source[0]), max(view[1], source[1])), view)
+        if crop
+        else resize_mapping(view, [source])
+    )
     box = view_to_source(mask_to_box(mask), mapping)[0]
     rows, cols = torch.nonzero(mask[0, 0] > 0.5, as_tuple=True)
     pixels = torch.stack([cols, rows, cols + 1, rows + 1], dim=1).float()  # each salient pixel's footprint in the view

@@ -1,4 +1,5 @@
-"""Localisation protocols of the papers: alpha * mean boxes, CASM's largest component, alpha cross-fitting without leaks."""
+"""Localisation protocols of the papers: alpha * mean boxes, CASM's largest component, alpha cross-fitting without
+leaks."""
 
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ def test_each_fold_is_scored_with_an_alpha_tuned_on_the_other_folds_only():
     rigged[torch.tensor(folds) == 0, 7] = True
     again = cross_fit_alpha(rigged, folds)
     assert again.alphas[0] == result.alphas[0]
-    assert float(again.miss[torch.tensor(folds) == 0].float().mean()) == (0.0 if result.alphas[0] == ALPHA_GRID[7] else 1.0)
+    assert float(again.miss[torch.tensor(folds) == 0].float().mean()) == (
+        0.0 if result.alphas[0] == ALPHA_GRID[7] else 1.0
+    )
 
 
 def test_cross_fit_needs_two_folds_and_matching_shapes():

@@ -13,7 +13,7 @@ from torch import nn
 
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.interfaces import BlackBoxClassifier
-from blackbox_saliency.metrics import crop_boxes, saliency_metric
+from blackbox_saliency.metrics import SaliencyMetricOptions, SourcePhotos, crop_boxes, saliency_metric
 
 
 def bias_net(bias: float) -> BlackBoxClassifier:
@@ -36,7 +36,9 @@ def brightness_net(gain: float = 20.0) -> BlackBoxClassifier:
 
 
 def random_net(classes: int = 5) -> BlackBoxClassifier:
-    return BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, classes)), (8, 8), [str(i) for i in range(classes)]).eval()
+    return BlackBoxClassifier(
+        nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, classes)), (8, 8), [str(i) for i in range(classes)]
+    ).eval()
 
 
 def box_mask(batch: int, size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:
@@ -60,7 +62,9 @@ def test_full_image_mask_gives_minus_log_p_exactly_at_input_size():
 
 def test_full_image_mask_matches_the_classifiers_own_resize_within_tolerance():
     net = random_net()
-    images = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8), size=(24, 32), mode="bilinear", align_corners=False)
+    images = torch.nn.functional.interpolate(
+        torch.rand(2, 3, 8, 8), size=(24, 32), mode="bilinear", align_corners=False
+    )
     classes = torch.tensor([1, 3])
     result = saliency_metric(net, images, torch.ones(2, 1, 5, 5), classes)
     expected = -torch.log_softmax(net(images), dim=1).gather(1, classes.view(-1, 1)).squeeze(1)
@@ -100,7 +104,7 @@ def test_area_above_the_floor_is_used_as_is_and_floor_is_configurable():
     mask = box_mask(1, (16, 16), (0, 0, 8, 8))  # a = 0.25
     result = saliency_metric(net, images, mask, torch.tensor([0]))
     assert result.s.item() == pytest.approx(math.log(0.25) - math.log(0.5), abs=1e-5)
-    floored = saliency_metric(net, images, mask, torch.tensor([0]), area_floor=0.5)
+    floored = saliency_metric(net, images, mask, torch.tensor([0]), SaliencyMetricOptions(area_floor=0.5))
     assert floored.s.item() == pytest.approx(math.log(0.5) - math.log(0.5), abs=1e-5)
 
 
@@ -143,7 +147,7 @@ def test_threshold_and_empty_mask_fallback():
     result = saliency_metric(net, images, uniform, torch.tensor([0]))
     assert result.boxes.tolist() == [[0.0, 0.0, 1.0, 1.0]]  # nothing above 0.5: one pixel, area clamped
     assert result.s.item() == pytest.approx(math.log(0.05) - math.log(1 / (1 + math.exp(-1))), abs=1e-5)
-    lowered = saliency_metric(net, images, uniform, torch.tensor([0]), threshold=0.2)
+    lowered = saliency_metric(net, images, uniform, torch.tensor([0]), SaliencyMetricOptions(threshold=0.2))
     assert lowered.area.item() == 1.0
 
 
@@ -153,7 +157,7 @@ def test_batched_equals_one_by_one_and_chunking():
     masks = torch.rand(5, 1, 7, 7) ** 3
     classes = torch.tensor([0, 1, 2, 3, 4])
     whole = saliency_metric(net, images, masks, classes)
-    chunked = saliency_metric(net, images, masks, classes, batch_size=2)
+    chunked = saliency_metric(net, images, masks, classes, SaliencyMetricOptions(batch_size=2))
     torch.testing.assert_close(whole.s, chunked.s)
     for i in range(5):
         single = saliency_metric(net, images[i : i + 1], masks[i : i + 1], classes[i : i + 1])
@@ -191,9 +195,6 @@ def test_result_helpers_dtype_and_modes():
         (dict(classes=torch.tensor([0, 1], dtype=torch.int32)), "`classes`"),
         (dict(classes=torch.tensor([0, 1, 2])), "`classes`"),
         (dict(classes=[0, 1]), "`classes`"),
-        (dict(area_floor=0.0), "`area_floor`"),
-        (dict(threshold=float("nan")), "`threshold`"),
-        (dict(batch_size=0), "`batch_size`"),
     ],
 )
 def test_bad_input_raises_input_error_naming_the_argument(change, fragment):
@@ -201,6 +202,19 @@ def test_bad_input_raises_input_error_naming_the_argument(change, fragment):
     kwargs.update(change)
     with pytest.raises(InputError, match=fragment):
         saliency_metric(random_net(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (dict(area_floor=0.0), "`area_floor`"),
+        (dict(threshold=float("nan")), "`threshold`"),
+        (dict(batch_size=0), "`batch_size`"),
+    ],
+)
+def test_bad_options_raise_input_error_naming_the_option(options, fragment):
+    with pytest.raises(InputError, match=fragment):
+        SaliencyMetricOptions(**options)
 
 
 @pytest.mark.slow
@@ -230,7 +244,8 @@ def test_real_photo_with_efficientnet_lite0(chelsea):
     assert central.s.item() == pytest.approx(math.log(area) - math.log(central.prob.item()), abs=1e-5)
     # the cat fills the centre: the smaller central crop keeps enough evidence to score better than the full image
     assert central.s.item() < full.s.item()
-    # a small box in the bottom-right corner (background; a = 1 % is clamped to 5 %) loses the class and scores far worse
+    # a small box in the bottom-right corner (background; a = 1 % is clamped to 5 %) loses the class and scores far
+    # worse
     bh, bw = h // 10, w // 10
     corner = saliency_metric(net, chelsea, box_mask(1, (h, w), (w - bw, h - bh, w, h)), torch.tensor([cls]))
     assert corner.prob.item() < 0.05
@@ -242,13 +257,14 @@ def test_real_photo_with_efficientnet_lite0(chelsea):
 
 
 def test_whole_view_box_on_a_2x_upscaled_original_gives_the_full_image_metric():
-    # nearest 2x upscaling: each view pixel is a 2x2 block of the source, so the area-averaged crop of the whole source is the view
+    # nearest 2x upscaling: each view pixel is a 2x2 block of the source, so the area-averaged crop of the whole
+    # source is the view
     net = random_net()
     view = torch.rand(3, 3, 8, 8)
     sources = [F.interpolate(v[None], scale_factor=2, mode="nearest")[0] for v in view]
     classes = torch.tensor([0, 3, 4])
     full = saliency_metric(net, view, torch.ones(3, 1, 8, 8), classes)
-    from_source = saliency_metric(net, view, torch.ones(3, 1, 8, 8), classes, source_images=sources)
+    from_source = saliency_metric(net, view, torch.ones(3, 1, 8, 8), classes, sources=SourcePhotos(sources))
     torch.testing.assert_close(from_source.s, full.s)
     assert from_source.boxes.tolist() == [[0.0, 0.0, 16.0, 16.0]] * 3 and from_source.area.tolist() == [1.0] * 3
 
@@ -262,7 +278,7 @@ def test_source_crop_is_cut_from_the_original_pixels_not_the_view():
     mask = torch.zeros(1, 1, 8, 8)
     mask[0, 0, 2:4, 2:4] = 1.0
     on_view = saliency_metric(net, view, mask, torch.tensor([0]))
-    on_source = saliency_metric(net, view, mask, torch.tensor([0]), source_images=[source])
+    on_source = saliency_metric(net, view, mask, torch.tensor([0]), sources=SourcePhotos([source]))
     assert on_source.boxes.tolist() == [[8.0, 8.0, 16.0, 16.0]]
     assert float(on_source.prob) > 0.99 and float(on_view.prob) < 0.01
     assert float(on_source.area) == pytest.approx(64 / 1024)
@@ -276,9 +292,11 @@ def test_photos_of_different_sizes_in_one_batch_match_one_at_a_time():
     view = torch.stack([F.interpolate(s[None], size=(8, 8), mode="bilinear", antialias=True)[0] for s in sources])
     masks = torch.rand(4, 1, 4, 4)
     classes = torch.tensor([0, 1, 2, 3])
-    batched = saliency_metric(net, view, masks, classes, source_images=sources)
+    batched = saliency_metric(net, view, masks, classes, sources=SourcePhotos(sources))
     for i in range(4):
-        alone = saliency_metric(net, view[i : i + 1], masks[i : i + 1], classes[i : i + 1], source_images=sources[i : i + 1])
+        alone = saliency_metric(
+            net, view[i : i + 1], masks[i : i + 1], classes[i : i + 1], sources=SourcePhotos(sources[i : i + 1])
+        )
         torch.testing.assert_close(batched.s[i : i + 1], alone.s, atol=1e-5, rtol=0)
         torch.testing.assert_close(batched.boxes[i : i + 1], alone.boxes)
 
@@ -287,11 +305,11 @@ def test_source_images_are_checked():
     net = random_net()
     view, masks, classes = torch.rand(2, 3, 8, 8), torch.ones(2, 1, 8, 8), torch.tensor([0, 1])
     with pytest.raises(InputError, match="list of 2"):
-        saliency_metric(net, view, masks, classes, source_images=[torch.rand(3, 9, 9)])
-    with pytest.raises(InputError, match=r"source_images\[1\]"):
-        saliency_metric(net, view, masks, classes, source_images=[torch.rand(3, 9, 9), torch.rand(9, 9)])
-    with pytest.raises(InputError, match="needs `source_images`"):
-        saliency_metric(net, view, masks, classes, view_to_source_mapping=torch.ones(2, 4))
+        saliency_metric(net, view, masks, classes, sources=SourcePhotos([torch.rand(3, 9, 9)]))
+    with pytest.raises(InputError, match=r"sources.photos\[1\]"):
+        saliency_metric(net, view, masks, classes, sources=SourcePhotos([torch.rand(3, 9, 9), torch.rand(9, 9)]))
+    with pytest.raises(InputError, match="sources.view_to_source"):
+        saliency_metric(net, view, masks, classes, sources=SourcePhotos([torch.rand(3, 9, 9)] * 2, torch.ones(3, 4)))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -310,9 +328,9 @@ def test_source_images_must_be_photos_in_the_unit_range():
     net = BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)), (8, 8), list("abcd"))
     images, masks, classes = torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8), torch.tensor([0])
     mapping = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
-    with pytest.raises(InputError, match=r"source_images\[0\].*\[0, 1\]"):
-        saliency_metric(net, images, masks, classes, source_images=[torch.rand(3, 8, 8) * 255], view_to_source_mapping=mapping)
+    with pytest.raises(InputError, match=r"sources.photos\[0\].*\[0, 1\]"):
+        saliency_metric(net, images, masks, classes, sources=SourcePhotos([torch.rand(3, 8, 8) * 255], mapping))
     photo = torch.rand(3, 8, 8)
     photo[0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="NaN"):
-        saliency_metric(net, images, masks, classes, source_images=[photo], view_to_source_mapping=mapping)
+        saliency_metric(net, images, masks, classes, sources=SourcePhotos([photo], mapping))
