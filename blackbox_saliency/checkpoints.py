@@ -61,12 +61,16 @@ class CheckpointFormat:
 
 
 def write_payload(path: str | os.PathLike[str], fmt: CheckpointFormat, entries: Mapping[str, Any]) -> Path:
-    """Atomically ``torch.save`` ``entries`` with the format's ``kind``, ``format_version`` and the library version; returns the path."""
-    return atomic_torch_save({"kind": fmt.kind, "format_version": fmt.version, "library_version": __version__, **entries}, path)
+    """Atomically ``torch.save`` ``entries`` with the format's ``kind``, ``format_version`` and the library version;
+    returns the path."""
+    return atomic_torch_save(
+        {"kind": fmt.kind, "format_version": fmt.version, "library_version": __version__, **entries}, path
+    )
 
 
 def check_payload(payload: object, path: str | os.PathLike[str], fmt: CheckpointFormat) -> dict:
-    """Return ``payload`` (as read from ``path``) if it is a complete, finite checkpoint of ``fmt``; CheckpointError otherwise."""
+    """Return ``payload`` (as read from ``path``) if it is a complete, finite checkpoint of ``fmt``; CheckpointError
+    otherwise."""
     path = Path(path)
     if not isinstance(payload, dict) or payload.get("kind") != fmt.kind:
         raise CheckpointError(fmt.wrong_kind(path, payload))
@@ -83,7 +87,8 @@ def check_payload(payload: object, path: str | os.PathLike[str], fmt: Checkpoint
 
 
 def read_payload(path: str | os.PathLike[str], fmt: CheckpointFormat, map_location: Any = "cpu") -> dict:
-    """Read a checkpoint of ``fmt`` (``weights_only=True``) and :func:`check_payload` it; CheckpointError when unusable."""
+    """Read a checkpoint of ``fmt`` (``weights_only=True``) and :func:`check_payload` it; CheckpointError when
+    unusable."""
     path = Path(path)
     problem = why_not_a_file(path)
     if problem == MISSING:

@@ -37,7 +37,8 @@ _ModuleT = TypeVar("_ModuleT", bound=nn.Module)
 
 
 def module_device(module: nn.Module, default: torch.device | str = "cpu") -> torch.device:
-    """The device of ``module``'s first parameter, else of its first buffer, else ``default`` (a module without tensors)."""
+    """The device of ``module``'s first parameter, else of its first buffer, else ``default`` (a module without
+    tensors)."""
     for tensor in module.parameters():
         return tensor.device
     for tensor in module.buffers():
@@ -55,11 +56,13 @@ def evaluating(module: _ModuleT) -> Iterator[_ModuleT]:
     finally:
         module.train(was_training)
 
+
 _CHOICES = "use auto, cpu, cuda or cuda:N"
 
 
 def resolve_device(name: str | None, local_rank: int = 0) -> torch.device:
-    """``"auto"``/``None`` -> CUDA when available else CPU; ``"cuda"`` -> ``cuda:local_rank``; ``"cuda:N"`` and ``"cpu"`` as given.
+    """``"auto"``/``None`` -> CUDA when available else CPU; ``"cuda"`` -> ``cuda:local_rank``; ``"cuda:N"`` and
+    ``"cpu"`` as given.
 
     Raises:
         InputError: an unknown name, a device type that holds no data (``meta``...) or other than cpu/cuda,
@@ -72,7 +75,9 @@ def resolve_device(name: str | None, local_rank: int = 0) -> torch.device:
     except (RuntimeError, TypeError) as error:
         raise InputError(f"unknown device {name!r} ({error}); {_CHOICES}.") from None
     if device.type not in ("cpu", "cuda"):
-        raise InputError(f"device {name!r} is not supported ({device.type} tensors hold no data to explain); {_CHOICES}.")
+        raise InputError(
+            f"device {name!r} is not supported ({device.type} tensors hold no data to explain); {_CHOICES}."
+        )
     if device.type == "cpu":
         return device
     if not torch.cuda.is_available():
@@ -80,5 +85,7 @@ def resolve_device(name: str | None, local_rank: int = 0) -> torch.device:
     if device.index is None:
         device = torch.device("cuda", local_rank)
     if device.index >= torch.cuda.device_count():
-        raise InputError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
+        raise InputError(
+            f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)."
+        )
     return device

@@ -4,7 +4,8 @@ Example:
     >>> import torch, blackbox_saliency as bs
     >>> from torch import nn
     >>> net = bs.BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(3)), (8, 8), ["a", "b", "c"])
-    >>> result = bs.explain(torch.rand(2, 3, 8, 8), masker=bs.load_masker("center", classifier=net), classifier=net, topk=2)
+    >>> center = bs.load_masker("center", classifier=net)
+    >>> result = bs.explain(torch.rand(2, 3, 8, 8), masker=center, classifier=net, topk=2)
     >>> tuple(result.masks.shape), tuple(result.classes.shape), tuple(result.boxes.shape)
     ((2, 2, 8, 8), (2, 2), (2, 2, 4))
 """
@@ -26,7 +27,16 @@ from .input_checks import check_images
 from .interfaces import BlackBoxClassifier, Masker, require_black_box
 from .io import IMAGE_SUFFIXES
 
-__all__ = ["ExplainResult", "class_name_of", "explain", "explain_batch", "image_files", "load_masker_and_classifier", "prepare_function", "shipped_masker_path"]
+__all__ = [
+    "ExplainResult",
+    "class_name_of",
+    "explain",
+    "explain_batch",
+    "image_files",
+    "load_masker_and_classifier",
+    "prepare_function",
+    "shipped_masker_path",
+]
 
 DEFAULT_MASKER = "efficientnet_lite0"
 
@@ -58,14 +68,21 @@ class ExplainResult:
     class_names: list[list[str]]
 
     def pictures(self, min_side: int = 224) -> list:
-        """One overlay (image, heat map, box, caption) per image and class, as ``PIL.Image`` pictures, image by image."""
+        """One overlay (image, heat map, box, caption) per image and class, as ``PIL.Image`` pictures, image by
+        image."""
         from .visualize import caption, render_overlays
 
         batch, k = self.classes.shape
         images = self.images.detach().float().cpu().repeat_interleave(k, dim=0)
         masks = self.masks.detach().float().cpu().reshape(batch * k, 1, *self.masks.shape[-2:])
-        captions = [caption(self.class_names[i][j], float(self.probs[i, j]), float(self.saliency[i, j])) for i in range(batch) for j in range(k)]
-        return render_overlays(images, masks, captions, boxes=self.boxes.detach().float().cpu().reshape(-1, 4), min_side=min_side)
+        captions = [
+            caption(self.class_names[i][j], float(self.probs[i, j]), float(self.saliency[i, j]))
+            for i in range(batch)
+            for j in range(k)
+        ]
+        return render_overlays(
+            images, masks, captions, boxes=self.boxes.detach().float().cpu().reshape(-1, 4), min_side=min_side
+        )
 
     def figure(self, columns: int | None = None, tile_width: int = 256):
         """All overlays in one grid (a ``PIL.Image``), a row per image when K > 1.
@@ -77,7 +94,9 @@ class ExplainResult:
         from .visualize import contact_sheet
 
         k = self.classes.shape[1]
-        return contact_sheet(self.pictures(), columns=columns or (k if k > 1 else min(4, self.classes.shape[0])), tile_width=tile_width)
+        return contact_sheet(
+            self.pictures(), columns=columns or (k if k > 1 else min(4, self.classes.shape[0])), tile_width=tile_width
+        )
 
     def _repr_png_(self) -> bytes:
         """Jupyter shows the result as its :meth:`figure`."""
@@ -116,8 +135,13 @@ class ExplainResult:
         folder.mkdir(parents=True, exist_ok=True)
         masks = self.masks.detach().float().cpu().reshape(batch * k, *self.masks.shape[-2:]).numpy()
         for stem, picture, mask in zip(stems, self.pictures(), masks):
-            atomic_write(folder / f"{stem}.png", lambda handle, picture=picture: picture.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL))
-            atomic_write(folder / f"{stem}_mask.npy", lambda handle, mask=mask: np.save(handle, mask.astype(np.float32)))
+            atomic_write(
+                folder / f"{stem}.png",
+                lambda handle, picture=picture: picture.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL),
+            )
+            atomic_write(
+                folder / f"{stem}_mask.npy", lambda handle, mask=mask: np.save(handle, mask.astype(np.float32))
+            )
         return paths
 
 
@@ -147,7 +171,9 @@ def image_files(specs: Sequence[str | os.PathLike[str]], skipped: list[str] | No
         elif path.exists():
             found.append(path)
         elif glob.has_magic(str(spec)):
-            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(str(spec)), recursive=True) if Path(p).is_file())
+            matches = sorted(
+                Path(p) for p in glob.glob(os.path.expanduser(str(spec)), recursive=True) if Path(p).is_file()
+            )
             found.extend(matches)
             if not matches:
                 problems.append(f"the pattern {spec!r} matches no file")
@@ -265,8 +291,10 @@ def _warn_if_trained_for_another(masker: Masker, classifier: BlackBoxClassifier,
     if trained_for and given and given != trained_for:
         warnings.warn(
             f"the masker {label} was trained for the black box {trained_for!r}, not {given!r}: its masks show what "
-            f"{trained_for!r} relies on. Train a masker for {given!r} (`blackbox-saliency train --classifier {given}`), "
-            "use a baseline computed from it (masker='cam' or 'gradcam'), or pass allow_mismatch=True if this is intended.",
+            f"{trained_for!r} relies on. Train a masker for {given!r} (`blackbox-saliency train --classifier "
+            f"{given}`), "
+            "use a baseline computed from it (masker='cam' or 'gradcam'), or pass allow_mismatch=True if this is "
+            "intended.",
             ClassifierMismatchWarning,
             stacklevel=4,
         )
@@ -291,7 +319,8 @@ def _check_aspect(image: torch.Tensor, classifier: BlackBoxClassifier) -> None:
         from .errors import ImageReadError
 
         raise ImageReadError(
-            f"the {width}x{height} image is too elongated to explain: its shorter side resized to {side:.0f} px would make it "
+            f"the {width}x{height} image is too elongated to explain: its shorter side resized to {side:.0f} px would "
+            "make it "
             f"{side * max(height, width) / short:.0f} px long; crop it to a less extreme aspect ratio first."
         )
 
@@ -299,7 +328,8 @@ def _check_aspect(image: torch.Tensor, classifier: BlackBoxClassifier) -> None:
 def prepare_function(classifier: BlackBoxClassifier):
     """(3, H, W) image in [0, 1] -> the tensor the black box is evaluated on (its ``eval_transform``; else unchanged).
 
-    Raises ImageReadError for an image so elongated that the transform would blow it up past :data:`MAX_PREPARED_PIXELS`.
+    Raises ImageReadError for an image so elongated that the transform would blow it up past
+    :data:`MAX_PREPARED_PIXELS`.
     """
     transform = classifier.eval_transform()
     if transform is None:
@@ -353,12 +383,15 @@ def _prepared_batches(items: list, classifier: nn.Module, batch_size: int):
     shape = None
     for start in range(0, len(items), batch_size):
         tensors = []
-        for item in items[start:start + batch_size]:
+        for item in items[start : start + batch_size]:
             image = load_image(item, max_side=2048) if isinstance(item, (str, os.PathLike)) else to_image_tensor(item)
             tensors.append(prepare(image))
             if shape is not None and tuple(tensors[-1].shape) != shape:
-                raise InputError(f"the prepared images have different sizes {[shape, tuple(tensors[-1].shape)]}; this classifier has "
-                                 "no eval_transform, resize them first.")
+                raise InputError(
+                    f"the prepared images have different sizes {[shape, tuple(tensors[-1].shape)]}; this classifier "
+                    "has "
+                    "no eval_transform, resize them first."
+                )
             shape = tuple(tensors[-1].shape)
         yield torch.stack(tensors)
 
@@ -394,17 +427,23 @@ def explain_batch(
 
 
 def _class_indices(classes: object, classifier: BlackBoxClassifier) -> torch.Tensor:
-    """``classes`` as int64 class indices: ints (a tensor or a sequence) or class names; never a silently truncated float."""
+    """``classes`` as int64 class indices: ints (a tensor or a sequence) or class names; never a silently truncated
+    float."""
     if isinstance(classes, torch.Tensor):
         if torch.is_floating_point(classes) or classes.dtype == torch.bool:
-            raise InputError(f"`classes` must hold integer class indices, got a {classes.dtype} tensor; use .long() if they are whole numbers.")
+            raise InputError(
+                f"`classes` must hold integer class indices, got a {classes.dtype} tensor; use .long() if they are "
+                "whole numbers."
+            )
         return classes.to(torch.int64)
     if isinstance(classes, (str, int)) or not isinstance(classes, (list, tuple)):
-        raise InputError(f"`classes` must be a sequence (one class per image) or an int64 tensor, got {type(classes).__name__}.")
+        raise InputError(
+            f"`classes` must be a sequence (one class per image) or an int64 tensor, got {type(classes).__name__}."
+        )
     return torch.tensor([classifier.class_index(c) for c in classes], dtype=torch.int64)
 
 
-def explain(
+def explain(  # noqa: PLR0913 (the public entry point: every option is keyword-documented API)
     inputs: torch.Tensor | str | os.PathLike[str] | Sequence[object],
     masker: Masker | str | os.PathLike[str] = DEFAULT_MASKER,
     classifier: nn.Module | str | None = None,
@@ -450,7 +489,7 @@ def explain(
         if chosen.shape[0] != count:
             raise InputError(f"`classes` has {chosen.shape[0]} entries for {count} images; pass one class per image.")
     if tensor is not None:
-        batches = (tensor[start:start + batch_size] for start in range(0, count, batch_size))
+        batches = (tensor[start : start + batch_size] for start in range(0, count, batch_size))
     else:
         batches = _prepared_batches(items, classifier, batch_size)
     show_bar = progress and count > batch_size
@@ -458,7 +497,9 @@ def explain(
     keys = ("classes", "masks", "probs", "boxes", "saliency", "areas", "box_probs")
     joined = {key: torch.cat([getattr(part, key) for _, part in parts]) for key in keys}
     class_names = [row for _, part in parts for row in part.class_names]
-    shown = tensor if tensor is not None else torch.cat([images for images, _ in parts])  # a tensor input is returned as it is
+    shown = (
+        tensor if tensor is not None else torch.cat([images for images, _ in parts])
+    )  # a tensor input is returned as it is
     return ExplainResult(images=shown, class_names=class_names, **joined)
 
 
@@ -475,10 +516,15 @@ def _checked_topk(classes: object, topk: int | None, batch_size: int) -> int:
 
 
 def _explain_batches(
-    batches: Iterable[torch.Tensor], masker: Masker, classifier: nn.Module, chosen: torch.Tensor | None, k: int,
+    batches: Iterable[torch.Tensor],
+    masker: Masker,
+    classifier: nn.Module,
+    chosen: torch.Tensor | None,
+    k: int,
     total: int | None,
 ) -> list[tuple[torch.Tensor, ExplainResult]]:
-    """``(images, explain_batch(...))`` per batch, on the models' device; a progress bar over ``total`` images when given."""
+    """``(images, explain_batch(...))`` per batch, on the models' device; a progress bar over ``total`` images when
+    given."""
     from tqdm.auto import tqdm
 
     device = module_device(masker, default=module_device(classifier))
@@ -486,7 +532,7 @@ def _explain_batches(
     with tqdm(total=total, unit="image", desc="explain", disable=total is None) as bar:
         for images in batches:
             images = images.to(device)
-            picked = None if chosen is None else chosen[done:done + images.shape[0]]
+            picked = None if chosen is None else chosen[done : done + images.shape[0]]
             parts.append((images, explain_batch(images, masker, classifier, picked, k)))
             done += images.shape[0]
             bar.update(images.shape[0])

@@ -74,8 +74,10 @@ def _check_float_tensor(x: object, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise InputError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(...).")
     if x.device.type == "meta":
-        raise InputError(f"`{name}` is on the meta device (a shape without data); create it on the CPU or a GPU, "
-                         "e.g. torch.empty_like(x, device='cpu'), or load its data first.")
+        raise InputError(
+            f"`{name}` is on the meta device (a shape without data); create it on the CPU or a GPU, "
+            "e.g. torch.empty_like(x, device='cpu'), or load its data first."
+        )
     if not torch.is_floating_point(x):
         raise InputError(
             f"`{name}` must be a floating-point tensor, got dtype {x.dtype}; "
@@ -102,7 +104,8 @@ RANGE_TOLERANCE = 1e-3
 
 
 def check_classifier_images(images: object, name: str = "images") -> torch.Tensor:
-    """What every black box checks: a float (B, 3, H, W) tensor, no NaN, values in [0, 1] within :data:`RANGE_TOLERANCE`."""
+    """What every black box checks: a float (B, 3, H, W) tensor, no NaN, values in [0, 1] within
+    :data:`RANGE_TOLERANCE`."""
     if not _CHECKS_ENABLED.get():
         return images  # type: ignore[return-value]
     x = check_images(images, name, check_range=False)
@@ -142,28 +145,38 @@ def check_masks(masks: object, name: str = "masks", check_range: bool = True) ->
         return masks  # type: ignore[return-value]
     m = _check_float_tensor(masks, name)
     if m.dim() != 4 or m.shape[1] != 1:
-        raise InputError(f"`{name}` must have shape (B, 1, H, W), got {tuple(m.shape)}; use .unsqueeze(1) for (B, H, W) masks.")
+        raise InputError(
+            f"`{name}` must have shape (B, 1, H, W), got {tuple(m.shape)}; use .unsqueeze(1) for (B, H, W) masks."
+        )
     if check_range:
         _check_finite_unit_range(m, name)
     return m
 
 
-def check_classes(classes: object, num_classes: int | None = None, batch: int | None = None, name: str = "classes") -> torch.Tensor:
+def check_classes(
+    classes: object, num_classes: int | None = None, batch: int | None = None, name: str = "classes"
+) -> torch.Tensor:
     """Check that ``classes`` is an int64 (B,) tensor with values in [0, num_classes)."""
     if not _CHECKS_ENABLED.get():
         return classes  # type: ignore[return-value]
     if not isinstance(classes, torch.Tensor):
-        raise InputError(f"`{name}` must be a torch.Tensor of dtype int64, got {type(classes).__name__}; use torch.tensor([...]).")
+        raise InputError(
+            f"`{name}` must be a torch.Tensor of dtype int64, got {type(classes).__name__}; use torch.tensor([...])."
+        )
     if classes.dtype != torch.int64:
         raise InputError(f"`{name}` must have dtype torch.int64, got {classes.dtype}; use `{name}.long()`.")
     if classes.dim() != 1:
         raise InputError(f"`{name}` must have shape (B,), got {tuple(classes.shape)}.")
     if batch is not None and classes.shape[0] != batch:
-        raise InputError(f"`{name}` has {classes.shape[0]} entries but the batch has {batch} images; pass one class per image.")
+        raise InputError(
+            f"`{name}` has {classes.shape[0]} entries but the batch has {batch} images; pass one class per image."
+        )
     if num_classes is not None and classes.numel() > 0:
         lo, hi = int(classes.min()), int(classes.max())
         if lo < 0 or hi >= num_classes:
-            raise InputError(f"`{name}` must lie in [0, {num_classes - 1}], found values in [{lo}, {hi}] (class index out of range).")
+            raise InputError(
+                f"`{name}` must lie in [0, {num_classes - 1}], found values in [{lo}, {hi}] (class index out of range)."
+            )
     return classes
 
 

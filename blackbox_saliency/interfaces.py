@@ -43,7 +43,15 @@ from torch import nn
 
 from .input_checks import check_classes, check_classifier_images, check_generator, check_images
 
-__all__ = ["BlackBoxClassifier", "BoxAwareMasker", "EvidenceRemover", "Masker", "MaskerOutput", "TrainableMasker", "require_black_box"]
+__all__ = [
+    "BlackBoxClassifier",
+    "BoxAwareMasker",
+    "EvidenceRemover",
+    "Masker",
+    "MaskerOutput",
+    "TrainableMasker",
+    "require_black_box",
+]
 
 
 class BlackBoxClassifier(nn.Module):
@@ -93,13 +101,16 @@ class BlackBoxClassifier(nn.Module):
         """Resize [0, 1] images to ``input_size`` (bilinear) and normalise them."""
         if tuple(images.shape[-2:]) != self.input_size:
             downscale = images.shape[-2] > self.input_size[0] or images.shape[-1] > self.input_size[1]
-            images = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False, antialias=downscale)
+            images = F.interpolate(
+                images, size=self.input_size, mode="bilinear", align_corners=False, antialias=downscale
+            )
         mean = self.mean.to(images.dtype)
         std = self.std.to(images.dtype)
         return (images - mean) / std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1] (NaN or values outside [0, 1] are refused)."""
+        """Return logits (B, num_classes) for images (B, 3, H, W) in [0, 1] (NaN or values outside [0, 1] are
+        refused)."""
         check_classifier_images(images)
         return self.network(self.preprocess(images))
 
@@ -113,12 +124,18 @@ class BlackBoxClassifier(nn.Module):
         from .errors import InputError
 
         if isinstance(name_or_index, bool) or not isinstance(name_or_index, (int, str)):
-            raise InputError(f"a class is an int index or a class name, got {type(name_or_index).__name__} {name_or_index!r}.")
-        if isinstance(name_or_index, int) or re.fullmatch(r"\s*[-+]?\d+\s*", name_or_index):  # "-1" is an index out of range, not a name
+            raise InputError(
+                f"a class is an int index or a class name, got {type(name_or_index).__name__} {name_or_index!r}."
+            )
+        if isinstance(name_or_index, int) or re.fullmatch(
+            r"\s*[-+]?\d+\s*", name_or_index
+        ):  # "-1" is an index out of range, not a name
             index = int(name_or_index)
             check_classes(torch.tensor([index]), self.num_classes, name="class")
             return index
-        if name_or_index in self.class_names:  # exact spelling first: ImageNet has both "Cardigan" (a dog) and "cardigan"
+        if (
+            name_or_index in self.class_names
+        ):  # exact spelling first: ImageNet has both "Cardigan" (a dog) and "cardigan"
             return self.class_names.index(name_or_index)
         wanted = name_or_index.lower()
         exact = [i for i, n in enumerate(self.class_names) if n.lower() == wanted]
@@ -130,7 +147,9 @@ class BlackBoxClassifier(nn.Module):
         if not partial:
             raise InputError(f"no class named {name_or_index!r}; examples of valid names: {self.class_names[:5]}")
         names = [self.class_names[i] for i in partial[:8]]
-        raise InputError(f"class name {name_or_index!r} is ambiguous, it matches {names}; give the full name or an index.")
+        raise InputError(
+            f"class name {name_or_index!r} is ambiguous, it matches {names}; give the full name or an index."
+        )
 
 
 def require_black_box(classifier: object, role: str = "classifier") -> BlackBoxClassifier:
@@ -148,10 +167,13 @@ def require_black_box(classifier: object, role: str = "classifier") -> BlackBoxC
     from .errors import InputError
 
     if classifier is None:
-        raise InputError(f"the {role} is missing: pass a BlackBoxClassifier, e.g. load_classifier('efficientnet_lite0').")
+        raise InputError(
+            f"the {role} is missing: pass a BlackBoxClassifier, e.g. load_classifier('efficientnet_lite0')."
+        )
     raise InputError(
         f"the {role} must be a BlackBoxClassifier, got {type(classifier).__name__}; wrap a network with "
-        "BlackBoxClassifier(network, input_size=(H, W), class_names=[...], mean=..., std=...) or load one with load_classifier(NAME)."
+        "BlackBoxClassifier(network, input_size=(H, W), class_names=[...], mean=..., std=...) or load one with "
+        "load_classifier(NAME)."
     )
 
 
@@ -222,7 +244,8 @@ class Masker(nn.Module, ABC):
         """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images`` (no input checks here)."""
 
     def check_input(self, images: object, classes: object) -> None:
-        """Raise InputError unless ``images`` is float (B, 3, H, W) in [0, 1] without NaN and ``classes`` int64 (B,) in range."""
+        """Raise InputError unless ``images`` is float (B, 3, H, W) in [0, 1] without NaN and ``classes`` int64 (B,)
+        in range."""
         check_images(images)
         check_classes(classes, self.num_classes, batch=images.shape[0])
 
@@ -238,8 +261,10 @@ class Masker(nn.Module, ABC):
             batch, _, height, width = images.shape
             raise InputError(
                 f"not enough memory on {images.device} to explain {batch} image(s) of {height}x{width} pixels at once "
-                f"({str(error).splitlines()[0][:160]}); the masker works at the image's own resolution: resize the images first "
-                "(to what the black box sees, e.g. 224 pixels on the shorter side; `explain --max-side`), or pass fewer per call."
+                f"({str(error).splitlines()[0][:160]}); the masker works at the image's own resolution: resize the "
+                "images first "
+                "(to what the black box sees, e.g. 224 pixels on the shorter side; `explain --max-side`), or pass "
+                "fewer per call."
             ) from error
 
     def explain(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -297,11 +322,15 @@ class TrainableMasker(Masker):
         """The parameters the trainer optimises (never a frozen module's)."""
 
     @abstractmethod
-    def forward_train(self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None) -> MaskerOutput:
-        """Low-resolution masks and class scores; ``features`` (from an earlier pass on the same images) may skip the encoder."""
+    def forward_train(
+        self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None
+    ) -> MaskerOutput:
+        """Low-resolution masks and class scores; ``features`` (from an earlier pass on the same images) may skip the
+        encoder."""
 
     def frozen_modules(self) -> list[nn.Module]:
-        """Sub-modules that never train (e.g. a pretrained encoder): kept in eval mode and out of checkpoints (default: none)."""
+        """Sub-modules that never train (e.g. a pretrained encoder): kept in eval mode and out of checkpoints
+        (default: none)."""
         return []
 
     def use_memory_format(self, memory_format: torch.memory_format) -> None:
@@ -316,13 +345,18 @@ class TrainableMasker(Masker):
         self.config["classifier_name"] = name
 
     def init_embedding_from_encoder_head(self, scale: float = 1.0) -> None:
-        """Initialise the class embedding from the encoder's classifier head (when the masker has one; default: refuse)."""
+        """Initialise the class embedding from the encoder's classifier head (when the masker has one; default:
+        refuse)."""
         from .errors import InputError
 
-        raise InputError(f"{type(self).__name__} has no class embedding to initialise from an encoder head; use embedding_init='random'.")
+        raise InputError(
+            f"{type(self).__name__} has no class embedding to initialise from an encoder head; use "
+            "embedding_init='random'."
+        )
 
     def encoder_head_classes(self) -> int | None:
-        """How many classes the encoder's own classifier head has (None without one): the trainer's ``embedding_init='auto'`` uses it."""
+        """How many classes the encoder's own classifier head has (None without one): the trainer's
+        ``embedding_init='auto'`` uses it."""
         return None
 
 

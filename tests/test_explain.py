@@ -13,7 +13,9 @@ import blackbox_saliency as bs
 
 def _net(classes: int = 4) -> bs.BlackBoxClassifier:
     torch.manual_seed(0)
-    return bs.BlackBoxClassifier(nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, classes)), (16, 16), list("abcd")[:classes]).eval()
+    return bs.BlackBoxClassifier(
+        nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, classes)), (16, 16), list("abcd")[:classes]
+    ).eval()
 
 
 def test_tensor_input_topk_gives_batched_results_on_the_callers_device():
@@ -82,7 +84,9 @@ def test_one_loader_for_a_masker_and_its_black_box():
     net = _net(4)
     masker, classifier = load_masker_and_classifier("center", net)
     assert classifier is net and isinstance(masker, bs.Masker)
-    with pytest.raises(bs.InputError, match="the 'center' baseline is computed from the black box you explain; pass classifier=NAME"):
+    with pytest.raises(
+        bs.InputError, match="the 'center' baseline is computed from the black box you explain; pass classifier=NAME"
+    ):
         load_masker_and_classifier("center")
     from blackbox_saliency.maskers import SaliencyMasker
 
@@ -141,7 +145,9 @@ def test_an_empty_folder_named_like_a_photo_or_a_fifo_is_skipped_with_a_reason(t
 def test_a_masker_that_is_neither_a_masker_nor_a_name_is_refused_clearly():
     from blackbox_saliency.errors import InputError
 
-    with pytest.raises(InputError, match="`masker` must be a Masker, a registered masker name or a checkpoint path, got int 42"):
+    with pytest.raises(
+        InputError, match="`masker` must be a Masker, a registered masker name or a checkpoint path, got int 42"
+    ):
         bs.explain(torch.rand(1, 3, 32, 32), masker=42)
 
 
@@ -186,15 +192,21 @@ def test_a_masker_used_with_another_black_box_warns_unless_allowed():
     from blackbox_saliency.errors import ClassifierMismatchWarning
     from blackbox_saliency.maskers import SaliencyMasker
 
-    masker = SaliencyMasker(1000, encoder="resnet18", encoder_pretrained=False, preset="fast", classifier_name="efficientnet_lite0").eval()
+    masker = SaliencyMasker(
+        1000, encoder="resnet18", encoder_pretrained=False, preset="fast", classifier_name="efficientnet_lite0"
+    ).eval()
     other = bs.load_classifier("torchvision:resnet18", weights=None)
     images = torch.rand(1, 3, 64, 64)
-    with pytest.warns(ClassifierMismatchWarning, match="trained for the black box 'efficientnet_lite0', not 'torchvision:resnet18'"):
+    with pytest.warns(
+        ClassifierMismatchWarning, match="trained for the black box 'efficientnet_lite0', not 'torchvision:resnet18'"
+    ):
         bs.explain(images, masker=masker, classifier=other)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ClassifierMismatchWarning)
         bs.explain(images, masker=masker, classifier=other, allow_mismatch=True)
-        bs.explain(images, masker=masker, classifier=bs.load_classifier("efficientnet_lite0"))  # its own black box: no warning
+        bs.explain(
+            images, masker=masker, classifier=bs.load_classifier("efficientnet_lite0")
+        )  # its own black box: no warning
 
 
 def test_a_result_shows_itself_in_a_notebook_and_saves_its_overlays(tmp_path):
@@ -202,7 +214,9 @@ def test_a_result_shows_itself_in_a_notebook_and_saves_its_overlays(tmp_path):
 
     result = bs.explain(torch.rand(2, 3, 32, 32), masker="center", classifier="cifar10_resnet20", topk=2)
     picture = Image.open(io.BytesIO(result._repr_png_()))  # what Jupyter displays
-    assert picture.size == result.figure().size and 2 * 256 <= picture.width < 3 * 256  # a row per image, a column per class
+    assert (
+        picture.size == result.figure().size and 2 * 256 <= picture.width < 3 * 256
+    )  # a row per image, a column per class
     paths = result.save(tmp_path / "saved")
     assert len(paths) == 8 and all(p.is_file() for p in paths)
     assert np.load(paths[1]).shape == (32, 32)
@@ -222,10 +236,25 @@ def test_a_folder_is_read_and_explained_one_batch_at_a_time_with_a_progress_bar(
         Image.new("RGB", (40 + i, 30), (10 * i, 0, 0)).save(tmp_path / f"{i}.png")
     events = []
     real_load, real_explain = io.load_image, explainer.explain_batch
-    monkeypatch.setattr(io, "load_image", lambda path, **kw: events.append(f"read {path.name}") or real_load(path, **kw))
-    monkeypatch.setattr(explainer, "explain_batch", lambda images, *a: events.append(f"explain {images.shape[0]}") or real_explain(images, *a))
+    monkeypatch.setattr(
+        io, "load_image", lambda path, **kw: events.append(f"read {path.name}") or real_load(path, **kw)
+    )
+    monkeypatch.setattr(
+        explainer,
+        "explain_batch",
+        lambda images, *a: events.append(f"explain {images.shape[0]}") or real_explain(images, *a),
+    )
     result = bs.explain(tmp_path, masker="center", classifier="cifar10_resnet20", batch_size=2)
-    assert events == ["read 0.png", "read 1.png", "explain 2", "read 2.png", "read 3.png", "explain 2", "read 4.png", "explain 1"]
+    assert events == [
+        "read 0.png",
+        "read 1.png",
+        "explain 2",
+        "read 2.png",
+        "read 3.png",
+        "explain 2",
+        "read 4.png",
+        "explain 1",
+    ]
     assert result.masks.shape == (5, 1, 32, 32)
     assert "explain" in capsys.readouterr().err  # the bar (tqdm writes to stderr)
     bs.explain(tmp_path, masker="center", classifier="cifar10_resnet20", batch_size=2, progress=False)

@@ -27,10 +27,12 @@ STRIDE = 8
 NUM_CLASSES = 7
 
 #: torch.export's loader checks dtype and rank itself, before the graph runs, in its own words.
-TORCH_EXPORT_OWN_WORDS = re.compile(r"Tensor dtype mismatch|Guard failed|tuple index out of range|Tensors must have same number of dimensions")
+TORCH_EXPORT_OWN_WORDS = re.compile(
+    r"Tensor dtype mismatch|Guard failed|tuple index out of range|Tensors must have same number of dimensions"
+)
 
 
-def _mutate(kind: str, images: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _mutate(kind: str, images: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: C901
     """One mistake a user makes, applied to a valid input."""
     if kind == "valid":
         return images, classes
@@ -77,9 +79,29 @@ def _mutate(kind: str, images: torch.Tensor, classes: torch.Tensor) -> tuple[tor
     raise AssertionError(kind)
 
 
-MISTAKES = ["valid", "rank 3", "rank 5", "grey", "four channels", "channels last", "uint8", "float64", "float16", "int32 classes",
-            "float classes", "(B, 1) classes", "one class short", "one class extra", "empty batch", "a NaN pixel", "0..255",
-            "normalised", "class -1", "class = num_classes", "odd size"]
+MISTAKES = [
+    "valid",
+    "rank 3",
+    "rank 5",
+    "grey",
+    "four channels",
+    "channels last",
+    "uint8",
+    "float64",
+    "float16",
+    "int32 classes",
+    "float classes",
+    "(B, 1) classes",
+    "one class short",
+    "one class extra",
+    "empty batch",
+    "a NaN pixel",
+    "0..255",
+    "normalised",
+    "class -1",
+    "class = num_classes",
+    "odd size",
+]
 
 
 def _outcome(call, images: torch.Tensor, classes: torch.Tensor) -> tuple[str, object]:
@@ -95,7 +117,9 @@ def _export_only_phrases(images: torch.Tensor) -> list[str]:
     phrases = []
     if images.dtype != torch.float32:
         phrases.append("of dtype float32 in exported files")
-    if images.dim() == 4 and (images.shape[2] % STRIDE or images.shape[3] % STRIDE or min(images.shape[2:]) < 2 * STRIDE):
+    if images.dim() == 4 and (
+        images.shape[2] % STRIDE or images.shape[3] % STRIDE or min(images.shape[2:]) < 2 * STRIDE
+    ):
         phrases.append(size_rule_phrase(STRIDE))
     return phrases
 
@@ -104,7 +128,9 @@ def _onnx_call(path):
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return lambda images, classes: torch.from_numpy(session.run(["masks"], {"images": images.numpy(), "classes": classes.numpy()})[0])
+    return lambda images, classes: torch.from_numpy(
+        session.run(["masks"], {"images": images.numpy(), "classes": classes.numpy()})[0]
+    )
 
 
 @pytest.fixture(scope="module", params=["torchscript", "export", "aoti", "onnx"])
@@ -114,7 +140,10 @@ def exported(request, tiny, tmp_path_factory):  # noqa: F811
         for name in ("onnx", "onnxscript", "onnxruntime"):
             if importlib.util.find_spec(name) is None:
                 pytest.skip(f"the ONNX format needs {name} (pip install onnx onnxscript onnxruntime)")
-    path = tmp_path_factory.mktemp(fmt) / {"torchscript": "m.pt", "export": "m.pt2", "aoti": "m.pt2", "onnx": "m.onnx"}[fmt]
+    path = (
+        tmp_path_factory.mktemp(fmt)
+        / {"torchscript": "m.pt", "export": "m.pt2", "aoti": "m.pt2", "onnx": "m.onnx"}[fmt]
+    )
     result = export_masker(tiny, path, fmt, size=32, batch=2)
     if fmt == "torchscript":
         call = torch.jit.load(str(path))
@@ -136,7 +165,14 @@ def exported(request, tiny, tmp_path_factory):  # noqa: F811
     blocks=st.tuples(st.integers(2, 5), st.integers(2, 5)),
     seed=st.integers(0, 2**16),
 )
-def test_exported_files_refuse_what_eager_refuses_in_the_same_words(exported, tiny, mistake, batch, blocks, seed):  # noqa: F811
+def test_exported_files_refuse_what_eager_refuses_in_the_same_words(  # noqa: PLR0913 (fixtures + drawn values)
+    exported,
+    tiny,  # noqa: F811
+    mistake,
+    batch,
+    blocks,
+    seed,
+):
     _check_one(exported, tiny, mistake, batch, blocks, seed)
 
 
@@ -160,7 +196,9 @@ def _check_one(exported, tiny, mistake, batch, blocks, seed) -> None:  # noqa: F
         assert phrase is not None, f"the eager message names no known mistake: {eager_detail}"
         allowed = [phrase, *_export_only_phrases(images)]
         if fmt in ("torchscript", "aoti") or (fmt == "export" and not TORCH_EXPORT_OWN_WORDS.search(detail)):
-            assert any(p in detail for p in allowed), f"{fmt} refused {mistake!r} with {detail!r}; eager said {eager_detail!r}"
+            assert any(p in detail for p in allowed), (
+                f"{fmt} refused {mistake!r} with {detail!r}; eager said {eager_detail!r}"
+            )
         return
     if got == "refused":
         allowed = _export_only_phrases(images)
@@ -169,7 +207,9 @@ def _check_one(exported, tiny, mistake, batch, blocks, seed) -> None:  # noqa: F
             assert any(p in detail for p in allowed), detail
         return
     assert detail.shape == eager_detail.shape
-    torch.testing.assert_close(detail.float(), eager_detail.float(), atol=2e-3 if images.dtype == torch.float16 else 1e-4, rtol=1e-3)
+    torch.testing.assert_close(
+        detail.float(), eager_detail.float(), atol=2e-3 if images.dtype == torch.float16 else 1e-4, rtol=1e-3
+    )
 
 
 @pytest.mark.parametrize("mistake", [m for m in MISTAKES if m != "valid"])

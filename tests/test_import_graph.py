@@ -109,9 +109,13 @@ def test_the_package_has_no_import_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
-@pytest.mark.parametrize("leaf", ["plugins.manager", "plugins.hookspecs", "checkpoints", "safe_load", "atomic", "errors"])
+@pytest.mark.parametrize(
+    "leaf", ["plugins.manager", "plugins.hookspecs", "checkpoints", "safe_load", "atomic", "errors"]
+)
 def test_generic_layers_depend_on_nothing_specific(leaf):
-    allowed = {f"{PACKAGE}.{name}" for name in ("errors", "_version", "atomic", "safe_load", "plugins", "plugins.hookspecs")}
+    allowed = {
+        f"{PACKAGE}.{name}" for name in ("errors", "_version", "atomic", "safe_load", "plugins", "plugins.hookspecs")
+    }
     reached = _reachable(f"{PACKAGE}.{leaf}")
     assert reached <= allowed, f"{leaf} reaches {sorted(reached - allowed)}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from blackbox_saliency.errors import InputError
 from blackbox_saliency.input_checks import (
     check_classes,
     check_generator,
@@ -13,7 +14,6 @@ from blackbox_saliency.input_checks import (
     check_same_batch,
     check_same_spatial,
 )
-from blackbox_saliency.errors import InputError
 
 
 def test_good_input_is_returned_unchanged():

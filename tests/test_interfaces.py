@@ -10,19 +10,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import blackbox_saliency as bs
-from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.errors import InputError
+from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.maskers import SaliencyMasker
 from blackbox_saliency.maskers.encoders import EncoderSpec, register_encoder
 from tests.test_export import _TinyBackbone
 
-register_encoder("_test_tiny_interfaces", lambda pretrained: EncoderSpec(_TinyBackbone(), ["s1", "s2", "s3"], (0.5,) * 3, (0.25,) * 3))
+register_encoder(
+    "_test_tiny_interfaces",
+    lambda pretrained: EncoderSpec(_TinyBackbone(), ["s1", "s2", "s3"], (0.5,) * 3, (0.25,) * 3),
+)
 
 
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return SaliencyMasker(5, encoder="_test_tiny_interfaces", encoder_pretrained=False, preset="fast", upsampler_channels=(16, 8)).eval()
+    return SaliencyMasker(
+        5, encoder="_test_tiny_interfaces", encoder_pretrained=False, preset="fast", upsampler_channels=(16, 8)
+    ).eval()
 
 
 @pytest.fixture(scope="module", params=["saliency", "center"])
@@ -38,7 +43,13 @@ GOOD_CLASSES = torch.tensor([0, 1])
     [
         (torch.rand(2, 3, 32, 32) * 255, GOOD_CLASSES, r"values in \[0, 1\].*scale 0..255"),
         ((torch.rand(2, 3, 32, 32) - 0.45) / 0.22, GOOD_CLASSES, r"do not pass normalised tensors"),
-        (torch.rand(2, 3, 32, 32).index_put_((torch.tensor([0]), torch.tensor([1]), torch.tensor([5]), torch.tensor([7])), torch.tensor(math.nan)), GOOD_CLASSES, "NaN"),
+        (
+            torch.rand(2, 3, 32, 32).index_put_(
+                (torch.tensor([0]), torch.tensor([1]), torch.tensor([5]), torch.tensor([7])), torch.tensor(math.nan)
+            ),
+            GOOD_CLASSES,
+            "NaN",
+        ),
         ((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8), GOOD_CLASSES, r"floating-point.*\.float\(\) / 255"),
         (torch.rand(3, 32, 32), GOOD_CLASSES, r"unsqueeze\(0\)"),
         (torch.rand(2, 1, 32, 32), GOOD_CLASSES, "3 RGB channels"),
@@ -46,7 +57,17 @@ GOOD_CLASSES = torch.tensor([0, 1])
         (torch.rand(2, 3, 32, 32), torch.tensor([0.0, 1.0]), "int64"),
         (torch.rand(2, 3, 32, 32), [0, 1], "torch.Tensor"),
     ],
-    ids=["0..255", "normalised", "one NaN pixel", "uint8", "no batch dim", "grey", "one class for two", "float classes", "list classes"],
+    ids=[
+        "0..255",
+        "normalised",
+        "one NaN pixel",
+        "uint8",
+        "no batch dim",
+        "grey",
+        "one class for two",
+        "float classes",
+        "list classes",
+    ],
 )
 def test_calling_a_masker_refuses_bad_input(masker, images, classes, message):
     with pytest.raises(InputError, match=message):
@@ -81,7 +102,7 @@ _DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.ui
 )
 def test_fuzz_masker_call_gives_a_valid_mask_or_a_clear_error(tiny, shape, dtype, scale, classes, seed):
     generator = torch.Generator().manual_seed(seed)
-    images = (torch.rand(shape, generator=generator) * scale)
+    images = torch.rand(shape, generator=generator) * scale
     images = images.to(dtype) if dtype.is_floating_point or math.isfinite(scale) else images
     selectors = torch.tensor(classes, dtype=torch.int64)
     try:
@@ -95,7 +116,8 @@ def test_fuzz_masker_call_gives_a_valid_mask_or_a_clear_error(tiny, shape, dtype
 
 
 def test_the_black_box_base_class_refuses_out_of_range_and_nan_images():
-    """The template plugin authors subclass checks like the built-ins: ``box(x * 255)`` is an error, not plausible logits."""
+    """The template plugin authors subclass checks like the built-ins: ``box(x * 255)`` is an error, not plausible
+    logits."""
     from torch import nn
 
     box = bs.BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2)), (8, 8), ["a", "b"])
@@ -114,8 +136,13 @@ def test_running_out_of_memory_says_what_to_do_not_an_allocator_message(monkeypa
     masker = bs.load_masker("center")
 
     def no_memory(images, classes):
-        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes")
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to "
+            "allocate 1 bytes"
+        )
 
     monkeypatch.setattr(masker, "forward", no_memory)
-    with pytest.raises(InputError, match="not enough memory on cpu to explain 1 image.* of 64x48 pixels .*resize the images first"):
+    with pytest.raises(
+        InputError, match="not enough memory on cpu to explain 1 image.* of 64x48 pixels .*resize the images first"
+    ):
         masker(torch.rand(1, 3, 64, 48), torch.tensor([0]))

@@ -20,7 +20,15 @@ from blackbox_saliency.maskers import SaliencyMasker, load_masker_checkpoint, sa
 from blackbox_saliency.training import TrainConfig, train
 from tests.training.conftest import SquaresDataset, ToyBlackBox, register_toy_encoder
 
-BAD_VALUES = {"a string": "x", "a list": [1, 2], "None": None, "huge": 10**12, "NaN": math.nan, "inf": math.inf, "negative": -3}
+BAD_VALUES = {
+    "a string": "x",
+    "a list": [1, 2],
+    "None": None,
+    "huge": 10**12,
+    "NaN": math.nan,
+    "inf": math.inf,
+    "negative": -3,
+}
 
 #: How much the peak memory of this process may grow over the whole suite (the files are a few MB).
 MEMORY_GROWTH_LIMIT_MB = 600
@@ -41,11 +49,21 @@ def memory_watch():
 
 def _small_masker() -> SaliencyMasker:
     torch.manual_seed(0)
-    return SaliencyMasker(3, encoder=register_toy_encoder(), preset="fast", encoder_pretrained=False, upsampler_channels=(16,)).eval()
+    return SaliencyMasker(
+        3, encoder=register_toy_encoder(), preset="fast", encoder_pretrained=False, upsampler_channels=(16,)
+    ).eval()
 
 
 MASKER_CONFIG_FIELDS = sorted(_small_masker().config)
-MASKER_ENTRIES = ["kind", "format_version", "config", "state_dict", "encoder_state_dict", "encoder_fingerprint", "metadata"]
+MASKER_ENTRIES = [
+    "kind",
+    "format_version",
+    "config",
+    "state_dict",
+    "encoder_state_dict",
+    "encoder_fingerprint",
+    "metadata",
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +79,11 @@ def _assert_loads_to_valid_masks_or_names(path, field: str) -> None:
         return
     with torch.no_grad():
         masks = masker(torch.rand(2, 3, 32, 32), torch.tensor([0, 2]))
-    assert masks.shape == (2, 1, 32, 32) and bool(torch.isfinite(masks).all()) and 0 <= float(masks.min()) <= float(masks.max()) <= 1
+    assert (
+        masks.shape == (2, 1, 32, 32)
+        and bool(torch.isfinite(masks).all())
+        and 0 <= float(masks.min()) <= float(masks.max()) <= 1
+    )
 
 
 @pytest.mark.parametrize("value_name", sorted(BAD_VALUES))
@@ -103,15 +125,30 @@ def test_damaged_masker_weights_are_named(masker_file, tmp_path, memory_watch, d
 
 # ----------------------------------------------------------------------------- training checkpoints
 def _toy_config(out, **changes) -> TrainConfig:
-    values = dict(classifier="toy", data="toy", out=str(out), steps=2, batch_size=8, lr=1e-2, fake_prob=0.5, progress=False,
-                  device="cpu", checkpoint_every=0, val_every=0, log_every=1, threads=1)
+    values = dict(
+        classifier="toy",
+        data="toy",
+        out=str(out),
+        steps=2,
+        batch_size=8,
+        lr=1e-2,
+        fake_prob=0.5,
+        progress=False,
+        device="cpu",
+        checkpoint_every=0,
+        val_every=0,
+        log_every=1,
+        threads=1,
+    )
     values.update(changes)
     return TrainConfig(**values)
 
 
 def _train_toy(out, **changes):
     torch.manual_seed(0)
-    masker = SaliencyMasker(3, encoder=register_toy_encoder(), preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
+    masker = SaliencyMasker(
+        3, encoder=register_toy_encoder(), preset="fast", encoder_pretrained=False, upsampler_channels=(16,)
+    )
     return train(_toy_config(out, **changes), classifier=ToyBlackBox(), masker=masker, train_data=SquaresDataset(32, 0))
 
 
@@ -122,8 +159,22 @@ def training_checkpoint(tmp_path_factory):
     return torch.load(out / "checkpoint.pt", weights_only=True)
 
 
-TRAINING_ENTRIES = ["kind", "format_version", "step", "epoch", "batch_in_epoch", "config", "masker_config", "masker_state", "optimizer",
-                    "scheduler", "rng", "world_size", "metrics", "precision"]
+TRAINING_ENTRIES = [
+    "kind",
+    "format_version",
+    "step",
+    "epoch",
+    "batch_in_epoch",
+    "config",
+    "masker_config",
+    "masker_state",
+    "optimizer",
+    "scheduler",
+    "rng",
+    "world_size",
+    "metrics",
+    "precision",
+]
 
 
 def _assert_resumes_or_names(state: dict, tmp_path, field: str) -> None:
@@ -134,7 +185,9 @@ def _assert_resumes_or_names(state: dict, tmp_path, field: str) -> None:
         _train_toy(out, steps=3, resume="auto")
     except CheckpointError as error:
         assert field in str(error), f"the CheckpointError does not name `{field}`: {error}"
-    except InputError as error:  # a valid setting that differs from this run's: the user's command, not the file, is at fault
+    except (
+        InputError
+    ) as error:  # a valid setting that differs from this run's: the user's command, not the file, is at fault
         assert str(error).startswith("--resume with settings that differ") and f"{field}:" in str(error), error
 
 

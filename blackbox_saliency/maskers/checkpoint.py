@@ -82,7 +82,10 @@ MASKER_FORMAT = CheckpointFormat(
     wrong_kind=_not_a_masker_checkpoint,
     too_new="{path} has checkpoint format_version {version!r}; this library reads format_version <= {supported}, "
     "upgrade blackbox-saliency.",
-    tensors=lambda payload: {"state_dict": payload["state_dict"], "encoder_state_dict": payload.get("encoder_state_dict")},
+    tensors=lambda payload: {
+        "state_dict": payload["state_dict"],
+        "encoder_state_dict": payload.get("encoder_state_dict"),
+    },
 )
 
 
@@ -152,7 +155,9 @@ def build_masker_from_config(config: dict[str, Any], architecture: str = DEFAULT
         >>> build_masker_from_config(m.config).config == m.config
         True
     """
-    return build_trainable_masker(architecture, **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    return build_trainable_masker(
+        architecture, **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    )
 
 
 def save_masker(
@@ -202,7 +207,9 @@ def _comparable(value: object) -> object:
     return tuple(value) if isinstance(value, list) else value
 
 
-def load_masker_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu", **overrides: object) -> TrainableMasker:
+def load_masker_checkpoint(
+    path: str | os.PathLike[str], map_location: Any = "cpu", **overrides: object
+) -> TrainableMasker:
     """Rebuild the masker saved at ``path`` in eval mode (``masker.metadata`` holds the saved metadata).
 
     ``overrides`` replace entries of the saved config that do not alter the architecture
@@ -226,7 +233,8 @@ def _checked_config(payload: dict, path: Path, overrides: dict[str, object]) -> 
         listed = ", ".join(f"{k}={v!r} (trained with {config[k]!r})" for k, v in sorted(changed.items()))
         raise CheckpointError(
             f"the masker in {path} cannot be loaded with {listed}: its weights fit only the architecture it was "
-            "trained with. Drop the option, or train a masker for that setting (`blackbox-saliency train --init-from ...`)."
+            "trained with. Drop the option, or train a masker for that setting (`blackbox-saliency train --init-from "
+            "...`)."
         )
     return {**config, **overrides}
 
@@ -234,7 +242,9 @@ def _checked_config(payload: dict, path: Path, overrides: dict[str, object]) -> 
 def _architecture(payload: dict, path: Path) -> str:
     architecture = payload.get("architecture", DEFAULT_ARCHITECTURE)
     if not isinstance(architecture, str) or not architecture:
-        raise CheckpointError(f"{path} is damaged: entry 'architecture' must be a masker architecture name, got {architecture!r}.")
+        raise CheckpointError(
+            f"{path} is damaged: entry 'architecture' must be a masker architecture name, got {architecture!r}."
+        )
     return architecture
 
 
@@ -242,7 +252,8 @@ def _frozen_weights(payload: dict, path: Path) -> dict | None:
     state = payload.get("encoder_state_dict")
     if state is not None and not isinstance(state, dict):
         raise CheckpointError(
-            f"{path} is damaged: entry 'encoder_state_dict' must be a dict of tensors or None, got {type(state).__name__}."
+            f"{path} is damaged: entry 'encoder_state_dict' must be a dict of tensors or None, got "
+            f"{type(state).__name__}."
         )
     return state
 
@@ -255,7 +266,9 @@ def _build(payload: dict, path: Path, overrides: dict[str, object], frozen_store
     try:
         masker = build_masker_from_config(config, _architecture(payload, path))
     except (InputError, TypeError, KeyError, ValueError, OverflowError) as exc:
-        raise CheckpointError(f"the config in {path} cannot be built by this version of blackbox-saliency: {exc}") from exc
+        raise CheckpointError(
+            f"the config in {path} cannot be built by this version of blackbox-saliency: {exc}"
+        ) from exc
     if "encoder_pretrained" in config:
         masker.config["encoder_pretrained"] = recorded_pretrained
     return masker
@@ -291,7 +304,8 @@ def masker_from_payload(
     fingerprint = payload.get("encoder_fingerprint")
     if frozen_state is None and fingerprint is not None and fingerprint != _frozen_fingerprint(masker):
         raise CheckpointError(
-            f"the frozen encoder rebuilt for {path} ({masker.config.get('encoder', masker.architecture)!r}) has different "
+            f"the frozen encoder rebuilt for {path} ({masker.config.get('encoder', masker.architecture)!r}) has "
+            "different "
             "weights from the one the masker was trained on; install the same pretrained weights (package / shared "
             "data version) the checkpoint was made with."
         )

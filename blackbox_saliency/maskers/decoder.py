@@ -60,12 +60,18 @@ class UpsamplerBlock(nn.Module):
 
     def __init__(self, in_ch: int, skip_ch: int, out_ch: int, bottlenecks: int = 3, reduction: int = 4) -> None:
         super().__init__()
-        self.up = nn.Sequential(nn.ConvTranspose2d(in_ch, out_ch, kernel_size=2, stride=2, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(in_ch, out_ch, kernel_size=2, stride=2, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
         merged = out_ch + skip_ch
         if bottlenecks == 0:
             self.refine = nn.Sequential(*_conv_bn(merged, out_ch, 1), nn.ReLU(inplace=True))
         else:
-            layers = [Bottleneck(merged, out_ch, reduction)] + [Bottleneck(out_ch, out_ch, reduction) for _ in range(bottlenecks - 1)]
+            layers = [Bottleneck(merged, out_ch, reduction)] + [
+                Bottleneck(out_ch, out_ch, reduction) for _ in range(bottlenecks - 1)
+            ]
             self.refine = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -127,7 +133,10 @@ class Decoder(nn.Module):
         super().__init__()
         enc = list(encoder_channels)
         if not 1 <= len(block_channels) <= len(enc) - 1:
-            raise InputError(f"the decoder needs 1..{len(enc) - 1} upsampler blocks for an encoder with {len(enc)} scales, got {len(block_channels)}.")
+            raise InputError(
+                f"the decoder needs 1..{len(enc) - 1} upsampler blocks for an encoder with {len(enc)} scales, got "
+                f"{len(block_channels)}."
+            )
         blocks = []
         in_ch = enc[-1]
         for i, out_ch in enumerate(block_channels):
@@ -138,7 +147,8 @@ class Decoder(nn.Module):
         self.head = ResidualHead(in_ch) if residual else MaskHead(in_ch, mask_eps)
 
     def forward(self, coarsest: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
-        """Return the low-resolution mask (B, 1, h, w) in [0, 1], or its logits with ``residual`` (h, w = the finest skip map used)."""
+        """Return the low-resolution mask (B, 1, h, w) in [0, 1], or its logits with ``residual`` (h, w = the finest
+        skip map used)."""
         x = coarsest
         for i, block in enumerate(self.blocks):
             x = block(x, features[-2 - i])

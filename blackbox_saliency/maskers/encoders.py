@@ -45,7 +45,14 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from ..errors import InputError, PluginError
 from ..plugins.hookspecs import hookimpl
 
-__all__ = ["EncoderSpec", "FrozenEncoder", "build_encoder", "builtin_encoders", "register_encoder", "available_encoders"]
+__all__ = [
+    "EncoderSpec",
+    "FrozenEncoder",
+    "build_encoder",
+    "builtin_encoders",
+    "register_encoder",
+    "available_encoders",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -103,18 +110,26 @@ def register_encoder(name: str, builder: EncoderBuilder) -> None:
     if offered is not None:
         if earlier is not None:
             pm.register(earlier, name=plugin_name)
-        raise PluginError(f"the encoder name {name!r} is already offered by {offered.source}; register the encoder under another name.")
+        raise PluginError(
+            f"the encoder name {name!r} is already offered by {offered.source}; register the encoder under another "
+            "name."
+        )
     pm.register(_RegisteredEncoder(name, builder), name=plugin_name)
 
 
 def _torchvision_resnet_names() -> list[str]:
     import torchvision.models
 
-    return sorted(n for n in torchvision.models.list_models(module=torchvision.models) if n.startswith(_TORCHVISION_RESNET_PREFIXES))
+    return sorted(
+        n
+        for n in torchvision.models.list_models(module=torchvision.models)
+        if n.startswith(_TORCHVISION_RESNET_PREFIXES)
+    )
 
 
 def available_encoders() -> list[str]:
-    """Names accepted by :func:`build_encoder`: every name the plugins offer through the ``blackbox_saliency_encoders`` hook."""
+    """Names accepted by :func:`build_encoder`: every name the plugins offer through the
+    ``blackbox_saliency_encoders`` hook."""
     from ..plugins.manager import registry
 
     return sorted(registry("encoders"))
@@ -127,7 +142,9 @@ def _torchvision_resnet(name: str, pretrained: bool = True) -> EncoderSpec:
     return EncoderSpec(network, _RESNET_NODES, IMAGENET_MEAN, IMAGENET_STD, head=network.fc, probe_size=64)
 
 
-def _classifier_spec(classifier: nn.Module, return_nodes: Sequence[str], head: nn.Linear | None, probe_size: int) -> EncoderSpec:
+def _classifier_spec(
+    classifier: nn.Module, return_nodes: Sequence[str], head: nn.Linear | None, probe_size: int
+) -> EncoderSpec:
     mean = classifier.mean.flatten().tolist()
     std = classifier.std.flatten().tolist()
     return EncoderSpec(classifier.network, return_nodes, mean, std, head=head, probe_size=probe_size)
@@ -179,13 +196,19 @@ class FrozenEncoder(nn.Module):
         super().__init__()
         self.name = name
         nodes = list(spec.return_nodes)
-        body = create_feature_extractor(spec.network, return_nodes={node: f"scale{i}" for i, node in enumerate(nodes)}).eval()
+        body = create_feature_extractor(
+            spec.network, return_nodes={node: f"scale{i}" for i, node in enumerate(nodes)}
+        ).eval()
         # The encoder never trains, so each Conv2d -> BatchNorm2d pair is folded into one convolution
         # (same function up to float rounding, ~10% faster on a CPU).
         self.body = fuse(body, inplace=True)
         self._keys = [f"scale{i}" for i in range(len(nodes))]
-        self.register_buffer("mean", torch.tensor(list(spec.mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(list(spec.std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(list(spec.mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(list(spec.std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False
+        )
         self.requires_grad_(False)
         self.train(False)
         with torch.no_grad():
@@ -223,5 +246,7 @@ def build_encoder(name: str, pretrained: bool = True) -> FrozenEncoder:
     spec = build("encoders", name, {"pretrained": pretrained}, unknown=InputError)
     if not isinstance(spec, EncoderSpec):
         source = lookup("encoders", name).source
-        raise PluginError(f"the encoder builder {name!r} from {source} returned {type(spec).__name__}; it must return an EncoderSpec.")
+        raise PluginError(
+            f"the encoder builder {name!r} from {source} returned {type(spec).__name__}; it must return an EncoderSpec."
+        )
     return FrozenEncoder(name, spec)

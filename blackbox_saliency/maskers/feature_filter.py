@@ -52,7 +52,9 @@ class FeatureFilter(nn.Module):
     def __init__(self, num_classes: int, channels: int, init_std: float = 1.0, mode: str = "paper") -> None:
         super().__init__()
         if num_classes < 1 or channels < 1:
-            raise InputError(f"FeatureFilter needs num_classes >= 1 and channels >= 1, got {num_classes} and {channels}.")
+            raise InputError(
+                f"FeatureFilter needs num_classes >= 1 and channels >= 1, got {num_classes} and {channels}."
+            )
         if mode not in FILTER_MODES:
             raise InputError(f"feature filter `mode` must be one of {FILTER_MODES}, got {mode!r}.")
         self.mode = mode
@@ -73,7 +75,9 @@ class FeatureFilter(nn.Module):
         expected = (self.num_classes, self.channels)
         if not isinstance(weight, torch.Tensor) or tuple(weight.shape) != expected:
             shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-            raise InputError(f"embedding init weight must have shape {expected} (num_classes, coarsest channels), got {shape}.")
+            raise InputError(
+                f"embedding init weight must have shape {expected} (num_classes, coarsest channels), got {shape}."
+            )
         with torch.no_grad():
             self.embedding.weight.copy_(weight.to(self.embedding.weight) * scale)
 
@@ -91,7 +95,9 @@ class FeatureFilter(nn.Module):
         filtered, _, scores = self.forward_with_gate(features, classes)
         return filtered, scores
 
-    def forward_with_gate(self, features: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_with_gate(
+        self, features: torch.Tensor, classes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Like :meth:`forward`, also returning the gate ``sigmoid(score)`` (B, 1, h, w) itself."""
         scores = self.score_map(features, classes)
         gate = torch.sigmoid(scores)

@@ -59,6 +59,7 @@ def load_masker(name_or_path: str | Path, **kwargs: object) -> Masker:
     except PluginError as exc:
         if Path(name_or_path).is_file():
             raise PluginError(
-                f"{exc} A file named {str(name_or_path)!r} exists here: pass './{name_or_path}' to load it as a checkpoint."
+                f"{exc} A file named {str(name_or_path)!r} exists here: pass './{name_or_path}' to load it as a "
+                "checkpoint."
             ) from None
         raise

@@ -52,7 +52,8 @@ class SaliencyMasker(TrainableMasker):
     Args:
         num_classes: number of class selectors (the black box's classes).
         encoder: encoder name (see :mod:`blackbox_saliency.maskers.encoders`).
-        preset: ``"fast"`` or ``"paper"`` (default :data:`~blackbox_saliency.maskers.presets.DEFAULT_PRESET`, the one the trainer uses; see :mod:`blackbox_saliency.maskers.presets`).
+        preset: ``"fast"`` or ``"paper"`` (default :data:`~blackbox_saliency.maskers.presets.DEFAULT_PRESET`, the one
+            the trainer uses; see :mod:`blackbox_saliency.maskers.presets`).
         encoder_pretrained: load the encoder's pretrained weights (tests use ``False``).
         classifier_name: name of the black box this masker explains (recorded in :attr:`config`).
         **overrides: any :class:`~blackbox_saliency.maskers.presets.MaskerConfig` field.
@@ -80,16 +81,27 @@ class SaliencyMasker(TrainableMasker):
         self.classifier_name = classifier_name
         self.input_size = cfg.input_size
         self.gate_skips = bool(cfg.gate_skips)
-        self.filter = FeatureFilter(num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std, mode=cfg.feature_filter)
+        self.filter = FeatureFilter(
+            num_classes, self.encoder.channels[-1], init_std=cfg.embedding_init_std, mode=cfg.feature_filter
+        )
         head = self.encoder.head_weight
         use_prior = cfg.class_prior and head is not None and head.shape[0] == num_classes
         self.prior = ClassPrior(head, cfg.prior_scale, cfg.prior_offset, cfg.prior_floor) if use_prior else None
-        self.decoder = Decoder(self.encoder.channels, blocks, cfg.bottlenecks_per_block, cfg.bottleneck_reduction, cfg.mask_eps, residual=use_prior)
+        self.decoder = Decoder(
+            self.encoder.channels,
+            blocks,
+            cfg.bottlenecks_per_block,
+            cfg.bottleneck_reduction,
+            cfg.mask_eps,
+            residual=use_prior,
+        )
         self.mask_stride = self.encoder.strides[-1 - len(blocks)]
         self.coarsest_stride = int(max(self.encoder.strides))
         resolved = cfg.to_dict()
         resolved["upsampler_channels"] = list(blocks)
-        resolved["class_prior"] = use_prior  # asked for without a usable encoder head: the paper's head, recorded as such
+        resolved["class_prior"] = (
+            use_prior  # asked for without a usable encoder head: the paper's head, recorded as such
+        )
         self.config: dict = {
             "num_classes": num_classes,
             "encoder": encoder,
@@ -112,7 +124,8 @@ class SaliencyMasker(TrainableMasker):
             yield from self.prior.parameters()
 
     def init_embedding_from(self, weight: torch.Tensor, scale: float = 1.0) -> None:
-        """Initialise the class embedding with ``scale * weight`` (num_classes, coarsest channels), e.g. a classifier head."""
+        """Initialise the class embedding with ``scale * weight`` (num_classes, coarsest channels), e.g. a classifier
+        head."""
         self.filter.init_from(weight, scale)
 
     def encoder_head_classes(self) -> int | None:
@@ -129,9 +142,15 @@ class SaliencyMasker(TrainableMasker):
         """
         weight = self.encoder.head_weight
         if weight is None:
-            raise InputError(f"encoder {self.encoder.name!r} has no classifier head acting on its coarsest map ({self.encoder.channels[-1]} channels).")
+            raise InputError(
+                f"encoder {self.encoder.name!r} has no classifier head acting on its coarsest map "
+                f"({self.encoder.channels[-1]} channels)."
+            )
         if weight.shape[0] != self.num_classes:
-            raise InputError(f"encoder {self.encoder.name!r}'s head has {weight.shape[0]} classes but this masker has {self.num_classes}.")
+            raise InputError(
+                f"encoder {self.encoder.name!r}'s head has {weight.shape[0]} classes but this masker has "
+                f"{self.num_classes}."
+            )
         self.init_embedding_from(weight, scale)
 
     # ----------------------------------------------------------------- forward
@@ -139,14 +158,19 @@ class SaliencyMasker(TrainableMasker):
         """Frozen encoder features (finest -> coarsest) of images in [0, 1], after the optional resize."""
         if self.input_size is not None and tuple(images.shape[-2:]) != tuple(self.input_size):
             downscale = images.shape[-2] > self.input_size[0] or images.shape[-1] > self.input_size[1]
-            images = F.interpolate(images, size=self.input_size, mode="bilinear", align_corners=False, antialias=downscale)
+            images = F.interpolate(
+                images, size=self.input_size, mode="bilinear", align_corners=False, antialias=downscale
+            )
         return self.encoder(images)
 
     def decode(self, features: list[torch.Tensor], classes: torch.Tensor) -> MaskerOutput:
-        """Low-resolution masks and class scores from encoder features (lets a trainer reuse one encoding for several class selectors)."""
+        """Low-resolution masks and class scores from encoder features (lets a trainer reuse one encoding for several
+        class selectors)."""
         filtered, gate, scores = self.filter.forward_with_gate(features[-1], classes)
         if self.gate_skips:
-            features = [f * F.interpolate(gate, size=f.shape[-2:], mode="bilinear", align_corners=False) for f in features[:-1]] + [filtered]
+            features = [
+                f * F.interpolate(gate, size=f.shape[-2:], mode="bilinear", align_corners=False) for f in features[:-1]
+            ] + [filtered]
         out = self.decoder(filtered, features)
         if self.prior is not None:  # the decoder's output is a residual in logit space on top of the class prior
             out = torch.sigmoid(self.prior(features[-1], classes, tuple(out.shape[-2:])) + out)
@@ -155,7 +179,9 @@ class SaliencyMasker(TrainableMasker):
     def _dtype(self) -> torch.dtype:
         return self.filter.embedding.weight.dtype
 
-    def forward_train(self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None) -> MaskerOutput:
+    def forward_train(
+        self, images: torch.Tensor, classes: torch.Tensor, features: list[torch.Tensor] | None = None
+    ) -> MaskerOutput:
         """Return low-resolution masks (B, 1, h, w) in [0, 1] and the class scores (B,).
 
         ``features`` (from :meth:`encode` of the same images) skips the encoder, e.g. to score a
@@ -167,10 +193,13 @@ class SaliencyMasker(TrainableMasker):
         return self.decode(features, classes)
 
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images``, in their dtype (calling the masker checks the input first)."""
+        """Return masks (B, 1, H, W) in [0, 1] at the resolution of ``images``, in their dtype (calling the masker
+        checks the input first)."""
         low = self.decode(self.encode(images.to(self._dtype())), classes).masks
         return F.interpolate(low, size=images.shape[-2:], mode="bilinear", align_corners=False).to(images.dtype)
 
     def extra_repr(self) -> str:
-        return (f"num_classes={self.num_classes}, encoder={self.encoder.name!r}, mask_stride={self.mask_stride}, "
-                f"class_prior={self.prior is not None}, classifier_name={self.classifier_name!r}")
+        return (
+            f"num_classes={self.num_classes}, encoder={self.encoder.name!r}, mask_stride={self.mask_stride}, "
+            f"class_prior={self.prior is not None}, classifier_name={self.classifier_name!r}"
+        )

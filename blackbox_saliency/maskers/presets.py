@@ -27,7 +27,8 @@ from ..errors import InputError
 __all__ = ["DEFAULT_PRESET", "MaskerConfig", "PRESETS", "resolve_config"]
 
 
-#: Bounds that no real decoder reaches; a config beyond them (e.g. a crafted checkpoint) is refused before anything is built.
+# : Bounds that no real decoder reaches; a config beyond them (e.g. a crafted checkpoint) is refused before anything is
+# built.
 MAX_CHANNELS = 8192
 #: The largest side a masker may resize its input to (``input_size``): bounds the memory a config can ask for.
 MAX_INPUT_SIZE = 4096
@@ -85,11 +86,22 @@ class MaskerConfig:
     prior_floor: float = 0.25
 
     def __post_init__(self) -> None:
-        if not isinstance(self.upsampler_channels, (list, tuple)) or not all(_is_int(c) for c in self.upsampler_channels):
+        self._check_types()
+        object.__setattr__(self, "upsampler_channels", tuple(int(c) for c in self.upsampler_channels))
+        self._check_ranges()
+
+    def _check_types(self) -> None:
+        """InputError naming the first field of the wrong type or beyond what any masker needs."""
+        if not isinstance(self.upsampler_channels, (list, tuple)) or not all(
+            _is_int(c) for c in self.upsampler_channels
+        ):
             raise InputError(f"`upsampler_channels` must be a sequence of ints, got {self.upsampler_channels!r}.")
         channels = tuple(int(c) for c in self.upsampler_channels)
         if not channels or min(channels) < 1 or max(channels) > MAX_CHANNELS or len(channels) > MAX_BLOCKS:
-            raise InputError(f"`upsampler_channels` must be 1..{MAX_BLOCKS} ints in 1..{MAX_CHANNELS}, got {self.upsampler_channels!r}.")
+            raise InputError(
+                f"`upsampler_channels` must be 1..{MAX_BLOCKS} ints in 1..{MAX_CHANNELS}, got "
+                f"{self.upsampler_channels!r}."
+            )
         for name, top in (("bottlenecks_per_block", MAX_BOTTLENECKS), ("bottleneck_reduction", MAX_CHANNELS)):
             if not _is_int(getattr(self, name)) or int(getattr(self, name)) > top:
                 raise InputError(f"`{name}` must be an int of at most {top}, got {getattr(self, name)!r}.")
@@ -98,8 +110,13 @@ class MaskerConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InputError(f"`{name}` must be a finite number, got {value!r}.")
         if not isinstance(self.class_prior, bool) or not isinstance(self.gate_skips, bool):
-            raise InputError(f"`class_prior` and `gate_skips` must be True or False, got {self.class_prior!r} and {self.gate_skips!r}.")
-        object.__setattr__(self, "upsampler_channels", channels)
+            raise InputError(
+                f"`class_prior` and `gate_skips` must be True or False, got {self.class_prior!r} and "
+                f"{self.gate_skips!r}."
+            )
+
+    def _check_ranges(self) -> None:
+        """InputError naming the first field outside its range (types already checked)."""
         if int(self.bottlenecks_per_block) < 0:
             raise InputError(f"`bottlenecks_per_block` must be >= 0, got {self.bottlenecks_per_block}.")
         if int(self.bottleneck_reduction) < 1:
@@ -116,10 +133,20 @@ class MaskerConfig:
             raise InputError(f"`prior_floor` must lie in [0, 1], got {self.prior_floor}.")
         if not float(self.embedding_init_std) >= 0:
             raise InputError(f"`embedding_init_std` must be >= 0, got {self.embedding_init_std}.")
+        self._check_input_size()
+
+    def _check_input_size(self) -> None:
         if self.input_size is not None:
             size = self.input_size
-            if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(s) and 8 <= s <= MAX_INPUT_SIZE for s in size):
-                raise InputError(f"`input_size` must be None or (height, width), two ints in 8..{MAX_INPUT_SIZE}, got {self.input_size!r}.")
+            if (
+                not isinstance(size, (list, tuple))
+                or len(size) != 2
+                or not all(_is_int(s) and 8 <= s <= MAX_INPUT_SIZE for s in size)
+            ):
+                raise InputError(
+                    f"`input_size` must be None or (height, width), two ints in 8..{MAX_INPUT_SIZE}, got "
+                    f"{self.input_size!r}."
+                )
             object.__setattr__(self, "input_size", tuple(size))
 
     def to_dict(self) -> dict:

@@ -36,12 +36,16 @@ from ..errors import InputError
 __all__ = ["ClassPrior", "class_activation_maps", "normalise_cam"]
 
 
-def class_activation_maps(features: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``relu(X_ij . W_c)`` (B, 1, h, w) of the selected classes and the strongest value over every class and location (B,).
+def class_activation_maps(
+    features: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``relu(X_ij . W_c)`` (B, 1, h, w) of the selected classes and the strongest value over every class and
+    location (B,).
 
     Example:
         >>> import torch
-        >>> maps, strongest = class_activation_maps(torch.ones(1, 2, 2, 2), torch.tensor([[1.0, 0.0], [2.0, 2.0]]), torch.tensor([0]))
+        >>> head = torch.tensor([[1.0, 0.0], [2.0, 2.0]])
+        >>> maps, strongest = class_activation_maps(torch.ones(1, 2, 2, 2), head, torch.tensor([0]))
         >>> maps.flatten().tolist(), strongest.tolist()
         ([1.0, 1.0, 1.0, 1.0], [4.0])
     """
@@ -70,7 +74,10 @@ class ClassPrior(nn.Module):
     def __init__(self, weight: torch.Tensor, scale: float = 10.0, offset: float = -5.0, floor: float = 1.0) -> None:
         super().__init__()
         if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
-            raise InputError(f"the class prior needs a head weight of shape (classes, channels), got {getattr(weight, 'shape', type(weight).__name__)}.")
+            raise InputError(
+                "the class prior needs a head weight of shape (classes, channels), "
+                f"got {getattr(weight, 'shape', type(weight).__name__)}."
+            )
         if not scale > 0:
             raise InputError(f"the class prior's scale must be > 0, got {scale}.")
         if not 0.0 <= floor <= 1.0:
@@ -85,9 +92,11 @@ class ClassPrior(nn.Module):
         return int(self.weight.shape[0])
 
     def normalised(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """``relu(X . W_c) / max(max_ij relu(X_ij . W_c), floor * max_k,ij relu(X_ij . W_k))`` as (B, 1, h, w) float32 in [0, 1].
+        """``relu(X . W_c) / max(max_ij relu(X_ij . W_c), floor * max_k,ij relu(X_ij . W_k))`` as (B, 1, h, w)
+        float32 in [0, 1].
 
-        ``floor = 1`` divides by the strongest class's peak; ``floor = 0`` by the class's own peak (plain CAM); in between,
+        ``floor = 1`` divides by the strongest class's peak; ``floor = 0`` by the class's own peak (plain CAM); in
+        between,
         a class whose peak reaches ``floor`` of the strongest one is scaled to its own peak, and a weaker one stays dim.
         """
         features = features.float()
@@ -95,8 +104,11 @@ class ClassPrior(nn.Module):
         return normalise_cam(maps, strongest, self.floor)
 
     def forward(self, features: torch.Tensor, classes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Mask logits (B, 1, *size) float32: the normalised prior, bilinearly upsampled to ``size``, times ``a`` plus ``b``."""
-        prior = F.interpolate(self.normalised(features, classes), size=tuple(size), mode="bilinear", align_corners=False)
+        """Mask logits (B, 1, *size) float32: the normalised prior, bilinearly upsampled to ``size``, times ``a``
+        plus ``b``."""
+        prior = F.interpolate(
+            self.normalised(features, classes), size=tuple(size), mode="bilinear", align_corners=False
+        )
         return prior * self.log_scale.float().exp() + self.offset.float()
 
     def extra_repr(self) -> str:

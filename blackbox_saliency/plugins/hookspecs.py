@@ -73,4 +73,3 @@ def blackbox_saliency_masker_architectures() -> dict[str, Factory]:
         def blackbox_saliency_masker_architectures():
             return {"my_masker": MyMasker}  # class MyMasker(TrainableMasker): architecture = "my_masker"
     """
-

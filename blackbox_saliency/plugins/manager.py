@@ -119,18 +119,30 @@ def _load_entry_points(pm: pluggy.PluginManager, problems: list[PluginProblem]) 
                 continue
             source = f"{dist.metadata['Name']} {dist.version} (entry point {entry_point.name!r})"
             if entry_point.name in seen:  # pluggy registers one plugin per name: the second is left out, and said so
-                _report(PluginProblem(source, f"declares the entry point name {entry_point.name!r} that {seen[entry_point.name]} already "
-                                              "declares; it was not loaded (rename one of the two entry points)"), problems)
+                _report(
+                    PluginProblem(
+                        source,
+                        f"declares the entry point name {entry_point.name!r} that {seen[entry_point.name]} already "
+                        "declares; it was not loaded (rename one of the two entry points)",
+                    ),
+                    problems,
+                )
                 continue
             seen[entry_point.name] = source
             try:
                 plugin = entry_point.load()
-            except _THIRD_PARTY_FAILURES as exc:  # any failure of third-party code is isolated here, SystemExit included
+            except (
+                _THIRD_PARTY_FAILURES
+            ) as exc:  # any failure of third-party code is isolated here, SystemExit included
                 _report(PluginProblem(source, f"importing {entry_point.value!r} failed: {_describe(exc)}"), problems)
                 continue
             for name in _unknown_hooks(plugin):
                 _report(
-                    PluginProblem(source, f"defines {name!r}, which is not a hook of this library (known: {', '.join(sorted(HOOK_NAMES))}); check the spelling"),
+                    PluginProblem(
+                        source,
+                        f"defines {name!r}, which is not a hook of this library "
+                        f"(known: {', '.join(sorted(HOOK_NAMES))}); check the spelling",
+                    ),
                     problems,
                 )
             try:
@@ -165,6 +177,23 @@ def _plugin_source(pm: pluggy.PluginManager, plugin: object) -> str:
     return name
 
 
+def _offered_items(impl: object, hook_name: str, source: str, problems: list[PluginProblem]) -> list[tuple]:
+    """The ``(name, factory)`` pairs one plugin's hook offers; none (with the problem reported) when it is broken."""
+    try:
+        offered = impl.function()
+        items = list(offered.items()) if isinstance(offered, Mapping) else None
+    except _THIRD_PARTY_FAILURES as exc:  # a third-party hook (or its mapping) raised: skip that plugin
+        _report(PluginProblem(source, f"{hook_name}() raised {_describe(exc)}"), problems)
+        return []
+    if offered is None:
+        return []
+    if items is None:
+        problem = f"{hook_name}() returned {type(offered).__name__}; it must return a dict of name -> factory"
+        _report(PluginProblem(source, problem), problems)
+        return []
+    return items
+
+
 def scan(kind: str, pm: pluggy.PluginManager | None = None) -> KindScan:
     """Call every plugin's hook of one kind; isolate the broken ones and mark names claimed twice."""
     if kind not in PLUGIN_HOOKS:
@@ -174,24 +203,14 @@ def scan(kind: str, pm: pluggy.PluginManager | None = None) -> KindScan:
     result = KindScan()
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         source = _plugin_source(pm, impl.plugin)
-        try:
-            offered = impl.function()
-            items = list(offered.items()) if isinstance(offered, Mapping) else None
-        except _THIRD_PARTY_FAILURES as exc:  # a hook of a third-party plugin (or its mapping) raised: skip that plugin only
-            _report(PluginProblem(source, f"{hook_name}() raised {_describe(exc)}"), result.problems)
-            continue
-        if offered is None:
-            continue
-        if items is None:
-            _report(
-                PluginProblem(source, f"{hook_name}() returned {type(offered).__name__}; it must return a dict of name -> factory"),
-                result.problems,
-            )
-            continue
-        for name, factory in items:
+        for name, factory in _offered_items(impl, hook_name, source, result.problems):
             if not isinstance(name, str) or not callable(factory):
                 _report(
-                    PluginProblem(source, f"{hook_name}() offered {name!r} -> {type(factory).__name__}; names must be strings and factories callables"),
+                    PluginProblem(
+                        source,
+                        f"{hook_name}() offered {name!r} -> {type(factory).__name__}; "
+                        "names must be strings and factories callables",
+                    ),
                     result.problems,
                 )
             elif name in result.ambiguous:
@@ -201,12 +220,20 @@ def scan(kind: str, pm: pluggy.PluginManager | None = None) -> KindScan:
             else:
                 result.found[name] = Registration(name, factory, source)
     for name, sources in result.ambiguous.items():
-        _report(PluginProblem(" and ".join(sources), f"both claim the {_singular(kind)} name {name!r}; it cannot be loaded until one is uninstalled or renamed"), result.problems)
+        _report(
+            PluginProblem(
+                " and ".join(sources),
+                f"both claim the {_singular(kind)} name {name!r}; "
+                "it cannot be loaded until one is uninstalled or renamed",
+            ),
+            result.problems,
+        )
     return result
 
 
 def registry(kind: str, pm: pluggy.PluginManager | None = None) -> dict[str, Registration]:
-    """Collect ``{name: Registration}`` for the usable names of one kind (broken plugins and clashing names left out)."""
+    """Collect ``{name: Registration}`` for the usable names of one kind (broken plugins and clashing names left
+    out)."""
     return scan(kind, pm).found
 
 
@@ -229,7 +256,8 @@ def _singular(kind: str) -> str:
 
 
 def lookup(kind: str, name: str, unknown: type[BlackBoxSaliencyError] = PluginError) -> Registration:
-    """The registration of ``name`` in ``kind``; raise PluginError when two plugins claim it, ``unknown`` when none offers it."""
+    """The registration of ``name`` in ``kind``; raise PluginError when two plugins claim it, ``unknown`` when none
+    offers it."""
     found = scan(kind)
     if name in found.ambiguous:
         raise PluginError(
@@ -238,10 +266,13 @@ def lookup(kind: str, name: str, unknown: type[BlackBoxSaliencyError] = PluginEr
         )
     if name not in found.found:
         names = ", ".join(sorted(n for n in found.found if not n.startswith("torchvision:"))) or "(none)"
-        extra = " (and torchvision:<model_name> for any torchvision classification model)" if kind == "classifiers" else ""
+        extra = (
+            " (and torchvision:<model_name> for any torchvision classification model)" if kind == "classifiers" else ""
+        )
         raise unknown(
             f"no {_singular(kind)} named {name!r}. Available: {names}{extra}. "
-            "Install the plugin package that provides it, or check the spelling (`blackbox-saliency plugins` lists them)."
+            "Install the plugin package that provides it, or check the spelling "
+            "(`blackbox-saliency plugins` lists them)."
         )
     return found.found[name]
 
@@ -255,7 +286,9 @@ def build(kind: str, name: str, kwargs: dict[str, object], unknown: type[BlackBo
     except BlackBoxSaliencyError:
         raise
     except Exception as exc:  # attribute a third-party factory's failure to its plugin
-        raise PluginError(f"building the {_singular(kind)} {name!r} from {registration.source} failed: {_describe(exc)}") from exc
+        raise PluginError(
+            f"building the {_singular(kind)} {name!r} from {registration.source} failed: {_describe(exc)}"
+        ) from exc
 
 
 def load_classifier(name: str, **kwargs: object):

@@ -23,7 +23,11 @@ def _trained_like(masker: SaliencyMasker) -> SaliencyMasker:
 @pytest.fixture(scope="module")
 def resnet_masker():
     torch.manual_seed(1)
-    return _trained_like(SaliencyMasker(1000, encoder="resnet18", preset="fast", encoder_pretrained=False, classifier_name="torchvision:resnet18"))
+    return _trained_like(
+        SaliencyMasker(
+            1000, encoder="resnet18", preset="fast", encoder_pretrained=False, classifier_name="torchvision:resnet18"
+        )
+    )
 
 
 def test_round_trip_is_exact_with_stored_encoder(tmp_path, resnet_masker):
@@ -145,7 +149,9 @@ def test_an_architecture_override_is_refused_before_anything_is_built(tmp_path, 
     from blackbox_saliency.maskers import checkpoint
 
     path = save_masker(tmp_path / "m.pt", resnet_masker)
-    monkeypatch.setattr(checkpoint, "build_masker_from_config", lambda config: pytest.fail("built (and maybe downloaded) an encoder"))
+    monkeypatch.setattr(
+        checkpoint, "build_masker_from_config", lambda config: pytest.fail("built (and maybe downloaded) an encoder")
+    )
     with pytest.raises(CheckpointError, match=r"encoder='efficientnet_lite0' \(trained with 'resnet18'\)"):
         load_masker_checkpoint(path, encoder="efficientnet_lite0")
 
@@ -165,22 +171,29 @@ def test_an_architecture_override_is_refused_before_anything_is_built(tmp_path, 
         ("num_classes", True),
     ],
 )
-def test_a_crafted_config_is_refused_naming_the_field_before_anything_is_built(tmp_path, resnet_masker, field, value, monkeypatch):
+def test_a_crafted_config_is_refused_naming_the_field_before_anything_is_built(
+    tmp_path, resnet_masker, field, value, monkeypatch
+):
     import blackbox_saliency.maskers.model as model
 
     path = save_masker(tmp_path / "m.pt", resnet_masker)
     payload = torch.load(path, weights_only=True)
     payload["config"][field] = value
     torch.save(payload, path)
-    monkeypatch.setattr(model, "build_encoder", lambda *a, **k: pytest.fail("the encoder was built for a refused config"))
+    monkeypatch.setattr(
+        model, "build_encoder", lambda *a, **k: pytest.fail("the encoder was built for a refused config")
+    )
     with pytest.raises(CheckpointError, match=f"`{field}`"):
         load_masker_checkpoint(path)
 
 
-@pytest.mark.parametrize(("make", "words"), [
-    (lambda p: p.mkdir(), "it is a folder, not a file"),
-    (lambda p: p.symlink_to(p), "symbolic link that loops or points to nothing"),
-])
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda p: p.mkdir(), "it is a folder, not a file"),
+        (lambda p: p.symlink_to(p), "symbolic link that loops or points to nothing"),
+    ],
+)
 def test_a_folder_or_a_link_loop_is_not_reported_as_missing(tmp_path, make, words):
     path = tmp_path / "x.pt"
     make(path)

@@ -12,7 +12,11 @@ from blackbox_saliency.maskers.decoder import Decoder, MaskHead
 @pytest.mark.parametrize("size", [(16, 16), (13, 15), (7, 9)])
 def test_decoder_output_matches_the_finest_skip_even_for_odd_sizes(size):
     h, w = size
-    feats = [torch.rand(2, 4, h, w), torch.rand(2, 8, (h + 1) // 2, (w + 1) // 2), torch.rand(2, 16, (h + 3) // 4, (w + 3) // 4)]
+    feats = [
+        torch.rand(2, 4, h, w),
+        torch.rand(2, 8, (h + 1) // 2, (w + 1) // 2),
+        torch.rand(2, 16, (h + 3) // 4, (w + 3) // 4),
+    ]
     dec = Decoder([4, 8, 16], [8, 4], bottlenecks_per_block=2).eval()
     with torch.no_grad():
         out = dec(feats[-1], feats)

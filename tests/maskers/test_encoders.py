@@ -7,7 +7,14 @@ import torch
 import torchvision
 
 from blackbox_saliency.errors import InputError
-from blackbox_saliency.maskers.encoders import IMAGENET_MEAN, IMAGENET_STD, EncoderSpec, available_encoders, build_encoder, register_encoder
+from blackbox_saliency.maskers.encoders import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EncoderSpec,
+    available_encoders,
+    build_encoder,
+    register_encoder,
+)
 
 
 def test_torchvision_resnet_scales_and_shapes():
@@ -38,7 +45,12 @@ def test_features_equal_the_backbone_layers_on_normalised_input():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-    register_encoder("_test_resnet18", lambda pretrained: EncoderSpec(net, ("relu", "layer1", "layer2", "layer3", "layer4"), IMAGENET_MEAN, IMAGENET_STD, head=net.fc))
+    register_encoder(
+        "_test_resnet18",
+        lambda pretrained: EncoderSpec(
+            net, ("relu", "layer1", "layer2", "layer3", "layer4"), IMAGENET_MEAN, IMAGENET_STD, head=net.fc
+        ),
+    )
     enc = build_encoder("_test_resnet18")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.modules())
     x = torch.rand(2, 3, 64, 96)

@@ -51,7 +51,9 @@ def test_relative_gate_separates_the_voted_class_from_the_others_where_the_paper
     from blackbox_saliency.maskers.feature_filter import FeatureFilter
 
     weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    features = torch.tensor([[30.0, 10.0], [10.0, 30.0]]).T.reshape(1, 2, 1, 2)  # location 0 votes class 0, location 1 class 1
+    features = torch.tensor([[30.0, 10.0], [10.0, 30.0]]).T.reshape(
+        1, 2, 1, 2
+    )  # location 0 votes class 0, location 1 class 1
     gates = {}
     for mode in ("paper", "relative"):
         layer = FeatureFilter(num_classes=3, channels=2, mode=mode)

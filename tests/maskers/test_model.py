@@ -18,7 +18,10 @@ ENCODERS = {
 
 @pytest.fixture(scope="module")
 def maskers():
-    return {name: SaliencyMasker(spec["num_classes"], encoder=name, encoder_pretrained=False, preset="fast").eval() for name, spec in ENCODERS.items()}
+    return {
+        name: SaliencyMasker(spec["num_classes"], encoder=name, encoder_pretrained=False, preset="fast").eval()
+        for name, spec in ENCODERS.items()
+    }
 
 
 @pytest.mark.parametrize("encoder", list(ENCODERS))
@@ -106,7 +109,9 @@ def test_embedding_from_encoder_head():
 
 
 def test_config_rebuilds_the_same_architecture():
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", preset="paper", encoder_pretrained=False, classifier_name="cifar10_resnet20")
+    masker = SaliencyMasker(
+        10, encoder="cifar10_resnet20", preset="paper", encoder_pretrained=False, classifier_name="cifar10_resnet20"
+    )
     assert masker.config["upsampler_channels"] == [768, 384]  # capped at (scales - 1) blocks
     again = SaliencyMasker(**masker.config)
     assert again.config == masker.config
@@ -114,7 +119,9 @@ def test_config_rebuilds_the_same_architecture():
 
 
 def test_input_size_resizes_before_the_encoder():
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", input_size=(32, 32)).eval()
+    masker = SaliencyMasker(
+        10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", input_size=(32, 32)
+    ).eval()
     images = torch.rand(2, 3, 64, 80)
     with torch.no_grad():
         assert masker.forward_train(images, torch.tensor([0, 1])).masks.shape == (2, 1, 32, 32)
@@ -158,7 +165,9 @@ def test_a_closed_class_gate_silences_the_skips_only_when_they_are_gated(gate_sk
     """With every gate closed (a class the image does not show), a skip-gated decoder sees only zeros,
     so its mask no longer depends on the image; the paper's decoder still reads the skips."""
     torch.manual_seed(0)
-    masker = SaliencyMasker(5, encoder="resnet18", encoder_pretrained=False, preset="fast", feature_filter="relative", gate_skips=gate_skips).eval()
+    masker = SaliencyMasker(
+        5, encoder="resnet18", encoder_pretrained=False, preset="fast", feature_filter="relative", gate_skips=gate_skips
+    ).eval()
     monkeypatch.setattr(masker.filter, "score_map", lambda features, classes: torch.full_like(features[:, :1], -60.0))
     images = torch.rand(2, 3, 64, 64)
     with torch.no_grad():

@@ -27,8 +27,15 @@ def lite0():
 def photos(chelsea, lite0):
     """Real photos as the evaluation shows them: the whole photo resized to 224 x 224 (chelsea, coffee, astronaut)."""
     skimage_data = pytest.importorskip("skimage.data")
-    images = [chelsea[0]] + [torch.from_numpy(f()).permute(2, 0, 1).float() / 255 for f in (skimage_data.coffee, skimage_data.astronaut)]
-    return torch.stack([torch.nn.functional.interpolate(im[None], size=(224, 224), mode="bilinear", antialias=True)[0] for im in images])
+    images = [chelsea[0]] + [
+        torch.from_numpy(f()).permute(2, 0, 1).float() / 255 for f in (skimage_data.coffee, skimage_data.astronaut)
+    ]
+    return torch.stack(
+        [
+            torch.nn.functional.interpolate(im[None], size=(224, 224), mode="bilinear", antialias=True)[0]
+            for im in images
+        ]
+    )
 
 
 def test_untrained_masker_is_exactly_the_prior(lite0, photos):
@@ -44,7 +51,8 @@ def test_untrained_masker_is_exactly_the_prior(lite0, photos):
 
 
 def test_step_zero_boxes_are_the_cam_baselines(lite0, photos):
-    """Untrained, the masker gives the boxes of the 'cam' baseline normalised by the strongest class (within a mask pixel)."""
+    """Untrained, the masker gives the boxes of the 'cam' baseline normalised by the strongest class (within a mask
+    pixel)."""
     classifier, masker = lite0
     with torch.no_grad():
         classes = classifier(photos).argmax(dim=1)
@@ -52,7 +60,9 @@ def test_step_zero_boxes_are_the_cam_baselines(lite0, photos):
         level = float(-masker.prior.offset / masker.prior.log_scale.exp())  # the prior's value at the mask's 0.5 level
         cam = mask_to_box(CamMasker(classifier, normalise="all", floor=masker.prior.floor)(photos, classes), level)
     assert (ours - cam).abs().max() <= masker.mask_stride, f"{ours.tolist()} vs {cam.tolist()}"
-    assert bool(((ours[:, 2] - ours[:, 0]) < 224).any()), "the prior must select a region on these photos, not the whole image"
+    assert bool(((ours[:, 2] - ours[:, 0]) < 224).any()), (
+        "the prior must select a region on these photos, not the whole image"
+    )
 
 
 def test_fake_selectors_get_dim_masks(lite0, photos):
@@ -107,7 +117,9 @@ def test_old_checkpoint_without_the_prior_option_loads(tmp_path):
 
 
 def test_prior_masker_round_trips_with_its_learnt_scale_and_offset(tmp_path):
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True).eval()
+    masker = SaliencyMasker(
+        10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True
+    ).eval()
     assert masker.prior is not None
     with torch.no_grad():
         masker.prior.offset.fill_(-3.0)
@@ -125,9 +137,18 @@ def test_shipped_pre_prior_masker_still_loads():
 
 def test_bad_prior_settings_are_clear_errors():
     with pytest.raises(InputError, match="prior_scale"):
-        SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True, prior_scale=0.0)
+        SaliencyMasker(
+            10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True, prior_scale=0.0
+        )
     with pytest.raises(InputError, match="prior_offset"):
-        SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True, prior_offset=float("nan"))
+        SaliencyMasker(
+            10,
+            encoder="cifar10_resnet20",
+            encoder_pretrained=False,
+            preset="fast",
+            class_prior=True,
+            prior_offset=float("nan"),
+        )
     with pytest.raises(InputError, match="head weight"):
         ClassPrior(torch.zeros(3))
 
@@ -150,8 +171,10 @@ def test_the_normalisation_floor_spans_plain_cam_to_the_strongest_class():
     features[0, 0, 0, 0] = 4.0  # class 0 peaks at 4
     features[0, 1, 0, 1] = 1.5  # class 1 peaks at 1.5 (0.375 of the strongest)
     classes = torch.tensor([1])
+
     def peak(floor):
         return float(ClassPrior(weight, floor=floor).normalised(features, classes).max())
+
     assert peak(0.0) == 1.0 and peak(1.0) == 0.375
     assert peak(0.25) == 1.0  # 0.375 >= 0.25: its own scale
     assert peak(0.5) == 0.75  # 1.5 / (0.5 * 4)

@@ -51,14 +51,18 @@ def imagenet_models():
 
 
 def _source_metric(classifier, masker, batch):
-    """The saliency metric under the evaluation protocol: boxes found on the 224-px view, cut out of the original photos."""
+    """The saliency metric under the evaluation protocol: boxes found on the 224-px view, cut out of the original
+    photos."""
     with torch.no_grad():
         masks = masker(batch.images, batch.labels)
-    return saliency_metric(classifier, batch.images, masks, batch.labels, sources=SourcePhotos(batch.sources, batch.view_to_source))
+    return saliency_metric(
+        classifier, batch.images, masks, batch.labels, sources=SourcePhotos(batch.sources, batch.view_to_source)
+    )
 
 
 def test_imagenet_masker_beats_the_central_box_and_the_cam_baseline_on_held_out_photos(imagenet_models, data_dir):
-    """val_dev was never trained on (the masker's prior offset was chosen on imagenet/sample and imagenet/train_extra)."""
+    """val_dev was never trained on (the masker's prior offset was chosen on imagenet/sample and
+    imagenet/train_extra)."""
     masker, classifier = imagenet_models
     batch = _evenly_spaced(open_dataset(data_dir / "imagenet" / "val_dev", size=classifier.input_size), 40)
     ours = _source_metric(classifier, masker, batch)
@@ -69,7 +73,8 @@ def test_imagenet_masker_beats_the_central_box_and_the_cam_baseline_on_held_out_
 
 
 def test_imagenet_masker_beats_the_whole_image_and_selects_a_region(imagenet_models, data_dir):
-    """What the shipped masker does achieve on held-out photos: smaller boxes that keep more evidence than the whole image."""
+    """What the shipped masker does achieve on held-out photos: smaller boxes that keep more evidence than the whole
+    image."""
     masker, classifier = imagenet_models
     batch = _evenly_spaced(open_dataset(data_dir / "imagenet" / "val_dev", size=classifier.input_size), 40)
     ours = _metric(classifier, masker, batch, batch.labels)

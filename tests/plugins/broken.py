@@ -1,4 +1,5 @@
-"""Shared by the manager and encoder tests: a private plugin manager, and a plugin whose hook of one kind is broken in one of three ways."""
+"""Shared by the manager and encoder tests: a private plugin manager, and a plugin whose hook of one kind is broken
+in one of three ways."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ class _MappingThatRaises(dict):
 
 
 def broken_plugin(kind: str, broken: str) -> object:
-    """A plugin object whose ``blackbox_saliency_<kind>`` hook returns a list, raises (SystemExit too), returns a mapping
-    that raises when iterated, or offers a non-callable."""
+    """A plugin object whose ``blackbox_saliency_<kind>`` hook returns a list, raises (SystemExit too), returns a
+    mapping that raises when iterated, or offers a non-callable."""
 
     def hook(self):
         if broken == "returns_list":

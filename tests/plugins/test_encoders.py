@@ -1,4 +1,5 @@
-"""Encoders are a plugin kind like the others: built-ins, a third-party plugin object, register_encoder, broken plugins."""
+"""Encoders are a plugin kind like the others: built-ins, a third-party plugin object, register_encoder, broken
+plugins."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ import blackbox_saliency as bs
 from blackbox_saliency.cli.main import main
 from blackbox_saliency.errors import InputError, PluginError
 from blackbox_saliency.maskers import SaliencyMasker
-from blackbox_saliency.maskers.encoders import EncoderSpec, FrozenEncoder, available_encoders, build_encoder, register_encoder
+from blackbox_saliency.maskers.encoders import (
+    EncoderSpec,
+    FrozenEncoder,
+    available_encoders,
+    build_encoder,
+    register_encoder,
+)
 from blackbox_saliency.plugins import hookspecs, manager
 from blackbox_saliency.plugins.manager import PluginWarning, plugin_problems, scan
 
@@ -64,7 +71,14 @@ def registered():
 
 def test_builtin_encoders_come_from_the_builtin_plugin():
     found = bs.available()["encoders"]
-    assert {"efficientnet_lite0", "cifar10_resnet20", "cifar10_resnet56", "resnet18", "resnet50", "wide_resnet50_2"} <= set(found)
+    assert {
+        "efficientnet_lite0",
+        "cifar10_resnet20",
+        "cifar10_resnet56",
+        "resnet18",
+        "resnet50",
+        "wide_resnet50_2",
+    } <= set(found)
     assert {found[name] for name in ("efficientnet_lite0", "resnet18")} == {"builtin:maskers"}
     assert available_encoders() == sorted(found)
 
@@ -106,7 +120,10 @@ def test_register_encoder_is_a_plugin_of_the_manager():
         assert bs.available()["encoders"]["_test_registered_pyramid"] == "register_encoder('_test_registered_pyramid')"
         assert build_encoder("_test_registered_pyramid").channels == [8, 16, 32]
         # registering the name again replaces the builder (no ambiguity with itself)
-        register_encoder("_test_registered_pyramid", lambda pretrained: EncoderSpec(_Pyramid(), ["s1", "s2"], (0.5,) * 3, (0.25,) * 3, probe_size=32))
+        register_encoder(
+            "_test_registered_pyramid",
+            lambda pretrained: EncoderSpec(_Pyramid(), ["s1", "s2"], (0.5,) * 3, (0.25,) * 3, probe_size=32),
+        )
         assert build_encoder("_test_registered_pyramid").channels == [8, 16]
     finally:
         pm.unregister(name="register_encoder('_test_registered_pyramid')")
@@ -127,10 +144,16 @@ def test_two_plugins_claiming_an_encoder_name_make_it_ambiguous(registered):
 
     registered(Clash(), "clash-encoders")
     with pytest.warns(PluginWarning, match="both claim the encoder name 'resnet18'"):
-        with pytest.raises(PluginError, match="two plugins claim the encoder name 'resnet18': builtin:maskers and clash-encoders"):
+        with pytest.raises(
+            PluginError, match="two plugins claim the encoder name 'resnet18': builtin:maskers and clash-encoders"
+        ):
             build_encoder("resnet18", pretrained=False)
         assert "resnet18" not in available_encoders()
-        assert build_encoder("cifar10_resnet20", pretrained=False).strides == [1, 2, 4]  # the rest of the kind still loads
+        assert build_encoder("cifar10_resnet20", pretrained=False).strides == [
+            1,
+            2,
+            4,
+        ]  # the rest of the kind still loads
 
 
 @pytest.mark.parametrize("broken", list(BROKEN_HOOKS))
@@ -148,12 +171,17 @@ def test_a_failing_or_wrong_encoder_builder_is_attributed_to_its_plugin(register
     class Faulty:
         @hookspecs.hookimpl
         def blackbox_saliency_encoders(self):
-            return {"_raises": lambda pretrained=True: {}["missing"], "_not_a_spec": lambda pretrained=True: nn.Identity()}
+            return {
+                "_raises": lambda pretrained=True: {}["missing"],
+                "_not_a_spec": lambda pretrained=True: nn.Identity(),
+            }
 
     registered(Faulty(), "faulty-encoders")
     with pytest.raises(PluginError, match="building the encoder '_raises' from faulty-encoders failed: KeyError"):
         build_encoder("_raises")
-    with pytest.raises(PluginError, match="'_not_a_spec' from faulty-encoders returned Identity; it must return an EncoderSpec"):
+    with pytest.raises(
+        PluginError, match="'_not_a_spec' from faulty-encoders returned Identity; it must return an EncoderSpec"
+    ):
         build_encoder("_not_a_spec")
 
 

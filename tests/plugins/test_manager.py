@@ -21,7 +21,9 @@ from .broken import plugin_manager as _manager
 def test_builtins_are_registered_through_hooks():
     found = bs.available()
     assert {"blur", "colour_noise", "constant", "paper"} <= set(found["evidence_removers"])
-    assert {"efficientnet_lite0", "cifar10_resnet20", "cifar10_resnet56", "torchvision:resnet18"} <= set(found["classifiers"])
+    assert {"efficientnet_lite0", "cifar10_resnet20", "cifar10_resnet56", "torchvision:resnet18"} <= set(
+        found["classifiers"]
+    )
     assert found["evidence_removers"]["blur"] == "builtin:evidence"
 
 
@@ -65,7 +67,10 @@ def test_loading_an_ambiguous_name_is_an_error_naming_both(monkeypatch):
     pm.register(plugin, name="clash-plugin")
     try:
         with pytest.warns(PluginWarning):
-            with pytest.raises(bs.PluginError, match="two plugins claim the evidence remover name 'blur': builtin:evidence and clash-plugin"):
+            with pytest.raises(
+                bs.PluginError,
+                match="two plugins claim the evidence remover name 'blur': builtin:evidence and clash-plugin",
+            ):
                 bs.load_evidence_remover("blur")
             # The rest of the kind still loads.
             assert bs.load_evidence_remover("constant") is not None
@@ -92,7 +97,9 @@ def test_a_factory_failing_is_attributed_to_its_plugin():
     plugin = Failing()
     pm.register(plugin, name="failing-plugin")
     try:
-        with pytest.raises(bs.PluginError, match="building the evidence remover 'failing_remover' from failing-plugin failed: KeyError"):
+        with pytest.raises(
+            bs.PluginError, match="building the evidence remover 'failing_remover' from failing-plugin failed: KeyError"
+        ):
             bs.load_evidence_remover("failing_remover")
     finally:
         pm.unregister(plugin)
@@ -120,7 +127,7 @@ version = "0.3.0"
 toy = "toy_saliency_plugin"
 """
 
-PLUGIN_MODULE = '''
+PLUGIN_MODULE = """
 import torch
 from torch import nn
 from blackbox_saliency import BlackBoxClassifier, hookimpl
@@ -135,7 +142,7 @@ class MeanColour(BlackBoxClassifier):
 @hookimpl
 def blackbox_saliency_classifiers():
     return {"toy_mean_colour": MeanColour}
-'''
+"""
 
 
 def test_external_plugin_package_is_discovered_by_entry_point(tmp_path: Path):
@@ -145,7 +152,18 @@ def test_external_plugin_package_is_discovered_by_entry_point(tmp_path: Path):
     (source / "toy_saliency_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN_MODULE))
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
     )
     probe = (
@@ -218,7 +236,9 @@ def test_broken_entry_point_plugins_are_isolated_and_listed(tmp_path: Path):
         "working_plugin": WORKING_MODULE,
         "import_fails_plugin": "raise ImportError('libfoo.so: cannot open shared object file')\n",
         "misspelled_plugin": MISSPELLED_MODULE,
-        "exits_plugin": "import argparse\nargparse.ArgumentParser().parse_args(['--no-such-flag'])  # SystemExit(2) at import\n",
+        "exits_plugin": (  # SystemExit(2) at import
+            "import argparse\nargparse.ArgumentParser().parse_args(['--no-such-flag'])\n"
+        ),
     }
     for name, text in modules.items():
         (source / name).mkdir(parents=True)
@@ -231,7 +251,18 @@ def test_broken_entry_point_plugins_are_isolated_and_listed(tmp_path: Path):
     target = tmp_path / "site"
     for package in (source, duplicate):
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(package)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(target),
+                str(package),
+            ],
             check=True,
         )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
@@ -251,5 +282,7 @@ def test_broken_entry_point_plugins_are_isolated_and_listed(tmp_path: Path):
     assert "ImportError: libfoo.so: cannot open shared object file" in broken
     assert "(entry point 'misspelled'): defines 'blackbox_saliency_clasifiers', which is not a hook" in broken
     assert "PluginWarning" in err and "import_fails" in err
-    assert "(entry point 'exits'): importing 'exits_plugin' failed: SystemExit: 2" in broken  # it no longer ends every command
+    assert (
+        "(entry point 'exits'): importing 'exits_plugin' failed: SystemExit: 2" in broken
+    )  # it no longer ends every command
     assert "declares the entry point name 'working' that" in broken and "same-name-saliency-plugin" in broken
