@@ -6,6 +6,7 @@ Example::
           --val-data ../shared/data/cifar10 --out runs/c10 --preset fast --steps 2000
     $ blackbox-saliency train ... --resume            # continue runs/c10/checkpoint.pt
     $ torchrun --nproc_per_node 4 -m blackbox_saliency train ...   # data-parallel
+    $ blackbox-saliency train ... --masker my_masker --masker-option width=32   # a plugin's masker architecture
 
 The trained masker is ``OUT/masker.pt`` (``blackbox_saliency.load_masker(path)`` reads it).
 """
@@ -13,6 +14,7 @@ The trained masker is ``OUT/masker.pt`` (``blackbox_saliency.load_masker(path)``
 from __future__ import annotations
 
 import argparse
+import json
 import types
 import typing
 from dataclasses import Field, fields
@@ -24,8 +26,8 @@ from ..training.config import TrainConfig, field_choices, field_default
 from .commands import COMMAND_HELP
 
 #: Option groups of ``train --help``, in order: TrainConfig field metadata ``group`` -> title.
-GROUPS = {"model": "model", "data": "data", "objective": "objective (paper defaults)", "optimisation": "optimisation", "run": "run",
-          "speed": "speed"}
+GROUPS = {"model": "model", "data": "data", "objective": "objective (paper defaults)", "optimisation": "optimisation",
+          "run": "run", "speed": "speed"}
 
 
 def _int_list(text: str) -> list[int]:
@@ -46,28 +48,66 @@ def _float_pair(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-#: Options that set ``masker_overrides`` (MaskerConfig fields; None: the preset's value): flag -> (field, argparse keywords, value).
+#: Options that set ``masker_overrides`` (MaskerConfig fields; None: the preset's value):
+#: flag -> (field, argparse keywords, value).
 MASKER_OPTIONS: dict[str, tuple[str, dict[str, Any], Any]] = {
     "--decoder-channels": (
-        "upsampler_channels", dict(type=_int_list, metavar="C1,C2,...", help="upsampler channels, coarse to fine (overrides the preset)"), list,
+        "upsampler_channels",
+        dict(type=_int_list, metavar="C1,C2,...", help="upsampler channels, coarse to fine (overrides the preset)"),
+        list,
     ),
-    "--bottlenecks": ("bottlenecks_per_block", dict(type=int, metavar="N", help="bottleneck blocks per upsampler block (overrides the preset)"), int),
+    "--bottlenecks": (
+        "bottlenecks_per_block",
+        dict(type=int, metavar="N", help="bottleneck blocks per upsampler block (overrides the preset)"),
+        int,
+    ),
     "--feature-filter": (
         "feature_filter",
         dict(choices=FILTER_MODES,
-             help=f"class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative (default {MaskerConfig.feature_filter})"),
+             help="class gate on the coarsest map: the paper's sigmoid(X.C_s), or class-relative "
+                  f"(default {MaskerConfig.feature_filter})"),
         str,
     ),
-    "--prior-scale": ("prior_scale", dict(type=float, metavar="A", help=f"initial a of the class prior's sigmoid(a * prior + b) (default {MaskerConfig.prior_scale})"),
-                      float),
-    "--prior-offset": ("prior_offset", dict(type=float, metavar="B", help=f"initial b of the class prior (default {MaskerConfig.prior_offset})"), float),
+    "--prior-scale": (
+        "prior_scale",
+        dict(type=float, metavar="A",
+             help=f"initial a of the class prior's sigmoid(a * prior + b) (default {MaskerConfig.prior_scale})"),
+        float,
+    ),
+    "--prior-offset": (
+        "prior_offset",
+        dict(type=float, metavar="B", help=f"initial b of the class prior (default {MaskerConfig.prior_offset})"),
+        float,
+    ),
     "--gate-skips": (
         "gate_skips",
-        dict(action="store_true", help="also gate the decoder's skip features with the class gate (class-dependent masks; default off, as in the paper)"),
+        dict(action="store_true", help="also gate the decoder's skip features with the class gate (class-dependent "
+                                       "masks; default off, as in the paper)"),
         bool,
     ),
-    "--mask-input-size": ("input_size", dict(type=int, metavar="S", help="resize images to S x S before the encoder"), lambda side: [side, side]),
+    "--mask-input-size": (
+        "input_size",
+        dict(type=int, metavar="S", help="resize images to S x S before the encoder"),
+        lambda side: [side, side],
+    ),
 }
+
+
+def _masker_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` as ``(key, value)``: the value read as JSON (numbers, true/false, null, [lists]), else as a
+    string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a keyword name, like width=32, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+#: The option that sets ``masker_options`` (the keyword arguments of the ``--masker`` architecture), repeated.
+MASKER_OPTION_FLAG = "--masker-option"
 
 
 def flag_of(f: Field) -> str | None:
@@ -123,6 +163,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if f.name == "masker_overrides":
             for flag, (_, spec, _) in MASKER_OPTIONS.items():
                 group.add_argument(flag, default=None, **spec)
+        elif f.name == "masker_options":
+            group.add_argument(MASKER_OPTION_FLAG, dest="masker_options", action="append", type=_masker_option,
+                               default=None, metavar="KEY=VALUE",
+                               help="keyword argument of the --masker architecture (repeat it; VALUE is read as JSON "
+                               "when it parses, e.g. 32, true, [64,32], else as text)")
         elif flag_of(f) is not None:
             group.add_argument(flag_of(f), **_argument(f))
     p.set_defaults(func=run)
@@ -141,8 +186,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Turn parsed arguments into a :class:`TrainConfig`."""
     values = {f.name: _config_value(f, getattr(args, f.name)) for f in fields(TrainConfig) if flag_of(f) is not None}
     given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in MASKER_OPTIONS}
-    overrides = {MASKER_OPTIONS[flag][0]: MASKER_OPTIONS[flag][2](value) for flag, value in given.items() if value is not None}
-    return TrainConfig(masker_overrides=overrides, **values)
+    overrides = {MASKER_OPTIONS[flag][0]: MASKER_OPTIONS[flag][2](value)
+                 for flag, value in given.items() if value is not None}
+    return TrainConfig(masker_overrides=overrides, masker_options=dict(args.masker_options or []), **values)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -163,12 +209,13 @@ def run(args: argparse.Namespace) -> int:
     if "saliency" in m:
         center = m["baselines"]["center"]
         loc = "n/a" if m.get("loc_error_paper") is None else f"{m['loc_error_paper']:.1%}"
-        print(f"validation (last, {m['images']} images): saliency metric {m['saliency']:.4f} (central box {center['saliency']:.4f}), "
-              f"log area {m['log_area']:.3f}, loc. error alpha*mean {loc}")
+        print(f"validation (last, {m['images']} images): saliency metric {m['saliency']:.4f} "
+              f"(central box {center['saliency']:.4f}), log area {m['log_area']:.3f}, loc. error alpha*mean {loc}")
         best = m.get("best") or {}
         if best.get("value") is not None:
-            print(f"best masker:    {Path(result.masker_path).parent / BEST_NAME} ({best['metric']} {best['value']:.4f} at step {best['step']})")
+            print(f"best masker:    {Path(result.masker_path).parent / BEST_NAME} "
+                  f"({best['metric']} {best['value']:.4f} at step {best['step']})")
     return 0
 
 
-__all__ = ["GROUPS", "MASKER_OPTIONS", "config_from_args", "flag_of", "register", "run"]
+__all__ = ["GROUPS", "MASKER_OPTION_FLAG", "MASKER_OPTIONS", "config_from_args", "flag_of", "register", "run"]

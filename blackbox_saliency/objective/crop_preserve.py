@@ -51,7 +51,8 @@ def soft_boxes(masks: torch.Tensor) -> torch.Tensor:
 
 
 def crop_soft_boxes(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Cut each (centre x, centre y, width, height) box out of its image and resize it to ``size``, differentiably in the box."""
+    """Cut each (centre x, centre y, width, height) box out of its image and resize it to ``size``,
+    differentiably in the box."""
     cx, cy, w, h = boxes.to(images.dtype).unbind(dim=1)
     zeros = torch.zeros_like(cx)
     theta = torch.stack([torch.stack([w, zeros, 2 * cx - 1], dim=1), torch.stack([zeros, h, 2 * cy - 1], dim=1)], dim=1)

@@ -38,7 +38,8 @@ def train_masker(
         data: a folder of photos (flat, class sub-folders or ``index.csv``), an ``.npz`` file, or a list of these.
         steps: optimisation steps.
         out: the run folder (``out/masker.pt`` is the trained masker).
-        options: any other :class:`TrainConfig` field (``preset="fast"``, ``batch_size=16``, ``val_data=...``, ``overwrite=True``...).
+        options: any other :class:`TrainConfig` field (``preset="fast"``, ``batch_size=16``, ``val_data=...``,
+            ``overwrite=True``...).
 
     Raises:
         InputError: an unknown option, or any invalid setting (as :class:`TrainConfig` reports it).
@@ -47,7 +48,10 @@ def train_masker(
     if isinstance(classifier, nn.Module):
         given, classifier = classifier, getattr(classifier, "registered_name", None) or type(classifier).__name__
     if not isinstance(classifier, str):
-        raise InputError(f"`classifier` must be a registered name or an nn.Module black box, got {type(classifier).__name__}.")
+        raise InputError(f"`classifier` must be a registered name or an nn.Module black box, got "
+                         f"{type(classifier).__name__}.")
     paths = [str(p) for p in data] if isinstance(data, (list, tuple)) else str(data)
-    config = TrainConfig.from_dict({**options, "classifier": classifier, "data": paths, "out": str(out), "steps": steps})  # names unknown options
+    # from_dict names unknown options
+    config = TrainConfig.from_dict({**options, "classifier": classifier, "data": paths, "out": str(out),
+                                    "steps": steps})
     return train(config, classifier=given)

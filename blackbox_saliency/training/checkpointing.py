@@ -62,17 +62,21 @@ TRAINING_CHECKPOINT_KIND = "blackbox_saliency.training_state"
 def _not_a_training_checkpoint(path: Path, payload: object) -> str:
     kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
     hint = " (that is a trained masker: load it with load_masker)" if kind == MASKER_FORMAT.kind else ""
-    return f"{path} is not a training checkpoint (kind {kind!r}){hint}; --resume needs the checkpoint.pt of a training run."
+    return (f"{path} is not a training checkpoint (kind {kind!r}){hint}; --resume needs the checkpoint.pt of a "
+            "training run.")
 
 
 TRAINING_FORMAT = CheckpointFormat(
     kind=TRAINING_CHECKPOINT_KIND,
     version=1,
     what="training checkpoint",
-    required={"step": int, "epoch": int, "batch_in_epoch": int, "config": dict, "masker_config": dict, "masker_state": dict, "optimizer": dict},
-    missing="no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the checkpoint's path.",
+    required={"step": int, "epoch": int, "batch_in_epoch": int, "config": dict, "masker_config": dict,
+              "masker_state": dict, "optimizer": dict},
+    missing="no training checkpoint at {path}; nothing to resume. Start a new run without --resume, or pass the "
+            "checkpoint's path.",
     wrong_kind=_not_a_training_checkpoint,
-    too_new="{path} has training-checkpoint format_version {version!r}; this library reads format_version <= {supported}.",
+    too_new="{path} has training-checkpoint format_version {version!r}; this library reads format_version <= "
+            "{supported}.",
     tensors=lambda payload: payload.get("masker_state"),
     fix="Start anew with --overwrite, or resume from a copy.",
 )
@@ -95,7 +99,8 @@ def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
             "has_gauss": int(np_state[3]),
             "cached_gaussian": float(np_state[4]),
         },
-        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64), "gauss_next": py_gauss},
+        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64),
+                   "gauss_next": py_gauss},
     }
 
 
@@ -104,8 +109,9 @@ def restore_rng_state(state: dict[str, Any], device: torch.device | None = None)
     try:
         _restore_rng_state(state, device)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
-        raise CheckpointError(f"the random-number state in the training checkpoint is malformed ({type(error).__name__}: {error}); "
-                              "start a new run with --init-from that checkpoint instead of --resume.") from error
+        raise CheckpointError(f"the random-number state in the training checkpoint is malformed "
+                              f"({type(error).__name__}: {error}); start a new run with --init-from that checkpoint "
+                              "instead of --resume.") from error
 
 
 def _restore_rng_state(state: dict[str, Any], device: torch.device | None) -> None:
@@ -113,7 +119,8 @@ def _restore_rng_state(state: dict[str, Any], device: torch.device | None) -> No
     if state.get("cuda") is not None and device is not None and torch.device(device).type == "cuda":
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
     n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
 
@@ -132,27 +139,31 @@ def _check_position(state: dict[str, Any], path: str | os.PathLike[str]) -> None
         value = state.get(name, 1 if name == "world_size" else 0)
         low = 1 if name == "world_size" else 0
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
-            raise CheckpointError(f"the training checkpoint {Path(path)} records `{name}` = {value!r}; it must be an int in {low}..{top}.")
+            raise CheckpointError(f"the training checkpoint {Path(path)} records `{name}` = {value!r}; it must be an "
+                                  f"int in {low}..{top}.")
 
 
 #: Optional entries of a training checkpoint, with the types they must have when present (the required ones are
 #: checked by :data:`TRAINING_FORMAT`).
-_OPTIONAL_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"scheduler": (dict, type(None)), "rng": (list, type(None)), "metrics": (dict, type(None)),
-                                                      "precision": (str,), "masker_architecture": (str,)}
+_OPTIONAL_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"scheduler": (dict, type(None)), "rng": (list, type(None)),
+                                                      "metrics": (dict, type(None)), "precision": (str,),
+                                                      "masker_architecture": (str,)}
 
 
 def _check_entries(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
     for name, kinds in _OPTIONAL_ENTRY_TYPES.items():
         if name in state and not isinstance(state[name], kinds):
             wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
-            raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `{name}` must be a {wanted}, got {state[name]!r:.80}.")
+            raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `{name}` must be a "
+                                  f"{wanted}, got {state[name]!r:.80}.")
     resolved = [name for name in PRECISIONS if name != "auto"]  # what a run resolves to, and records
     if "precision" in state and state["precision"] not in resolved:
-        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `precision` must be one of {resolved}, "
-                              f"got {state['precision']!r:.80}.")
+        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `precision` must be one of "
+                              f"{resolved}, got {state['precision']!r:.80}.")
     best = (state.get("metrics") or {}).get("best")
     if best is not None and not isinstance(best, dict):
-        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `metrics` holds a `best` that is not a dict ({best!r:.80}).")
+        raise CheckpointError(f"the training checkpoint {Path(path)} is damaged: entry `metrics` holds a `best` that "
+                              f"is not a dict ({best!r:.80}).")
 
 
 def load_training_state(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
@@ -179,18 +190,20 @@ def load_initial_masker(path: str | os.PathLike[str]) -> nn.Module:
         return load_masker(str(path))
     path = Path(path).expanduser()
     if not path.is_file():
-        raise CheckpointError(f"--init-from {path} does not exist; pass a masker.pt or a checkpoint.pt of an earlier run.")
+        raise CheckpointError(f"--init-from {path} does not exist; pass a masker.pt or a checkpoint.pt of an earlier "
+                              "run.")
     payload = load_weights_only(path, "--init-from file")
     kind = payload.get("kind") if isinstance(payload, dict) else None
     if kind == MASKER_FORMAT.kind:
         return masker_from_payload(check_payload(payload, path, MASKER_FORMAT), path)
     state = check_payload(payload, path, TRAINING_FORMAT)
     if not isinstance(state.get("masker_config"), dict) or not state["masker_config"]:
-        raise CheckpointError(f"the training checkpoint {path} records no masker architecture (masker_config); it cannot initialise a masker.")
+        raise CheckpointError(f"the training checkpoint {path} records no masker architecture (masker_config); it "
+                              "cannot initialise a masker.")
     if not state["masker_config"].get("encoder_pretrained", True):
         raise CheckpointError(
-            f"the training checkpoint {path} is of a masker with a randomly initialised encoder, whose weights training "
-            "checkpoints do not hold; initialise from that run's masker.pt instead."
+            f"the training checkpoint {path} is of a masker with a randomly initialised encoder, whose weights "
+            "training checkpoints do not hold; initialise from that run's masker.pt instead."
         )
     masker = build_masker_from_config(state["masker_config"], state.get("masker_architecture", DEFAULT_ARCHITECTURE))
     load_trainable_state(masker, state["masker_state"], str(path))

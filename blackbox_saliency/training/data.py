@@ -1,7 +1,8 @@
 """Training and validation data for the masker: one entry point, :func:`build_dataset`.
 
 The files are read by the data layer (:mod:`blackbox_saliency.data`); this module adds what training needs:
-seeded ``(index, seed)`` keys, joined parts (:class:`ConcatImages`) and label alignment (:func:`align_labels`).
+seeded ``(index, seed)`` keys and joined parts (:class:`ConcatImages`); label alignment is
+:func:`~blackbox_saliency.training.labels.align_labels`.
 
 Supported layouts (``kind="auto"`` detects them):
 
@@ -33,6 +34,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,9 +53,9 @@ __all__ = [
     "AUGMENTATIONS",
     "DATA_KINDS",
     "IMAGE_EXTENSIONS",
+    "VIEW_OPTIONS",
     "ConcatImages",
     "ImageDataset",
-    "align_labels",
     "build_dataset",
     "build_transform",
     "detect_kind",
@@ -160,9 +162,10 @@ class _FileImages(ImageDataset):
             except ImageReadError as error:
                 if self.files[i] not in unreadable:
                     unreadable.add(self.files[i])
-                    warnings.warn(f"skipping an unreadable training photo ({len(unreadable)} so far): {error}", stacklevel=2)
-        raise ImageReadError(f"{self.MAX_UNREADABLE_IN_A_ROW} photos in a row from {self.files[index]} are unreadable; check the data folder "
-                             f"{self.source} (a failed copy or download?).")
+                    warnings.warn(f"skipping an unreadable training photo ({len(unreadable)} so far): {error}",
+                                  stacklevel=2)
+        raise ImageReadError(f"{self.MAX_UNREADABLE_IN_A_ROW} photos in a row from {self.files[index]} are unreadable; "
+                             f"check the data folder {self.source} (a failed copy or download?).")
 
 
 class IndexCsvImages(_FileImages):
@@ -222,13 +225,15 @@ class _Subset(ImageDataset):
 class ConcatImages(ImageDataset):
     """Several :class:`ImageDataset` parts read as one, without copying files.
 
-    Each part's labels go through its lookup table first (``tables[i]``, from :func:`align_labels`;
+    Each part's labels go through its lookup table first (``tables[i]``, from
+    :func:`~blackbox_saliency.training.labels.align_labels`;
     ``None`` keeps them), so the joined labels are the classifier's class indices and ``classes`` is
     ``None``. ``(index, seed)`` keys keep working.
 
     Example:
         >>> from blackbox_saliency.training.data import ConcatImages, build_dataset
-        >>> parts = [build_dataset(p, 224, train=True) for p in ("imagenet/sample", "imagenet/train_extra")]  # doctest: +SKIP
+        >>> folders = ("imagenet/sample", "imagenet/train_extra")
+        >>> parts = [build_dataset(p, 224, train=True) for p in folders]  # doctest: +SKIP
         >>> len(ConcatImages(parts))  # doctest: +SKIP
         2285
     """
@@ -276,15 +281,17 @@ def evenly_spaced_subset(dataset: ImageDataset, size: int | None) -> ImageDatase
     return _Subset(dataset, evenly_spaced(len(dataset), int(size), endpoint=True))
 
 
+#: How training views of a data set are drawn: the keywords of :func:`build_dataset` passed to :func:`build_transform`.
+VIEW_OPTIONS = ("augment", "crop_scale", "whole_view_prob")
+
+
 def build_dataset(
     path: str | os.PathLike[str],
     image_size: int,
     train: bool,
     kind: str = "auto",
-    augment: str = "standard",
-    crop_scale: tuple[float, float] = (0.35, 1.0),
     limit: int | None = None,
-    whole_view_prob: float = 0.0,
+    **views: Any,
 ) -> ImageDataset:
     """Open the images at ``path`` as an :class:`ImageDataset` of (3, S, S) float tensors in [0, 1].
 
@@ -294,73 +301,42 @@ def build_dataset(
         image_size: side ``S`` of the square images produced.
         train: random augmentation (see :func:`build_transform`) when True; deterministic resize/crop otherwise.
         kind: ``auto`` (detect) or one of ``npz``, ``index_csv``, ``imagefolder``, ``flat``.
-        augment: ``none``, ``standard`` or ``heavy`` (ignored when ``train`` is False).
-        crop_scale: area range of the random resized crop.
         limit: keep at most this many (evenly spaced) samples.
-        whole_view_prob: share of training views that are the whole photo resized to ``S x S`` instead of a random crop.
+        views: how training views are drawn (:data:`VIEW_OPTIONS`): ``augment`` (``none``, ``standard`` (the
+            default) or ``heavy``; ignored when ``train`` is False), ``crop_scale`` (area range of the random
+            resized crop, default ``(0.35, 1.0)``) and ``whole_view_prob`` (share of training views that are the
+            whole photo resized to ``S x S`` instead of a random crop, default 0).
 
     Raises:
         DataNotFoundError: the path does not exist or holds no images.
         InputError: bad option or malformed index / archive.
     """
+    unknown = sorted(set(views) - set(VIEW_OPTIONS))
+    if unknown:
+        raise InputError(f"unknown data option(s) {unknown}; training views take {list(VIEW_OPTIONS)}.")
     if kind not in DATA_KINDS:
         raise InputError(f"`kind` must be one of {DATA_KINDS}, got {kind!r}.")
     path = Path(path).expanduser()
     if not path.exists():
         raise DataNotFoundError(f"data path {path} does not exist; pass an .npz file or a folder of images.")
     detected = detect_kind(path) if kind == "auto" else kind
-    transform = build_transform(image_size, train, augment, crop_scale, photos=detected != "npz", whole_view_prob=whole_view_prob)
-    if detected == "npz":
-        dataset: ImageDataset = NpzImages(pick_npz(path, train) if path.is_dir() else path, transform)
-    elif not path.is_dir():
-        raise InputError(f"data kind {detected!r} needs a folder, but {path} is a file.")
-    elif detected == "index_csv":
-        if not (path / "index.csv").is_file():
-            raise DataNotFoundError(f"{path} has no index.csv (needed for kind 'index_csv').")
-        dataset = IndexCsvImages(path, transform)
-    elif detected == "imagefolder":
-        dataset = ImageFolderImages(path, transform)
-    else:
-        dataset = FlatImages(path, transform)
+    transform = build_transform(image_size, train, photos=detected != "npz", **views)
+    dataset = _open(path, detected, train, transform)
     if len(dataset) == 0:
         raise DataNotFoundError(f"no images found in {path} (kind {detected!r}).")
     return evenly_spaced_subset(dataset, limit)
 
 
-def align_labels(dataset: ImageDataset, class_names: Sequence[str]) -> np.ndarray | None:
-    """Map the data set's labels to the classifier's class indices.
-
-    Returns a lookup array ``new = table[old]`` (or ``None`` when labels are already class indices).
-    Named classes are matched to ``class_names`` by name (case-insensitive); folders named by integers
-    are taken as indices; otherwise the label space must have the classifier's size.
-
-    Raises:
-        InputError: the data set's classes cannot be matched to the classifier's.
-    """
-    names = dataset.classes
-    num_classes = len(class_names)
-    if names is None:
-        labels = dataset.labels[dataset.labels >= 0]
-        if labels.size and int(labels.max()) >= num_classes:
-            raise InputError(
-                f"labels of {dataset.source} go up to {int(labels.max())} but the classifier has {num_classes} classes; "
-                "train with labels from the classifier instead (--labels blackbox)."
-            )
-        return None
-    lookup = {n.lower(): i for i, n in reversed(list(enumerate(class_names)))}
-    if all(n.lower() in lookup for n in names):
-        table = np.asarray([lookup[n.lower()] for n in names], dtype=np.int64)
-        return None if np.array_equal(table, np.arange(len(names))) else table
-    if all(n.isdigit() for n in names):
-        table = np.asarray([int(n) for n in names], dtype=np.int64)
-        if table.max() >= num_classes:
-            raise InputError(f"class folder {int(table.max())} of {dataset.source} is out of range for a classifier with {num_classes} classes.")
-        return table
-    if len(names) == num_classes:  # e.g. all 1000 ImageNet wnid folders: sorted order = class index order
-        return None
-    unknown = [n for n in names if n.lower() not in lookup][:5]
-    raise InputError(
-        f"cannot match the {len(names)} classes of {dataset.source} (e.g. {unknown}) to the classifier's {num_classes} "
-        "classes: name the class folders like the classifier's classes (or by class index), or train with labels "
-        "from the classifier (--labels blackbox)."
-    )
+def _open(path: Path, kind: str, train: bool, transform: Callable[[object], torch.Tensor]) -> ImageDataset:
+    """The data set of layout ``kind`` at ``path`` (an npz folder: its training or its test archive)."""
+    if kind == "npz":
+        return NpzImages(pick_npz(path, train) if path.is_dir() else path, transform)
+    if not path.is_dir():
+        raise InputError(f"data kind {kind!r} needs a folder, but {path} is a file.")
+    if kind == "index_csv":
+        if not (path / "index.csv").is_file():
+            raise DataNotFoundError(f"{path} has no index.csv (needed for kind 'index_csv').")
+        return IndexCsvImages(path, transform)
+    if kind == "imagefolder":
+        return ImageFolderImages(path, transform)
+    return FlatImages(path, transform)

@@ -62,12 +62,6 @@ class DistContext:
             for buffer in module.buffers():
                 dist.broadcast(buffer.data, src=0)
 
-    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
-        if self.distributed:
-            values = values.clone()
-            dist.all_reduce(values)
-        return values
-
     def close(self) -> None:
         """Destroy the process group if this context created it."""
         if self.owns_group and dist.is_initialized():

@@ -92,23 +92,35 @@ def resolve_precision(precision: str, device: torch.device) -> PrecisionChoice:
     if precision == "fp32":
         return PrecisionChoice("fp32", None, kind, "asked for fp32")
     if kind == "cuda":
-        bf16_ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        if precision == "auto":
-            name = "bf16" if bf16_ok else "fp16"
-            return PrecisionChoice(name, _DTYPES[name], kind, f"auto on CUDA: {'the GPU supports bf16' if bf16_ok else 'no bf16 on this GPU, fp16 with a gradient scaler'}")
-        if precision == "bf16" and not bf16_ok:
-            raise InputError("this GPU does not support bf16; use --precision fp16 (or auto).")
-        return PrecisionChoice(precision, _DTYPES[precision], kind, f"asked for {precision}")
+        return _on_cuda(precision)
     if kind == "cpu":
-        native = cpu_bf16_support()
-        if precision == "fp16":
-            raise InputError("fp16 autocast is not offered on the CPU; use --precision bf16 (native on CPUs with AVX-512 BF16 or AMX) or fp32.")
-        if precision == "bf16":
-            why = f"asked for bf16 (native: {native})" if native else "asked for bf16 (this CPU emulates bf16: expect it to be slower than fp32)"
-            return PrecisionChoice("bf16", torch.bfloat16, kind, why)
-        if native:
-            return PrecisionChoice("bf16", torch.bfloat16, kind, f"auto on the CPU: native bf16 ({native})")
-        return PrecisionChoice("fp32", None, kind, "auto on the CPU: no native bf16 (no AVX-512 BF16 or AMX), bf16 would be emulated")
+        return _on_cpu(precision)
     if precision == "auto":
         return PrecisionChoice("fp32", None, kind, f"auto on {kind}: fp32")
     return PrecisionChoice(precision, _DTYPES[precision], kind, f"asked for {precision}")
+
+
+def _on_cuda(precision: str) -> PrecisionChoice:
+    bf16_ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        name = "bf16" if bf16_ok else "fp16"
+        why = "the GPU supports bf16" if bf16_ok else "no bf16 on this GPU, fp16 with a gradient scaler"
+        return PrecisionChoice(name, _DTYPES[name], "cuda", f"auto on CUDA: {why}")
+    if precision == "bf16" and not bf16_ok:
+        raise InputError("this GPU does not support bf16; use --precision fp16 (or auto).")
+    return PrecisionChoice(precision, _DTYPES[precision], "cuda", f"asked for {precision}")
+
+
+def _on_cpu(precision: str) -> PrecisionChoice:
+    native = cpu_bf16_support()
+    if precision == "fp16":
+        raise InputError("fp16 autocast is not offered on the CPU; use --precision bf16 (native on CPUs with "
+                         "AVX-512 BF16 or AMX) or fp32.")
+    if precision == "bf16":
+        emulated = "asked for bf16 (this CPU emulates bf16: expect it to be slower than fp32)"
+        why = f"asked for bf16 (native: {native})" if native else emulated
+        return PrecisionChoice("bf16", torch.bfloat16, "cpu", why)
+    if native:
+        return PrecisionChoice("bf16", torch.bfloat16, "cpu", f"auto on the CPU: native bf16 ({native})")
+    return PrecisionChoice("fp32", None, "cpu",
+                           "auto on the CPU: no native bf16 (no AVX-512 BF16 or AMX), bf16 would be emulated")

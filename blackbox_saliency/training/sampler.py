@@ -86,7 +86,8 @@ class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def _indices(self) -> list[int]:
         order = DistributedSampler(
-            range(self.dataset_size), num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=self.seed, drop_last=True
+            range(self.dataset_size), num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=self.seed,
+            drop_last=True,
         )
         order.set_epoch(self.epoch)
         return list(order)

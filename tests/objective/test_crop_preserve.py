@@ -33,7 +33,8 @@ def test_soft_box_of_a_filled_rectangle_is_that_rectangle(height, width, data):
     mask[..., y0:y1, x0:x1] = 1
     cx, cy, w, h = soft_boxes(mask)[0].tolist()
     assert math.isclose(w, (x1 - x0) / width, abs_tol=1e-5) and math.isclose(h, (y1 - y0) / height, abs_tol=1e-5)
-    assert math.isclose(cx, (x0 + x1) / 2 / width, abs_tol=1e-5) and math.isclose(cy, (y0 + y1) / 2 / height, abs_tol=1e-5)
+    assert math.isclose(cx, (x0 + x1) / 2 / width, abs_tol=1e-5) and math.isclose(cy, (y0 + y1) / 2 / height,
+                                                                                  abs_tol=1e-5)
 
 
 @settings(max_examples=40, deadline=None)
@@ -42,7 +43,8 @@ def test_soft_boxes_lie_inside_the_image(m):
     boxes = soft_boxes(torch.from_numpy(m) + 1e-3)
     cx, cy, w, h = boxes.unbind(1)
     assert bool(((w > 0) & (w <= 1) & (h > 0) & (h <= 1)).all())
-    assert bool(((cx - w / 2 >= -1e-5) & (cx + w / 2 <= 1 + 1e-5) & (cy - h / 2 >= -1e-5) & (cy + h / 2 <= 1 + 1e-5)).all())
+    inside_x = (cx - w / 2 >= -1e-5) & (cx + w / 2 <= 1 + 1e-5)
+    assert bool((inside_x & (cy - h / 2 >= -1e-5) & (cy + h / 2 <= 1 + 1e-5)).all())
 
 
 def test_soft_crop_matches_the_metric_crop_for_a_box_of_whole_pixels():
@@ -65,7 +67,8 @@ def test_crop_term_is_the_metric_on_the_soft_box_and_joins_the_total():
     objective = SaliencyObjective(net, crop_coef=2.0)
     terms = objective(images, masks, classes, alternative=torch.rand(2, 3, 16, 16))
     boxes = soft_boxes(masks)
-    log_p = F.log_softmax(net(crop_soft_boxes(images, boxes, (16, 16))), dim=1).gather(1, classes.view(-1, 1)).squeeze(1)
+    log_p = F.log_softmax(net(crop_soft_boxes(images, boxes, (16, 16))), dim=1).gather(1,
+                                                                                       classes.view(-1, 1)).squeeze(1)
     expected = 2.0 * ((boxes[:, 2] * boxes[:, 3]).clamp_min(0.05).log() - log_p)
     torch.testing.assert_close(terms.crop, expected)
     torch.testing.assert_close(terms.total, terms.tv + terms.area + terms.preserve + terms.destroy + terms.crop)
@@ -79,7 +82,8 @@ def test_crop_term_is_off_by_default_and_gives_the_mask_gradients():
     assert bool((off.crop == 0).all())
     masks = torch.rand(2, 1, 8, 8, requires_grad=True)
     fake = torch.tensor([False, True])
-    terms = SaliencyObjective(net, tv_coef=0, area_coef=0, destroy_coef=0, crop_coef=1.0)(images, masks, classes, fake=fake)
+    terms = SaliencyObjective(net, tv_coef=0, area_coef=0, destroy_coef=0, crop_coef=1.0)(images, masks, classes,
+                                                                                          fake=fake)
     assert float(terms.crop[1].detach()) == 0.0  # fake selectors get the area term alone
     terms.crop.sum().backward()
     assert masks.grad is not None and float(masks.grad[0].abs().sum()) > 0 and float(masks.grad[1].abs().sum()) == 0

@@ -14,7 +14,8 @@ class CountingBlackBox(BlackBoxClassifier):
 
     def __init__(self) -> None:
         torch.manual_seed(0)
-        super().__init__(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)), (16, 16), list("abcde"))
+        super().__init__(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                       nn.Linear(4, 5)), (16, 16), list("abcde"))
         self.seen: list[int] = []
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -72,16 +73,19 @@ def test_trainer_step_sends_only_real_selectors_to_the_black_box(tmp_path, monke
     calls: list[int] = []
     original = type(box).forward
     monkeypatch.setattr(type(box), "forward", lambda self, x: (calls.append(int(x.shape[0])), original(self, x))[1])
-    masker = SaliencyMasker(3, encoder=register_toy_encoder(), preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
-    config = TrainConfig(classifier="toy", data="toy", out=str(tmp_path / "run"), steps=20, batch_size=16, fake_prob=0.5, progress=False,
-                         device="cpu", checkpoint_every=0, val_every=0, log_every=10, seed=3)
+    masker = SaliencyMasker(3, encoder=register_toy_encoder(), preset="fast", encoder_pretrained=False,
+                            upsampler_channels=(16,))
+    config = TrainConfig(classifier="toy", data="toy", out=str(tmp_path / "run"), steps=20, batch_size=16,
+                         fake_prob=0.5, progress=False, device="cpu", checkpoint_every=0, val_every=0, log_every=10,
+                         seed=3)
     train(config, classifier=box, masker=masker, train_data=SquaresDataset(256, 0))
     # reproduce the trainer's draws of fake selectors
-    from blackbox_saliency.training.trainer import _draw_selectors
+    from blackbox_saliency.training.parts import Draws
 
+    draws = Draws(config.seed, config.fake_prob, num_classes=3, rank=0, device=torch.device("cpu"))
     expected = []
     for step in range(20):
-        _, fake = _draw_selectors(torch.zeros(16, dtype=torch.long), 3, config, step, 0, torch.Generator())
+        _, fake = draws.selectors(torch.zeros(16, dtype=torch.long), step)
         if (~fake).any():
             expected.append(2 * int((~fake).sum()))
     assert calls == expected and sum(expected) < 2 * 16 * 20

@@ -65,10 +65,9 @@ class _ColourFeatures(nn.Module):
 
 def register_toy_encoder() -> str:
     if TOY_ENCODER not in available_encoders():
-        register_encoder(
-            TOY_ENCODER,
-            lambda pretrained: EncoderSpec(_ColourFeatures(), ["act", "down1", "down2"], (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), head=None, probe_size=32),
-        )
+        register_encoder(TOY_ENCODER, lambda pretrained: EncoderSpec(_ColourFeatures(), ["act", "down1", "down2"],
+                                                                     (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), head=None,
+                                                                     probe_size=32),)
     return TOY_ENCODER
 
 

@@ -27,8 +27,9 @@ def test_wrap_a_torchvision_model_with_local_weights_then_train_and_explain(tmp_
     model.load_state_dict(torch.load(tmp_path / "weights.pth", weights_only=True))
     box = bs.wrap(model, input_size=32, class_names=["red", "green", "blue"])
     _photos(tmp_path / "photos")
-    result = bs.train_masker(box, tmp_path / "photos", steps=2, out=tmp_path / "run", preset="fast", batch_size=4, encoder="resnet18",
-                             encoder_pretrained=False, val_every=0, progress=False, device="cpu", image_size=32, num_workers=0)
+    result = bs.train_masker(box, tmp_path / "photos", steps=2, out=tmp_path / "run", preset="fast", batch_size=4,
+                             encoder="resnet18", encoder_pretrained=False, val_every=0, progress=False, device="cpu",
+                             image_size=32, num_workers=0)
     assert result.steps == 2 and result.masker_path.is_file()
     explained = bs.explain(torch.rand(1, 3, 32, 32), masker=result.masker, classifier=box)
     assert explained.masks.shape == (1, 1, 32, 32)

@@ -22,15 +22,16 @@ from blackbox_saliency.training.checkpointing import (
 
 
 def _draw():
-    return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)], np.random.randn(), random.gauss(0, 1)
+    return (torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)], np.random.randn(),
+            random.gauss(0, 1))
 
 
 def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
     np.random.randn()  # leave a cached gaussian in numpy's state
     state = capture_rng_state()
     expected = _draw()
-    save_training_state(tmp_path / "c.pt", step=1, epoch=0, batch_in_epoch=1, config={}, masker_config={}, masker_state={},
-                        optimizer={}, rng=[state])
+    save_training_state(tmp_path / "c.pt", step=1, epoch=0, batch_in_epoch=1, config={}, masker_config={},
+                        masker_state={}, optimizer={}, rng=[state])
     loaded = load_training_state(tmp_path / "c.pt")
     _draw()
     restore_rng_state(loaded["rng"][0])
@@ -80,14 +81,15 @@ def test_masker_and_training_checkpoints_share_one_reader_and_writer(tmp_path):
 
     assert checkpointing.trainable_state is checkpoint.trainable_state
     assert checkpointing.load_trainable_state is checkpoint.load_trainable_state
-    path = save_training_state(tmp_path / "c.pt", step=2, epoch=0, batch_in_epoch=2, config={}, masker_config={}, masker_state={},
-                               optimizer={})
+    path = save_training_state(tmp_path / "c.pt", step=2, epoch=0, batch_in_epoch=2, config={}, masker_config={},
+                               masker_state={}, optimizer={})
     assert checkpoints.read_payload(path, checkpointing.TRAINING_FORMAT)["step"] == 2
     with pytest.raises(CheckpointError, match="not a blackbox-saliency masker checkpoint"):
         checkpoint.read_checkpoint(path)
     with pytest.raises(CheckpointError, match="non-finite weights"):
-        load_training_state(save_training_state(tmp_path / "nan.pt", step=2, epoch=0, batch_in_epoch=2, config={}, masker_config={},
-                                                masker_state={"w": torch.tensor([float("nan")])}, optimizer={}))
+        load_training_state(save_training_state(tmp_path / "nan.pt", step=2, epoch=0, batch_in_epoch=2, config={},
+                                                masker_config={}, masker_state={"w": torch.tensor([float("nan")])},
+                                                optimizer={}))
 
 
 def test_unusable_checkpoints_raise_checkpoint_error(tmp_path):
@@ -113,8 +115,8 @@ def _state(tmp_path, name="c.pt", **changes):
     return save_training_state(tmp_path / name, **entries)
 
 
-@pytest.mark.parametrize(("field", "value"), [("step", 10**9), ("step", -5), ("step", 2.5), ("epoch", -1), ("batch_in_epoch", True),
-                                              ("world_size", 0)])
+@pytest.mark.parametrize(("field", "value"), [("step", 10**9), ("step", -5), ("step", 2.5), ("epoch", -1),
+                                              ("batch_in_epoch", True), ("world_size", 0)])
 def test_a_position_out_of_range_is_refused_naming_the_field(tmp_path, field, value):
     """``step=10**9`` would hang the learning-rate replay, ``step=-5`` would be accepted as a position."""
     with pytest.raises(CheckpointError, match=f"[`']{field}[`']"):
@@ -122,7 +124,8 @@ def test_a_position_out_of_range_is_refused_naming_the_field(tmp_path, field, va
 
 
 def test_nan_optimiser_state_is_refused(tmp_path):
-    optimizer = {"state": {0: {"exp_avg": torch.tensor([1.0, float("nan")]), "step": torch.tensor(3.0)}}, "param_groups": []}
+    optimizer = {"state": {0: {"exp_avg": torch.tensor([1.0, float("nan")]), "step": torch.tensor(3.0)}},
+                 "param_groups": []}
     with pytest.raises(CheckpointError, match="optimiser state .* holds non-finite weights .* in state.0.exp_avg"):
         load_training_state(_state(tmp_path, optimizer=optimizer))
 

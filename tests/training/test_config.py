@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.maskers.presets import DEFAULT_PRESET, PRESETS, resolve_config
-from blackbox_saliency.objective import SaliencyObjective
+from blackbox_saliency.objective import ObjectiveSettings, SaliencyObjective
 from blackbox_saliency.training import TrainConfig
 
 
+def _net():
+    from torch import nn
+
+    from blackbox_saliency.interfaces import BlackBoxClassifier
+
+    return BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)), (4, 4), ["a", "b"])
+
+
 def test_objective_defaults_are_the_objectives():
-    params = inspect.signature(SaliencyObjective.__init__).parameters
-    config = TrainConfig()
-    for name in ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "area_power", "variant"):
-        assert getattr(config, name) == params[name].default
+    config, defaults, objective = TrainConfig(), ObjectiveSettings(), SaliencyObjective(_net())
+    for name in ("tv_coef", "area_coef", "destroy_coef", "destroy_power", "area_power", "variant", "crop_coef",
+                 "aux_coef"):
+        assert getattr(config, name) == getattr(defaults, name) == getattr(objective.settings, name), name
     assert config.fake_prob == 0.3 and config.aux_coef > 0 and config.preset == "paper"
 
 
 def test_the_preset_default_is_defined_once():
-    assert TrainConfig().preset == DEFAULT_PRESET == "paper"  # the README's training commands and trained maskers rely on it
+    # the README's training commands and trained maskers rely on it
+    assert TrainConfig().preset == DEFAULT_PRESET == "paper"
     assert resolve_config() == PRESETS[DEFAULT_PRESET]
 
 
 def test_round_trip_and_differences():
-    config = TrainConfig(classifier="cifar10_resnet20", data="d", out="o", masker_overrides={"upsampler_channels": (8, 4)}, crop_scale=(0.5, 1.0))
+    config = TrainConfig(classifier="cifar10_resnet20", data="d", out="o",
+                         masker_overrides={"upsampler_channels": (8, 4)}, crop_scale=(0.5, 1.0))
     again = TrainConfig.from_dict(config.to_dict())
     assert again.to_dict() == config.to_dict()
     other = TrainConfig.from_dict({**config.to_dict(), "lr": 0.5, "steps": 9, "out": "elsewhere"})
@@ -59,6 +67,12 @@ def test_encoder_defaults_to_the_classifier_when_it_is_an_encoder():
         ({"crop_scale": (0.8, 0.2)}, "crop_scale"),
         ({"image_size": 4}, "image_size"),
         ({"augment": "wild"}, "augment"),
+        ({"masker": ""}, "`masker` must name a masker architecture"),
+        ({"masker_options": {"not a name": 1}}, "`masker_options` must map keyword names"),
+        ({"masker": "other", "masker_overrides": {"gate_skips": True}}, "configure saliency_masker"),
+        ({"val_batch_size": 0}, "val_batch_size"),
+        ({"area_power": -1.0}, "area_power"),
+        ({"crop_scale": 0.5}, "crop_scale"),
     ],
 )
 def test_validation_names_the_option(change, message):

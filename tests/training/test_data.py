@@ -11,7 +11,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from blackbox_saliency.errors import DataNotFoundError, ImageReadError, InputError
-from blackbox_saliency.training.data import align_labels, build_dataset, detect_kind, evenly_spaced_subset
+from blackbox_saliency.training.data import build_dataset, detect_kind, evenly_spaced_subset
+from blackbox_saliency.training.labels import align_labels
 from blackbox_saliency.training.sampler import ResumableBatchSampler
 
 
@@ -47,7 +48,8 @@ def test_imagenet_sample_index_csv(data_dir):
     assert detect_kind(folder) == "index_csv" and len(data) == 5
     with open(folder / "index.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert data.labels.tolist() == [int(rows[i]["class_index"]) for i in np.linspace(0, len(rows) - 1, 5).round().astype(int)]
+    picked = np.linspace(0, len(rows) - 1, 5).round().astype(int)
+    assert data.labels.tolist() == [int(rows[i]["class_index"]) for i in picked]
     image, _ = data[(0, 7)]
     _check_sample(image, 64)
 
@@ -108,7 +110,8 @@ def test_align_labels():
         labels = np.array([0, 1, 1])
 
     names = ["airplane", "Automobile", "bird"]
-    for classes, expected in ((["automobile", "airplane"], [1, 0]), (["2", "0"], [2, 0]), (None, None), (["airplane", "automobile"], None)):
+    for classes, expected in ((["automobile", "airplane"], [1, 0]), (["2", "0"], [2, 0]), (None, None),
+                              (["airplane", "automobile"], None)):
         Fake.classes = classes
         table = align_labels(Fake, names)
         assert (table is None and expected is None) or table.tolist() == expected
@@ -147,7 +150,8 @@ def test_bad_inputs(tmp_path):
 
 
 def test_a_corrupt_photo_in_a_training_folder_is_skipped_with_a_warning_not_an_abort(tmp_path):
-    """Before, the first batch that sampled a broken file aborted the run; now the next photo stands in, with its own label."""
+    """Before, the first batch that sampled a broken file aborted the run; now the next photo stands in, with its own
+    label."""
     _write_png(tmp_path / "tree" / "cat" / "a.png", (255, 0, 0))
     (tmp_path / "tree" / "cat" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated by a failed copy")
     _write_png(tmp_path / "tree" / "dog" / "c.png", (0, 255, 0))

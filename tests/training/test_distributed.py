@@ -26,7 +26,8 @@ out, data = sys.argv[1], sys.argv[2]
 torch.manual_seed(0)
 initial = SaliencyMasker(10, encoder="cifar10_resnet20", preset="fast", classifier_name="cifar10_resnet20").state_dict()
 config = TrainConfig(classifier="cifar10_resnet20", data=data, out=out, preset="fast", steps=4, batch_size=4, lr=1e-2,
-                     progress=False, device="cpu", val_every=0, checkpoint_every=2, log_every=1, num_workers=0, threads=1)
+                     progress=False, device="cpu", val_every=0, checkpoint_every=2, log_every=1, num_workers=0,
+                     threads=1)
 result = train(config)
 rank = int(os.environ["RANK"])
 torch.save({"initial": initial, "final": result.masker.state_dict(), "world": int(os.environ["WORLD_SIZE"]),
@@ -38,7 +39,8 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path, cifar_test_npz)
     script = tmp_path / "train_ddp.py"
     script.write_text(textwrap.dedent(SCRIPT))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(out), str(cifar_test_npz)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               str(out), str(cifar_test_npz)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]

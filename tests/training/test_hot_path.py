@@ -14,7 +14,8 @@ from blackbox_saliency.maskers import SaliencyMasker
 from blackbox_saliency.training import TrainConfig, train
 
 
-def test_training_steps_run_no_value_checks(tmp_path, monkeypatch, toy_blackbox, toy_encoder, squares_dataset, single_thread):
+def test_training_steps_run_no_value_checks(tmp_path, monkeypatch, toy_blackbox, toy_encoder, squares_dataset,
+                                            single_thread):
     calls: list[str] = []
     real_range = conventions._check_finite_unit_range
 
@@ -33,8 +34,8 @@ def test_training_steps_run_no_value_checks(tmp_path, monkeypatch, toy_blackbox,
     monkeypatch.setattr(type(toy_blackbox), "forward", recording_forward)
 
     masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
-    config = TrainConfig(classifier="toy", data="toy", out=str(tmp_path / "run"), steps=6, batch_size=8, lr=1e-2, fake_prob=0.5,
-                         progress=False, device="cpu", checkpoint_every=0, val_every=0, log_every=3)
+    config = TrainConfig(classifier="toy", data="toy", out=str(tmp_path / "run"), steps=6, batch_size=8, lr=1e-2,
+                         fake_prob=0.5, progress=False, device="cpu", checkpoint_every=0, val_every=0, log_every=3)
     result = train(config, classifier=toy_blackbox, masker=masker, train_data=squares_dataset(32, 0))
 
     assert result.steps == 6

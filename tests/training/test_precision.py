@@ -35,7 +35,8 @@ def test_auto_picks_bf16_on_a_cpu_with_native_bf16(native_bf16):
 
 
 def test_explicit_choices_and_refusals(no_native_bf16):
-    assert resolve_precision("bf16", torch.device("cpu")).name == "bf16"  # asked for: allowed, with a warning in the reason
+    # asked for: allowed, with a warning in the reason
+    assert resolve_precision("bf16", torch.device("cpu")).name == "bf16"
     assert "slower" in resolve_precision("bf16", torch.device("cpu")).reason
     with pytest.raises(InputError, match="fp16 autocast is not offered on the CPU"):
         resolve_precision("fp16", torch.device("cpu"))
@@ -53,7 +54,8 @@ def test_probe_reads_the_cpu_flags():
 def _fixed_batch_loss(objective, masker, images, labels, alternative) -> float:
     masker.eval()
     with torch.no_grad():
-        return float(objective(images, masker.forward_train(images, labels).masks, labels, alternative=alternative).total.mean())
+        return float(objective(images, masker.forward_train(images, labels).masks, labels,
+                               alternative=alternative).total.mean())
 
 
 def test_bf16_cifar_run_reduces_the_objective_like_fp32(tmp_path, data_dir, single_thread):
@@ -75,9 +77,9 @@ def test_bf16_cifar_run_reduces_the_objective_like_fp32(tmp_path, data_dir, sing
         masker = SaliencyMasker(10, encoder="cifar10_resnet20", preset="fast", classifier_name="cifar10_resnet20")
         masker.init_embedding_from_encoder_head()
         before = _fixed_batch_loss(objective, masker, images, labels, alternative)
-        config = TrainConfig(classifier="cifar10_resnet20", data=str(data_dir / "cifar10" / "cifar10_train25k.npz"), out=str(tmp_path / name),
-                             preset="fast", steps=60, batch_size=32, lr=3e-3, progress=False, device="cpu", val_every=0, checkpoint_every=0,
-                             precision=name, seed=0)
+        config = TrainConfig(classifier="cifar10_resnet20", data=str(data_dir / "cifar10" / "cifar10_train25k.npz"),
+                             out=str(tmp_path / name), preset="fast", steps=60, batch_size=32, lr=3e-3, progress=False,
+                             device="cpu", val_every=0, checkpoint_every=0, precision=name, seed=0)
         result = train(config, masker=masker)
         assert result.precision == name
         drops[name] = before - _fixed_batch_loss(objective, result.masker, images, labels, alternative)
@@ -86,9 +88,11 @@ def test_bf16_cifar_run_reduces_the_objective_like_fp32(tmp_path, data_dir, sing
 
 
 def test_resume_across_a_precision_change_is_refused(tmp_path, cifar_test_npz, single_thread):
-    config = TrainConfig(classifier="cifar10_resnet20", data=str(cifar_test_npz), out=str(tmp_path / "run"), preset="fast", steps=2,
-                         batch_size=4, progress=False, device="cpu", val_every=0, checkpoint_every=1, precision="fp32")
+    config = TrainConfig(classifier="cifar10_resnet20", data=str(cifar_test_npz), out=str(tmp_path / "run"),
+                         preset="fast", steps=2, batch_size=4, progress=False, device="cpu", val_every=0,
+                         checkpoint_every=1, precision="fp32")
     train(config)
-    again = TrainConfig(**{**config.to_dict(), "steps": 3, "resume": "auto", "precision": "bf16", "crop_scale": tuple(config.crop_scale)})
+    again = TrainConfig(**{**config.to_dict(), "steps": 3, "resume": "auto", "precision": "bf16",
+                           "crop_scale": tuple(config.crop_scale)})
     with pytest.raises(InputError, match="precision"):
         train(again)

@@ -24,13 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _toy_config(tmp_path, **changes) -> TrainConfig:
-    values = dict(classifier="toy", data="toy", out=str(tmp_path / "toy"), steps=150, batch_size=32, lr=2e-2, fake_prob=0.5,
-                  progress=False, device="cpu", checkpoint_every=0, val_every=0, log_every=50)
+    values = dict(classifier="toy", data="toy", out=str(tmp_path / "toy"), steps=150, batch_size=32, lr=2e-2,
+                  fake_prob=0.5, progress=False, device="cpu", checkpoint_every=0, val_every=0, log_every=50)
     values.update(changes)
     return TrainConfig(**values)
 
 
-def test_toy_masks_cover_the_square_and_fake_classes_get_small_masks(tmp_path, toy_blackbox, toy_encoder, squares, squares_dataset, single_thread):
+def test_toy_masks_cover_the_square_and_fake_classes_get_small_masks(tmp_path, toy_blackbox, toy_encoder, squares,
+                                                                     squares_dataset, single_thread):
     torch.manual_seed(0)
     masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
     result = train(_toy_config(tmp_path), classifier=toy_blackbox, masker=masker, train_data=squares_dataset(2048, 0),
@@ -55,8 +56,9 @@ def test_toy_masks_cover_the_square_and_fake_classes_get_small_masks(tmp_path, t
     assert summary["steps"] == 150 and result.images_per_s > 0
 
 
-def test_validation_uses_the_evaluation_runner_from_step_0_and_keeps_the_best_masker(tmp_path, toy_blackbox, toy_encoder, squares_dataset,
-                                                                                      single_thread):
+def test_validation_uses_the_evaluation_runner_from_step_0_and_keeps_the_best_masker(tmp_path, toy_blackbox,
+                                                                                     toy_encoder, squares_dataset,
+                                                                                     single_thread):
     from blackbox_saliency.training.validation import validate
 
     torch.manual_seed(0)
@@ -100,7 +102,8 @@ def test_toy_blackbox_labels_for_unlabelled_data(tmp_path, toy_blackbox, toy_enc
     masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
     with pytest.raises(InputError, match="--labels blackbox"):
         train(_toy_config(tmp_path, steps=2), classifier=toy_blackbox, masker=masker, train_data=data)
-    result = train(_toy_config(tmp_path, steps=2, labels="blackbox"), classifier=toy_blackbox, masker=masker, train_data=data)
+    result = train(_toy_config(tmp_path, steps=2, labels="blackbox"), classifier=toy_blackbox, masker=masker,
+                   train_data=data)
     assert result.steps == 2
 
 
@@ -115,23 +118,26 @@ def test_short_cifar_run_reduces_the_objective(tmp_path, data_dir, single_thread
     def fixed_batch_loss(masker) -> float:
         masker.eval()
         with torch.no_grad():
-            return float(objective(images, masker.forward_train(images, labels).masks, labels, alternative=alternative).total.mean())
+            return float(objective(images, masker.forward_train(images, labels).masks, labels,
+                                   alternative=alternative).total.mean())
 
     torch.manual_seed(0)
     masker = SaliencyMasker(10, encoder="cifar10_resnet20", preset="fast", classifier_name="cifar10_resnet20")
     masker.init_embedding_from_encoder_head()  # what the trainer does for a masker it builds (embedding_init="auto")
     before = fixed_batch_loss(masker)
-    config = TrainConfig(classifier="cifar10_resnet20", data=str(data_dir / "cifar10" / "cifar10_train25k.npz"), out=str(tmp_path / "c10"),
-                         preset="fast", steps=40, batch_size=8, lr=1e-2, progress=False, device="cpu", val_every=0, checkpoint_every=0)
+    config = TrainConfig(classifier="cifar10_resnet20", data=str(data_dir / "cifar10" / "cifar10_train25k.npz"),
+                         out=str(tmp_path / "c10"), preset="fast", steps=40, batch_size=8, lr=1e-2, progress=False,
+                         device="cpu", val_every=0, checkpoint_every=0)
     result = train(config, masker=masker)
     after = fixed_batch_loss(result.masker)
     assert after < before - 0.4, (before, after)
 
 
 def _cli(out: Path, data: Path, steps: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "blackbox_saliency", "train", "--classifier", "cifar10_resnet20", "--data", str(data), "--out", str(out),
-            "--preset", "fast", "--steps", str(steps), "--batch-size", "4", "--lr", "1e-2", "--checkpoint-every", "2", "--log-every", "1",
-            "--val-every", "0", "--device", "cpu", "--num-workers", "0", "--threads", "1", "--no-progress", *extra]
+    return [sys.executable, "-m", "blackbox_saliency", "train", "--classifier", "cifar10_resnet20", "--data", str(data),
+            "--out", str(out), "--preset", "fast", "--steps", str(steps), "--batch-size", "4", "--lr", "1e-2",
+            "--checkpoint-every", "2", "--log-every", "1", "--val-every", "0", "--device", "cpu", "--num-workers", "0",
+            "--threads", "1", "--no-progress", *extra]
 
 
 def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path, cifar_test_npz, single_thread):
@@ -143,7 +149,8 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path, cifar_t
 
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(_cli(killed, cifar_test_npz, 10_000), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(_cli(killed, cifar_test_npz, 10_000), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         while not (killed / "checkpoint.pt").exists():
@@ -158,7 +165,8 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path, cifar_t
             process.wait()
     assert process.returncode == -signal.SIGKILL
     saved_step = load_training_state(killed / "checkpoint.pt")["step"]
-    assert 2 <= saved_step < steps, saved_step  # the constant lr makes the long run's first steps those of the short run
+    # the constant lr makes the long run's first steps those of the short run
+    assert 2 <= saved_step < steps, saved_step
 
     assert main(_cli(killed, cifar_test_npz, steps, "--resume")[3:]) == 0
     logged = [json.loads(line)["step"] for line in (killed / "log.jsonl").read_text().splitlines()]
@@ -166,7 +174,8 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path, cifar_t
     resumed = logged[start:]
     assert resumed == list(range(saved_step + 1, steps + 1))
 
-    straight, again = load_training_state(tmp_path / "straight" / "checkpoint.pt"), load_training_state(killed / "checkpoint.pt")
+    straight = load_training_state(tmp_path / "straight" / "checkpoint.pt")
+    again = load_training_state(killed / "checkpoint.pt")
     assert straight["step"] == again["step"] == steps
     for key, value in straight["masker_state"].items():
         assert torch.equal(value, again["masker_state"][key]), key
@@ -174,50 +183,59 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path, cifar_t
         assert all(torch.equal(slot[k], again["optimizer"]["state"][index][k]) for k in slot)
 
 
-def test_an_existing_run_is_never_overwritten_without_being_asked(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread):
+def test_an_existing_run_is_never_overwritten_without_being_asked(tmp_path, toy_blackbox, toy_encoder, squares_dataset,
+                                                                  single_thread):
     def masker():
         return SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
 
     data = squares_dataset(64, 1)
-    first = train(_toy_config(tmp_path, steps=2, checkpoint_every=1), classifier=toy_blackbox, masker=masker(), train_data=data)
+    first = train(_toy_config(tmp_path, steps=2, checkpoint_every=1), classifier=toy_blackbox, masker=masker(),
+                  train_data=data)
     run = Path(first.masker_path).parent
     before = {name: (run / name).read_bytes() for name in ("checkpoint.pt", "masker.pt", "log.jsonl")}
-    with pytest.raises(InputError, match=r"already holds a run \(checkpoint.pt, masker.pt, log.jsonl, result.json\); pass --resume.*--overwrite.*Nothing was changed"):
+    held = r"already holds a run \(checkpoint.pt, masker.pt, log.jsonl, result.json\); "
+    with pytest.raises(InputError, match=held + r"pass --resume.*--overwrite.*Nothing was changed"):
         train(_toy_config(tmp_path, steps=3), classifier=toy_blackbox, masker=masker(), train_data=data)
     assert {name: (run / name).read_bytes() for name in before} == before
     with pytest.raises(InputError, match="contradict"):
-        train(_toy_config(tmp_path, steps=3, resume="auto", overwrite=True), classifier=toy_blackbox, masker=masker(), train_data=data)
-    again = train(_toy_config(tmp_path, steps=3, overwrite=True), classifier=toy_blackbox, masker=masker(), train_data=data)
+        train(_toy_config(tmp_path, steps=3, resume="auto", overwrite=True), classifier=toy_blackbox, masker=masker(),
+              train_data=data)
+    again = train(_toy_config(tmp_path, steps=3, overwrite=True), classifier=toy_blackbox, masker=masker(),
+                  train_data=data)
     assert again.steps == 3 and (run / "masker.pt").read_bytes() != before["masker.pt"]
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(InputError, match="is an existing file, not a folder"):
-        train(_toy_config(tmp_path, out=str(tmp_path / "a_file")), classifier=toy_blackbox, masker=masker(), train_data=data)
+        train(_toy_config(tmp_path, out=str(tmp_path / "a_file")), classifier=toy_blackbox, masker=masker(),
+              train_data=data)
 
 
-def test_resuming_another_run_never_replaces_a_finished_run(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread):
+def test_resuming_another_run_never_replaces_a_finished_run(tmp_path, toy_blackbox, toy_encoder, squares_dataset,
+                                                            single_thread):
     """``train --resume OTHER/checkpoint.pt --out DIR`` where DIR holds a finished run: refused, DIR untouched."""
 
     def masker():
         return SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(8,))
 
     data = squares_dataset(64, 1)
-    other = train(_toy_config(tmp_path, out=str(tmp_path / "other"), steps=2, checkpoint_every=1), classifier=toy_blackbox, masker=masker(),
-                  train_data=data)
-    finished = train(_toy_config(tmp_path, out=str(tmp_path / "finished"), steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
+    other = train(_toy_config(tmp_path, out=str(tmp_path / "other"), steps=2, checkpoint_every=1),
+                  classifier=toy_blackbox, masker=masker(), train_data=data)
+    finished = train(_toy_config(tmp_path, out=str(tmp_path / "finished"), steps=2), classifier=toy_blackbox,
+                     masker=masker(), train_data=data)
     folder = Path(finished.masker_path).parent
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    with pytest.raises(InputError, match=r"continues another run, but --out .* already holds a run.*Nothing was changed"):
-        train(_toy_config(tmp_path, out=str(folder), steps=4, resume=str(other.checkpoint_path)), classifier=toy_blackbox, masker=masker(),
-              train_data=data)
+    with pytest.raises(InputError,
+                       match=r"continues another run, but --out .* already holds a run.*Nothing was changed"):
+        train(_toy_config(tmp_path, out=str(folder), steps=4, resume=str(other.checkpoint_path)),
+              classifier=toy_blackbox, masker=masker(), train_data=data)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-    moved = train(_toy_config(tmp_path, out=str(tmp_path / "fresh"), steps=4, resume=str(other.checkpoint_path)), classifier=toy_blackbox,
-                  masker=masker(), train_data=data)
+    moved = train(_toy_config(tmp_path, out=str(tmp_path / "fresh"), steps=4, resume=str(other.checkpoint_path)),
+                  classifier=toy_blackbox, masker=masker(), train_data=data)
     assert moved.steps == 4
 
 
 def test_bad_inputs_fail_with_clear_errors(tmp_path, cifar_test_npz):
-    base = dict(classifier="cifar10_resnet20", data=str(cifar_test_npz), out=str(tmp_path / "run"), preset="fast", steps=2,
-                batch_size=4, progress=False, device="cpu")
+    base = dict(classifier="cifar10_resnet20", data=str(cifar_test_npz), out=str(tmp_path / "run"), preset="fast",
+                steps=2, batch_size=4, progress=False, device="cpu")
     with pytest.raises(PluginError, match="no classifier named 'nope'"):
         train(TrainConfig(**{**base, "classifier": "nope"}))
     with pytest.raises(DataNotFoundError, match="does not exist"):
@@ -230,16 +248,20 @@ def test_bad_inputs_fail_with_clear_errors(tmp_path, cifar_test_npz):
         train(TrainConfig(**base, resume=str(tmp_path / "none.pt")))
 
 
-def test_init_from_a_trained_masker_fine_tunes_it(tmp_path, toy_blackbox, toy_encoder, squares, squares_dataset, single_thread):
+def test_init_from_a_trained_masker_fine_tunes_it(tmp_path, toy_blackbox, toy_encoder, squares, squares_dataset,
+                                                  single_thread):
     torch.manual_seed(0)
     masker = SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,))
-    first = train(_toy_config(tmp_path, steps=40), classifier=toy_blackbox, masker=masker, train_data=squares_dataset(256, 0))
+    first = train(_toy_config(tmp_path, steps=40), classifier=toy_blackbox, masker=masker,
+                  train_data=squares_dataset(256, 0))
     # one step with a vanishing learning rate: the fine-tuned masker's weights start where the first run ended
     # (batch-norm running statistics do move in that step, so weights are compared, not masks)
-    tuned = train(_toy_config(tmp_path, out=str(tmp_path / "tuned"), steps=1, lr=1e-12, init_from=str(first.masker_path), tv_coef=7.0),
-                  classifier=toy_blackbox, train_data=squares_dataset(64, 1))
+    tuned = train(_toy_config(tmp_path, out=str(tmp_path / "tuned"), steps=1, lr=1e-12,
+                              init_from=str(first.masker_path), tv_coef=7.0), classifier=toy_blackbox,
+                  train_data=squares_dataset(64, 1))
     trained = dict(first.masker.named_parameters())
-    fresh = dict(SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False, upsampler_channels=(16,)).named_parameters())
+    fresh = dict(SaliencyMasker(3, encoder=toy_encoder, preset="fast", encoder_pretrained=False,
+                                upsampler_channels=(16,)).named_parameters())
     for name, weight in tuned.masker.named_parameters():
         if name.startswith("encoder."):
             continue
@@ -257,7 +279,8 @@ def test_init_from_a_trained_masker_fine_tunes_it(tmp_path, toy_blackbox, toy_en
               train_data=squares_dataset(64, 1))
 
 
-def test_two_runs_on_one_new_out_folder_never_both_write(tmp_path, toy_blackbox, toy_encoder, squares_dataset, single_thread, monkeypatch):
+def test_two_runs_on_one_new_out_folder_never_both_write(tmp_path, toy_blackbox, toy_encoder, squares_dataset,
+                                                         single_thread, monkeypatch):
     """A run holds ``out/.lock`` while it writes; a second run started beside it is refused, and one that finds the
     first run finished once it holds the lock refuses too (nothing of the first run is lost)."""
     import fcntl
@@ -273,23 +296,26 @@ def test_two_runs_on_one_new_out_folder_never_both_write(tmp_path, toy_blackbox,
     with open(out / ".lock", "a+") as held:  # the first run, still writing
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(InputError, match="another training run is writing to --out"):
-            train(_toy_config(tmp_path, out=str(out), steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
+            train(_toy_config(tmp_path, out=str(out), steps=2), classifier=toy_blackbox, masker=masker(),
+                  train_data=data)
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
-    build = trainer._build_run
+    build = trainer.build_run
 
     def first_run_finishes_meanwhile(*args, **kwargs):
         run = build(*args, **kwargs)
         (out / "masker.pt").write_bytes(b"the first run's masker")
         return run
 
-    monkeypatch.setattr(trainer, "_build_run", first_run_finishes_meanwhile)
+    monkeypatch.setattr(trainer, "build_run", first_run_finishes_meanwhile)
     with pytest.raises(InputError, match="already holds a run"):
         train(_toy_config(tmp_path, out=str(out), steps=2), classifier=toy_blackbox, masker=masker(), train_data=data)
     assert (out / "masker.pt").read_bytes() == b"the first run's masker"
 
 
-def test_a_killed_overwrite_run_leaves_none_of_the_old_runs_files(tmp_path, toy_blackbox, toy_encoder, squares_dataset, monkeypatch):
-    """Before, a run started with --overwrite and killed left the old masker.pt and result.json beside its own checkpoint."""
+def test_a_killed_overwrite_run_leaves_none_of_the_old_runs_files(tmp_path, toy_blackbox, toy_encoder, squares_dataset,
+                                                                  monkeypatch):
+    """Before, a run started with --overwrite and killed left the old masker.pt and result.json beside its own
+    checkpoint."""
     import blackbox_saliency.training.trainer as trainer
 
     def masker():
@@ -303,7 +329,8 @@ def test_a_killed_overwrite_run_leaves_none_of_the_old_runs_files(tmp_path, toy_
     def killed(run_state):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "_train_loop", killed)
+    monkeypatch.setattr(trainer, "train_loop", killed)
     with pytest.raises(KeyboardInterrupt):
         train(_toy_config(tmp_path, steps=3, overwrite=True), classifier=toy_blackbox, masker=masker(), train_data=data)
-    assert not any((run / name).exists() for name in ("masker.pt", "result.json", "checkpoint.pt", "best.pt", "log.jsonl"))
+    assert not any((run / name).exists() for name in ("masker.pt", "result.json", "checkpoint.pt", "best.pt",
+                                                      "log.jsonl"))
