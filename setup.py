@@ -2,9 +2,10 @@
 
 The extension ``blackbox_saliency._C`` holds the fused mask kernels (csrc/). It is built with
 torch.utils.cpp_extension: C++ (OpenMP-parallel) always, CUDA as well where torch is a CUDA build that
-sees a GPU (or ``BLACKBOX_SALIENCY_BUILD_CUDA=1``) and a CUDA toolkit with a working ``nvcc`` is found. Without torch at build time, or when the
-compilation fails, the package installs without it and ``blackbox_saliency.fast`` falls back to
-plain torch ops (``blackbox_saliency.fast.active_path()`` says which path is active).
+sees a GPU (or ``BLACKBOX_SALIENCY_BUILD_CUDA=1``) and a CUDA toolkit with a working ``nvcc`` is found.
+Without torch at build time, or when the compilation fails, the package installs without it and
+``blackbox_saliency.fast`` falls back to plain torch ops (``blackbox_saliency.fast.active_path()`` says which
+path is active).
 
 Environment switches:
     BLACKBOX_SALIENCY_NO_EXTENSION=1   build no extension at all.
@@ -89,49 +90,52 @@ def _cuda_wanted(torch, cuda_home: str | None) -> tuple[bool, str]:  # noqa: ANN
     return True, ""
 
 
-def _extension_setup() -> dict:
-    """ext_modules and cmdclass for setup(), or {} when no extension can or should be built."""
-    if _flag("BLACKBOX_SALIENCY_NO_EXTENSION"):
-        _warn("BLACKBOX_SALIENCY_NO_EXTENSION is set: building without the native extension (torch fallback).")
-        return {}
-    _point_cuda_home()
+def _import_torch():  # noqa: ANN202 - (torch, torch.utils.cpp_extension), or None
+    """torch and its extension builder, or None (with a warning) when torch is not importable at build time."""
     try:
         import torch
         from torch.utils import cpp_extension
     except ImportError as error:
         if _flag("BLACKBOX_SALIENCY_REQUIRE_EXTENSION"):
             raise
-        _warn(f"torch is not importable at build time ({error}); building without the native extension (torch fallback).")
-        return {}
+        _warn(
+            f"torch is not importable at build time ({error}); building without the native extension (torch fallback)."
+        )
+        return None
+    return torch, cpp_extension
 
+
+def _compile_flags(torch) -> tuple[list[str], list[str]]:  # noqa: ANN001
+    """Compiler and linker flags of the C++ sources."""
     cxx_flags = ["-O3", "-g0"]  # -g0: no debug info (Python's CFLAGS add -g), a 10x smaller .so
     link_flags: list[str] = []
     if sys.platform != "win32" and "OpenMP" in torch.__config__.parallel_info():
         # at::parallel_for is an inline OpenMP region: without -fopenmp it runs on one thread.
         cxx_flags.append("-fopenmp")
         link_flags.append("-fopenmp")
-    use_cuda, why_not = _cuda_wanted(torch, cpp_extension.CUDA_HOME)
+    return cxx_flags, link_flags
 
-    def make_extension(cuda: bool):  # noqa: ANN202
-        common = dict(
-            name="blackbox_saliency._C",
-            sources=CPU_SOURCES + (CUDA_SOURCES if cuda else []),
-            include_dirs=[str(ROOT / CSRC)],
-            extra_link_args=link_flags,
+
+def _make_extension(cpp_extension, cuda: bool, cxx_flags: list[str], link_flags: list[str]):  # noqa: ANN001, ANN202
+    """The ``blackbox_saliency._C`` extension: C++ kernels, and CUDA kernels with ``cuda``."""
+    common = dict(
+        name="blackbox_saliency._C",
+        sources=CPU_SOURCES + (CUDA_SOURCES if cuda else []),
+        include_dirs=[str(ROOT / CSRC)],
+        extra_link_args=link_flags,
+    )
+    if cuda:
+        return cpp_extension.CUDAExtension(
+            define_macros=[("BLACKBOX_SALIENCY_WITH_CUDA", "1")],
+            extra_compile_args={"cxx": list(cxx_flags), "nvcc": ["-O3", "--fmad=false"]},
+            **common,
         )
-        if cuda:
-            return cpp_extension.CUDAExtension(
-                define_macros=[("BLACKBOX_SALIENCY_WITH_CUDA", "1")],
-                extra_compile_args={"cxx": list(cxx_flags), "nvcc": ["-O3", "--fmad=false"]},
-                **common,
-            )
-        return cpp_extension.CppExtension(extra_compile_args={"cxx": list(cxx_flags)}, **common)
+    return cpp_extension.CppExtension(extra_compile_args={"cxx": list(cxx_flags)}, **common)
 
-    if use_cuda:
-        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_CUDA_ARCHS)
-        print(f"blackbox-saliency setup: building C++ and CUDA kernels for TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']}")
-    else:
-        print(f"blackbox-saliency setup: building C++ kernels only ({why_not})")
+
+def _optional_build(cpp_extension, cpu_only):  # noqa: ANN001, ANN202
+    """A build_ext command that retries with ``cpu_only()`` when the CUDA kernels fail and installs without the
+    extension when that fails too (unless BLACKBOX_SALIENCY_REQUIRE_EXTENSION is set)."""
 
     class OptionalBuildExtension(cpp_extension.BuildExtension):
         """Builds the extension; if CUDA fails retries C++ only; if that fails installs without it."""
@@ -146,7 +150,7 @@ def _extension_setup() -> dict:
                 failure = error
             if any(source.endswith(".cu") for ext in self.extensions for source in ext.sources):
                 _warn(f"building the CUDA kernels failed ({failure}); retrying with the C++ kernels only.")
-                self.extensions = [make_extension(cuda=False)]
+                self.extensions = [cpu_only()]
                 try:
                     super().build_extensions()
                     return
@@ -155,9 +159,35 @@ def _extension_setup() -> dict:
             _warn(f"building blackbox_saliency._C failed ({failure}); installing without it (torch fallback).")
             self.extensions = []
 
+    return OptionalBuildExtension.with_options(use_ninja=True)
+
+
+def _extension_setup() -> dict:
+    """ext_modules and cmdclass for setup(), or {} when no extension can or should be built."""
+    if _flag("BLACKBOX_SALIENCY_NO_EXTENSION"):
+        _warn("BLACKBOX_SALIENCY_NO_EXTENSION is set: building without the native extension (torch fallback).")
+        return {}
+    _point_cuda_home()
+    imported = _import_torch()
+    if imported is None:
+        return {}
+    torch, cpp_extension = imported
+    cxx_flags, link_flags = _compile_flags(torch)
+    use_cuda, why_not = _cuda_wanted(torch, cpp_extension.CUDA_HOME)
+    if use_cuda:
+        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_CUDA_ARCHS)
+        print(
+            "blackbox-saliency setup: building C++ and CUDA kernels for "
+            f"TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']}"
+        )
+    else:
+        print(f"blackbox-saliency setup: building C++ kernels only ({why_not})")
+    def cpu_only():  # noqa: ANN202
+        return _make_extension(cpp_extension, False, cxx_flags, link_flags)
+
     return {
-        "ext_modules": [make_extension(cuda=use_cuda)],
-        "cmdclass": {"build_ext": OptionalBuildExtension.with_options(use_ninja=True)},
+        "ext_modules": [_make_extension(cpp_extension, use_cuda, cxx_flags, link_flags)],
+        "cmdclass": {"build_ext": _optional_build(cpp_extension, cpu_only)},
     }
 
 

@@ -36,16 +36,26 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         for start in range(0, len(data), args.batch_size):
             batch = collate([data[i] for i in range(start, min(len(data), start + args.batch_size))])
-            fake = (batch.labels + torch.randint(1, classifier.num_classes, batch.labels.shape, generator=generator)) % classifier.num_classes
+            fake = (
+                batch.labels + torch.randint(1, classifier.num_classes, batch.labels.shape, generator=generator)
+            ) % classifier.num_classes
             true_means.append(masker(batch.images, batch.labels).mean(dim=(1, 2, 3)))
             fake_means.append(masker(batch.images, fake).mean(dim=(1, 2, 3)))
             top2 = classifier(batch.images).topk(2, dim=1).indices
-            differences.append((masker(batch.images, top2[:, 0]) - masker(batch.images, top2[:, 1])).abs().mean(dim=(1, 2, 3)))
+            differences.append(
+                (masker(batch.images, top2[:, 0]) - masker(batch.images, top2[:, 1])).abs().mean(dim=(1, 2, 3))
+            )
     true, fake, diff = torch.cat(true_means), torch.cat(fake_means), torch.cat(differences)
     print(f"{args.masker} on {len(true)} photos of {args.data}")
-    print(f"mean mask: labelled class {true.mean():.4f}, random other class {fake.mean():.4f} (max over photos {fake.max():.4f})")
-    print(f"top-1 vs top-2 class: mean |mask difference| {diff.mean():.4f} (min {diff.min():.4f}); photos with a difference > 0.01: "
-          f"{(diff > 0.01).float().mean():.1%}")
+    print(
+        f"mean mask: labelled class {true.mean():.4f}, random other class {fake.mean():.4f} "
+        f"(max over photos {fake.max():.4f})"
+    )
+    print(
+        f"top-1 vs top-2 class: mean |mask difference| {diff.mean():.4f} (min {diff.min():.4f}); "
+        "photos with a difference > 0.01: "
+        f"{(diff > 0.01).float().mean():.1%}"
+    )
     return 0
 
 

@@ -58,7 +58,11 @@ def _make_step(impl: Impl, mode: str, masks, images, alternative, grads) -> Call
 
 
 def _time_pair(
-    steps: tuple[Callable[[], None], Callable[[], None]], device: torch.device, repeats: int, min_time: float, clock: Callable[[], float]
+    steps: tuple[Callable[[], None], Callable[[], None]],
+    device: torch.device,
+    repeats: int,
+    min_time: float,
+    clock: Callable[[], float],
 ) -> tuple[float, float]:
     """Median seconds of each step, the two run alternately."""
     for step in steps:  # warm-up
@@ -77,7 +81,7 @@ def _time_pair(
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 224, 512], help="image side in pixels")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64])
@@ -88,14 +92,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads on CPU")
     parser.add_argument("--repeats", type=int, default=7, help="at least this many timed calls of each")
-    parser.add_argument("--min-time", type=float, default=1.0, help="keep timing each cell for at least this many seconds")
+    parser.add_argument(
+        "--min-time", type=float, default=1.0, help="keep timing each cell for at least this many seconds"
+    )
     parser.add_argument(
         "--clock",
         default="wall",
         choices=["wall", "cpu"],
         help="wall: perf_counter; cpu: process CPU time, immune to other processes' load (use with --threads 1 on CPU)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
 
     device = torch.device(args.device)

@@ -18,7 +18,7 @@ Variants (``--variants``):
 
 Example::
 
-    python benches/masker_speed.py                        # fast preset, efficientnet_lite0 encoder, 224 px, batches 1 and 8
+    python benches/masker_speed.py   # fast preset, efficientnet_lite0 encoder, 224 px, batches 1 and 8
     python benches/masker_speed.py --variants blackbox eager torchscript_frozen --batches 1 --repeats 30
     python benches/masker_speed.py --encoder resnet50 --preset paper --no-pretrained
 """
@@ -37,7 +37,17 @@ from pathlib import Path
 
 import torch
 
-ALL_VARIANTS = ("blackbox", "blackbox_ts", "eager", "torchscript", "torchscript_frozen", "compile", "export", "aoti", "onnx")
+ALL_VARIANTS = (
+    "blackbox",
+    "blackbox_ts",
+    "eager",
+    "torchscript",
+    "torchscript_frozen",
+    "compile",
+    "export",
+    "aoti",
+    "onnx",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,8 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoder", default="efficientnet_lite0")
     parser.add_argument("--preset", default="fast", choices=("fast", "paper"))
     parser.add_argument("--classifier", default="efficientnet_lite0", help="black box measured alongside (plugin name)")
-    parser.add_argument("--masker", default=None, help="a masker name or checkpoint to measure instead of a fresh (untrained) model")
-    parser.add_argument("--no-pretrained", action="store_true", help="random encoder / black-box weights (speed is the same)")
+    parser.add_argument(
+        "--masker", default=None, help="a masker name or checkpoint to measure instead of a fresh (untrained) model"
+    )
+    parser.add_argument(
+        "--no-pretrained", action="store_true", help="random encoder / black-box weights (speed is the same)"
+    )
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=20, help="timed rounds per batch size")
@@ -70,77 +84,62 @@ def build(args: argparse.Namespace):
     return classifier.eval() if classifier is not None else None, masker.eval()
 
 
-def make_variants(args, classifier, masker, workdir: Path) -> tuple[dict[str, Callable], list[str]]:
-    from blackbox_saliency.export import MaskerExportWrapper, export_masker
+class VariantBuilders:
+    """How each variant of :data:`ALL_VARIANTS` is made: one method per variant, returning the callable to time."""
 
-    wanted = set(args.variants)
-    fns: dict[str, Callable] = {}
-    notes: list[str] = []
-    example = (torch.rand(2, 3, args.size, args.size), torch.zeros(2, dtype=torch.long))
+    def __init__(self, args: argparse.Namespace, classifier, masker, workdir: Path) -> None:
+        self.args, self.classifier, self.masker, self.workdir = args, classifier, masker, workdir
+        self.example = (torch.rand(2, 3, args.size, args.size), torch.zeros(2, dtype=torch.long))
 
-    def attempt(name: str, make: Callable[[], Callable]) -> None:
-        if name not in wanted:
-            return
-        start = time.perf_counter()
-        try:
-            fn = make()
-            with torch.inference_mode():
-                fn(*example) if name not in ("blackbox", "blackbox_ts") else fn(example[0])
-            fns[name] = fn
-            notes.append(f"{name}: ready in {time.perf_counter() - start:.1f} s")
-        except Exception as exc:  # report and go on: a failing variant must not hide the others
-            notes.append(f"{name}: FAILED ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''})")
-            if "--debug" in sys.argv:
-                traceback.print_exc()
+    def _export(self, name: str, fmt: str, batch: int) -> Path:
+        from blackbox_saliency.export import export_masker
 
-    if classifier is not None:
-        attempt("blackbox", lambda: classifier)
+        return export_masker(self.masker, self.workdir / name, fmt, size=self.args.size, batch=batch).path
 
-        def blackbox_ts():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                traced = torch.jit.trace(classifier, example[0][:1], check_trace=False)
-                return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+    def blackbox(self) -> Callable:
+        return self.classifier
 
-        attempt("blackbox_ts", blackbox_ts)
-    attempt("eager", lambda: masker)
+    def blackbox_ts(self) -> Callable:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(self.classifier, self.example[0][:1], check_trace=False)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
-    def torchscript():
-        path = export_masker(masker, workdir / "masker.pt", "torchscript", size=args.size, batch=1).path
+    def eager(self) -> Callable:
+        return self.masker
+
+    def torchscript(self) -> Callable:
+        path = self._export("masker.pt", "torchscript", batch=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.jit.load(str(path))
 
-    attempt("torchscript", torchscript)
-
-    def torchscript_frozen():
+    def torchscript_frozen(self) -> Callable:
+        path = self.workdir / "masker.pt"
+        if not path.exists():
+            path = self._export("masker.pt", "torchscript", batch=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            module = torch.jit.load(str(workdir / "masker.pt")) if (workdir / "masker.pt").exists() else torch.jit.load(
-                str(export_masker(masker, workdir / "masker.pt", "torchscript", size=args.size).path)
-            )
+            module = torch.jit.load(str(path))
             return torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
 
-    attempt("torchscript_frozen", torchscript_frozen)
-    attempt("compile", lambda: torch.compile(MaskerExportWrapper(masker).eval()))
+    def compile(self) -> Callable:
+        from blackbox_saliency.export import MaskerExportWrapper
 
-    def exported():
-        path = export_masker(masker, workdir / "masker.pt2", "export", size=args.size, batch=2).path
+        return torch.compile(MaskerExportWrapper(self.masker).eval())
+
+    def export(self) -> Callable:
+        path = self._export("masker.pt2", "export", batch=2)
         with open(path, "rb") as handle:
             return torch.export.load(handle).module()
 
-    attempt("export", exported)
-
-    def aoti():
+    def aoti(self) -> Callable:
         import torch._inductor
 
-        path = export_masker(masker, workdir / "masker_aoti.pt2", "aoti", size=args.size, batch=2).path
-        return torch._inductor.aoti_load_package(str(path))
+        return torch._inductor.aoti_load_package(str(self._export("masker_aoti.pt2", "aoti", batch=2)))
 
-    attempt("aoti", aoti)
-
-    def onnx():
-        path = export_masker(masker, workdir / "masker.onnx", "onnx", size=args.size, batch=2).path
+    def onnx(self) -> Callable:
+        path = self._export("masker.onnx", "onnx", batch=2)
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -150,14 +149,39 @@ def make_variants(args, classifier, masker, workdir: Path) -> tuple[dict[str, Ca
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return lambda images, classes: session.run(["masks"], {"images": images.numpy(), "classes": classes.numpy()})[0]
 
-    attempt("onnx", onnx)
+
+def make_variants(args, classifier, masker, workdir: Path) -> tuple[dict[str, Callable], list[str]]:
+    """The wanted variants that could be made (each called once on an example), and a note per variant."""
+    builders = VariantBuilders(args, classifier, masker, workdir)
+    fns: dict[str, Callable] = {}
+    notes: list[str] = []
+    for name in ALL_VARIANTS:
+        if name not in args.variants or (name.startswith("blackbox") and classifier is None):
+            continue
+        start = time.perf_counter()
+        try:
+            fn = getattr(builders, name)()
+            with torch.inference_mode():
+                fn(builders.example[0]) if name.startswith("blackbox") else fn(*builders.example)
+            fns[name] = fn
+            notes.append(f"{name}: ready in {time.perf_counter() - start:.1f} s")
+        except Exception as exc:  # report and go on: a failing variant must not hide the others
+            message = str(exc).strip()
+            notes.append(f"{name}: FAILED ({type(exc).__name__}: {message.splitlines()[0][:160] if message else ''})")
+            if "--debug" in sys.argv:
+                traceback.print_exc()
     return fns, notes
 
 
-def measure(fns: dict[str, Callable], size: int, batch: int, num_classes: int, repeats: int, warmup: int) -> dict[str, list[float]]:
+def measure(
+    fns: dict[str, Callable], size: int, batch: int, num_classes: int, repeats: int, warmup: int
+) -> dict[str, list[float]]:
     images = torch.rand(batch, 3, size, size)
     classes = torch.randint(0, num_classes, (batch,))
-    calls = {name: (lambda f=fn: f(images)) if name.startswith("blackbox") else (lambda f=fn: f(images, classes)) for name, fn in fns.items()}
+    calls = {
+        name: (lambda f=fn: f(images)) if name.startswith("blackbox") else (lambda f=fn: f(images, classes))
+        for name, fn in fns.items()
+    }
     times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
         for _ in range(warmup):
@@ -178,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     classifier, masker = build(args)
     print(
         f"# masker: encoder={masker.config['encoder']} preset={masker.config['preset']} "
-        f"decoder={masker.config['upsampler_channels']}x{masker.config['bottlenecks_per_block']} mask stride={masker.mask_stride}; "
-        f"black box: {args.classifier}; {args.size}x{args.size} px; CPU threads={torch.get_num_threads()}; torch {torch.__version__}"
+        f"decoder={masker.config['upsampler_channels']}x{masker.config['bottlenecks_per_block']} "
+        f"mask stride={masker.mask_stride}; black box: {args.classifier}; {args.size}x{args.size} px; "
+        f"CPU threads={torch.get_num_threads()}; torch {torch.__version__}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         fns, notes = make_variants(args, classifier, masker, Path(tmp))

@@ -40,14 +40,25 @@ PEERS = ("masker", "gradient", "gradcam", "cam", "iterative")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classifier", default="efficientnet_lite0", help="black box explained by every method")
-    parser.add_argument("--masker", default=None, help="trained masker (registered name or checkpoint); default: untrained fast SaliencyMasker")
+    parser.add_argument(
+        "--masker",
+        default=None,
+        help="trained masker (registered name or checkpoint); default: untrained fast SaliencyMasker",
+    )
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per batch size")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
-    parser.add_argument("--iterative-steps", type=int, default=300, help="steps of the iterative optimisation being compared")
-    parser.add_argument("--iterative-timed-steps", type=int, default=10, help="steps actually timed per call (scaled to --iterative-steps)")
+    parser.add_argument(
+        "--iterative-steps", type=int, default=300, help="steps of the iterative optimisation being compared"
+    )
+    parser.add_argument(
+        "--iterative-timed-steps",
+        type=int,
+        default=10,
+        help="steps actually timed per call (scaled to --iterative-steps)",
+    )
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
     return parser.parse_args(argv)
 
@@ -81,17 +92,25 @@ def build(args: argparse.Namespace) -> tuple[dict[str, Callable], dict[str, floa
         notes.append(f"gradcam: pytorch-grad-cam GradCAM on {gradcam.layer_name}")
     if "cam" in wanted:
         calls["cam"] = load_masker("cam", classifier=classifier)
-        notes.append("cam: class activation map of the black box's own pooled layer and head (one forward, no gradients)")
+        notes.append(
+            "cam: class activation map of the black box's own pooled layer and head (one forward, no gradients)"
+        )
     if "iterative" in wanted:
         timed = max(1, min(args.iterative_timed_steps, args.iterative_steps))
         calls["iterative"] = load_masker("iterative", classifier=classifier, steps=timed)
         scale["iterative"] = args.iterative_steps / timed
-        how = "timed in full" if timed == args.iterative_steps else f"{timed} steps timed, scaled x{scale['iterative']:.0f}"
+        how = (
+            "timed in full"
+            if timed == args.iterative_steps
+            else f"{timed} steps timed, scaled x{scale['iterative']:.0f}"
+        )
         notes.append(f"iterative: {args.iterative_steps} Adam steps on the paper objective ({how})")
     return calls, scale, notes
 
 
-def measure(calls: dict[str, Callable], size: int, batch: int, num_classes: int, repeats: int, warmup: int) -> dict[str, list[float]]:
+def measure(
+    calls: dict[str, Callable], size: int, batch: int, num_classes: int, repeats: int, warmup: int
+) -> dict[str, list[float]]:
     images = torch.rand(batch, 3, size, size)
     classes = torch.randint(0, num_classes, (batch,))
     times: dict[str, list[float]] = {name: [] for name in calls}
@@ -114,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     num_classes = 1000
     for fn in calls.values():
         num_classes = getattr(fn, "num_classes", None) or num_classes
-    print(f"# black box: {args.classifier}; {args.size}x{args.size} px; CPU threads={torch.get_num_threads()}; torch {torch.__version__}")
+    print(
+        f"# black box: {args.classifier}; {args.size}x{args.size} px; CPU threads={torch.get_num_threads()}; "
+        f"torch {torch.__version__}"
+    )
     for note in notes:
         print(f"# {note}")
     header = f"{'method':<12}{'batch':>6}{'median ms':>13}{'masks/s':>11}{'masker is x faster':>20}"

@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.data.paths import require
+from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.training import TrainConfig, train
 from blackbox_saliency.training.data import build_dataset
 from blackbox_saliency.training.precision import cpu_bf16_support, resolve_precision
@@ -66,7 +66,9 @@ class StepBench:
 
         self.device = device
         self.classifier = load_classifier("efficientnet_lite0").to(device).eval()
-        self.masker = SaliencyMasker(1000, encoder="efficientnet_lite0", preset="fast", feature_filter="relative", gate_skips=True).to(device)
+        self.masker = SaliencyMasker(
+            1000, encoder="efficientnet_lite0", preset="fast", feature_filter="relative", gate_skips=True
+        ).to(device)
         self.masker.init_embedding_from_encoder_head()
         self.masker.train()
         self.params = list(self.masker.trainable_parameters())
@@ -97,7 +99,9 @@ class StepBench:
         self.classifier.to(memory_format=fmt)
         self.masker.encoder.to(memory_format=fmt)
 
-    def step(self, precision: str, channels_last: bool, skip_fakes: bool, generator: torch.Generator, compiled: bool = False) -> dict[str, float]:
+    def step(
+        self, precision: str, channels_last: bool, skip_fakes: bool, generator: torch.Generator, compiled: bool = False
+    ) -> dict[str, float]:
         choice = resolve_precision(precision, self.device)
         encode, decode = self._networks(compiled)
         times: dict[str, float] = {}
@@ -145,6 +149,41 @@ class StepBench:
         return times
 
 
+def _time_variants(bench: StepBench, variants: list, args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    """Phase timings of ``args.repeats`` x ``args.steps`` steps per variant, interleaved, after one warm-up each."""
+    generator = torch.Generator().manual_seed(0)
+    timings: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for _, options in variants:  # warm-up (one-off allocations, oneDNN kernel selection, compilation)
+        bench.set_channels_last(options["channels_last"])
+        tick = time.perf_counter()
+        bench.step(**options, generator=generator)
+        if options.get("compiled"):
+            for _ in range(2):  # recompilations for a second shape of the fake-selector split settle here
+                bench.step(**options, generator=generator)
+            print(f"  torch.compile warm-up (compilation + 3 steps): {time.perf_counter() - tick:.0f} s", flush=True)
+    for _ in range(args.repeats):
+        for name, options in variants:
+            bench.set_channels_last(options["channels_last"])
+            for _ in range(args.steps):
+                timings[name].append(bench.step(**options, generator=generator))
+    return timings
+
+
+def _print_timings(batch: int, names: list[str], timings: dict[str, list[dict[str, float]]]) -> None:
+    """Images per second, the ratio to the first variant and the median time of each phase."""
+    header = f"{'variant':<48} {'images/s':>9} {'ratio':>6} " + " ".join(f"{p:>18}" for p in PHASES)
+    print(header)
+    base = None
+    for name in names:
+        steps = timings[name]
+        total = statistics.median(sum(t.values()) for t in steps)
+        compute = statistics.median(sum(v for k, v in t.items() if k != "data") for t in steps)
+        speed = batch / total
+        base = base or speed
+        phases = " ".join(f"{statistics.median(t[p] for t in steps) * 1000:>15.0f} ms" for p in PHASES)
+        print(f"{name:<48} {speed:>9.1f} {speed / base:>5.2f}x {phases}   (compute only {batch / compute:.1f} img/s)")
+
+
 def imagenet(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     data = require("imagenet/sample")
@@ -157,58 +196,69 @@ def imagenet(args: argparse.Namespace) -> None:
         (f"all: {best} + channels-last + skip fakes", dict(precision=best, channels_last=True, skip_fakes=True)),
     ]
     if args.compile:
-        variants.append(("all + torch.compile (encoder, decoder)", dict(precision=best, channels_last=True, skip_fakes=True, compiled=True)))
-    print(f"CPU: {_cpu_model()}; native bf16: {cpu_bf16_support() or 'none'}; torch {torch.__version__}; "
-          f"{torch.get_num_threads()} threads; device {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+        variants.append(
+            (
+                "all + torch.compile (encoder, decoder)",
+                dict(precision=best, channels_last=True, skip_fakes=True, compiled=True),
+            )
+        )
+    print(
+        f"CPU: {_cpu_model()}; native bf16: {cpu_bf16_support() or 'none'}; torch {torch.__version__}; "
+        f"{torch.get_num_threads()} threads; device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    )
     print(f"auto precision here: {resolve_precision('auto', device).name} ({resolve_precision('auto', device).reason})")
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
-        bench = StepBench(device, batch, data)
-        generator = torch.Generator().manual_seed(0)
-        timings: dict[str, list[dict[str, float]]] = defaultdict(list)
-        for name, options in variants:  # warm-up (one-off allocations, oneDNN kernel selection, compilation)
-            bench.set_channels_last(options["channels_last"])
-            tick = time.perf_counter()
-            bench.step(**options, generator=generator)
-            if options.get("compiled"):
-                for _ in range(2):  # recompilations for a second shape of the fake-selector split settle here
-                    bench.step(**options, generator=generator)
-                print(f"  torch.compile warm-up (compilation + 3 steps): {time.perf_counter() - tick:.0f} s", flush=True)
-        for _ in range(args.repeats):
-            for name, options in variants:
-                bench.set_channels_last(options["channels_last"])
-                for _ in range(args.steps):
-                    timings[name].append(bench.step(**options, generator=generator))
-        print(f"\nImageNet, efficientnet_lite0 black box + encoder, 224 px, batch {batch}: median over {args.repeats} x {args.steps} steps")
-        header = f"{'variant':<48} {'images/s':>9} {'ratio':>6} " + " ".join(f"{p:>18}" for p in PHASES)
-        print(header)
-        base = None
-        for name, _ in variants:
-            steps = timings[name]
-            total = statistics.median(sum(t.values()) for t in steps)
-            compute = statistics.median(sum(v for k, v in t.items() if k != "data") for t in steps)
-            speed = batch / total
-            base = base or speed
-            phases = " ".join(f"{statistics.median(t[p] for t in steps) * 1000:>15.0f} ms" for p in PHASES)
-            print(f"{name:<48} {speed:>9.1f} {speed / base:>5.2f}x {phases}   (compute only {batch / compute:.1f} img/s)")
-    print("\n(the data column is decoding + augmentation in the main process: the trainer moves it into a DataLoader worker)")
+        timings = _time_variants(StepBench(device, batch, data), variants, args)
+        print(
+            f"\nImageNet, efficientnet_lite0 black box + encoder, 224 px, batch {batch}: "
+            f"median over {args.repeats} x {args.steps} steps"
+        )
+        _print_timings(batch, [name for name, _ in variants], timings)
+    print(
+        "\n(the data column is decoding + augmentation in the main process: "
+        "the trainer moves it into a DataLoader worker)"
+    )
 
 
 def cifar10(args: argparse.Namespace) -> None:
     data = require("cifar10/cifar10_train25k.npz")
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    configs = [(f"fast b{b} fp32", dict(preset="fast", batch_size=b, precision="fp32", channels_last=False)) for b in batches]
+    configs = [
+        (f"fast b{b} fp32", dict(preset="fast", batch_size=b, precision="fp32", channels_last=False)) for b in batches
+    ]
     configs += [
         (f"fast b{batches[0]} auto precision + channels-last", dict(preset="fast", batch_size=batches[0])),
-        (f"fast b{batches[0]} no fakes/aux", dict(preset="fast", batch_size=batches[0], fake_prob=0.0, aux_coef=0.0, precision="fp32", channels_last=False)),
-        (f"paper b{batches[0]} fp32", dict(preset="paper", batch_size=batches[0], precision="fp32", channels_last=False)),
+        (
+            f"fast b{batches[0]} no fakes/aux",
+            dict(
+                preset="fast", batch_size=batches[0], fake_prob=0.0, aux_coef=0.0, precision="fp32", channels_last=False
+            ),
+        ),
+        (
+            f"paper b{batches[0]} fp32",
+            dict(preset="paper", batch_size=batches[0], precision="fp32", channels_last=False),
+        ),
     ]
     rows = []
     for name, changes in configs:
         speeds = []
         for repeat in range(args.repeats):
             with tempfile.TemporaryDirectory() as out:
-                config = TrainConfig(classifier="cifar10_resnet20", data=str(data), out=out, steps=args.steps, seed=repeat, progress=False,
-                                     device=args.device, val_every=0, checkpoint_every=0, log_every=args.steps, threads=args.threads, **changes)
+                config = TrainConfig(
+                    classifier="cifar10_resnet20",
+                    data=str(data),
+                    out=out,
+                    steps=args.steps,
+                    seed=repeat,
+                    progress=False,
+                    device=args.device,
+                    val_every=0,
+                    checkpoint_every=0,
+                    log_every=args.steps,
+                    threads=args.threads,
+                    **changes,
+                )
                 speeds.append(train(config).images_per_s)
         rows.append((name, statistics.median(speeds)))
         print(f"  measured {name}: {[round(s, 1) for s in speeds]}", flush=True)
@@ -216,7 +266,10 @@ def cifar10(args: argparse.Namespace) -> None:
     print(f"\n{'configuration':<44} {'median images/s':>16} {'ratio':>7}")
     for name, speed in rows:
         print(f"{name:<44} {speed:>16.1f} {speed / baseline:>7.2f}")
-    print(f"\n(CPU {_cpu_model()}, device {args.device}, {args.threads} threads, {args.steps} steps x {args.repeats} repeats, CIFAR-10 32 px)")
+    print(
+        f"\n(CPU {_cpu_model()}, device {args.device}, {args.threads} threads, "
+        f"{args.steps} steps x {args.repeats} repeats, CIFAR-10 32 px)"
+    )
 
 
 def main() -> None:
@@ -226,8 +279,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--compile", action="store_true", help="add a torch.compile variant (compilation takes minutes on a CPU; excluded from the timings, printed)")
-    parser.add_argument("--batch-sizes", default=None, help="comma-separated (default 16,32 for imagenet, 32 for cifar10)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="add a torch.compile variant (compilation takes minutes on a CPU; excluded from the timings, printed)",
+    )
+    parser.add_argument(
+        "--batch-sizes", default=None, help="comma-separated (default 16,32 for imagenet, 32 for cifar10)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")

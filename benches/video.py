@@ -47,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=8, help="frames per timed round (default 8)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per setting")
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (0: torch's choice); default 2 cores")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch.set_num_threads (0: torch's choice); default 2 cores"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--variants", nargs="+", default=list(ALL_VARIANTS), choices=ALL_VARIANTS)
     return parser.parse_args(argv)
@@ -58,13 +60,16 @@ def build(device: torch.device):
     from blackbox_saliency.maskers import SaliencyMasker
 
     classifier = load_classifier("efficientnet_lite0").to(device).eval()
-    masker = SaliencyMasker(1000, encoder="efficientnet_lite0", preset="fast", classifier_name="efficientnet_lite0").to(device).eval()
-    masker_224 = SaliencyMasker(1000, encoder="efficientnet_lite0", preset="fast", classifier_name="efficientnet_lite0", input_size=(224, 224))
+    config = dict(encoder="efficientnet_lite0", preset="fast", classifier_name="efficientnet_lite0")
+    masker = SaliencyMasker(1000, **config).to(device).eval()
+    masker_224 = SaliencyMasker(1000, **config, input_size=(224, 224))
     masker_224.load_state_dict(masker.state_dict())
     return classifier, masker, masker_224.to(device).eval()
 
 
-def make_round(name: str, size: tuple[int, int], batch: int, n_frames: int, models, device: torch.device) -> Callable[[], None]:
+def make_round(
+    name: str, size: tuple[int, int], batch: int, n_frames: int, models, device: torch.device
+) -> Callable[[], None]:
     from blackbox_saliency.video import StreamingExplainer
 
     classifier, masker, masker_224 = models
@@ -90,7 +95,8 @@ def make_round(name: str, size: tuple[int, int], batch: int, n_frames: int, mode
         return run
 
     chosen = masker_224 if name == "stream_in224" else masker
-    explainer = StreamingExplainer(chosen, classifier, classes="top" if name == "stream_top" else 281, batch_size=batch, smooth=0.6, device=device)
+    classes = "top" if name == "stream_top" else 281
+    explainer = StreamingExplainer(chosen, classifier, classes=classes, batch_size=batch, smooth=0.6, device=device)
 
     def run() -> None:
         for result in explainer.stream(frames):
@@ -105,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     models = build(device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}, {args.frames} frames per round, median of {args.repeats} rounds")
-    print("masker: untrained 'fast' SaliencyMasker, EfficientNet-Lite0 encoder; black box: EfficientNet-Lite0 (224 px input)")
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}, {args.frames} frames per round, "
+        f"median of {args.repeats} rounds"
+    )
+    print(
+        "masker: untrained 'fast' SaliencyMasker, EfficientNet-Lite0 encoder; "
+        "black box: EfficientNet-Lite0 (224 px input)"
+    )
     print()
     header = f"{'size':<6} {'batch':>5}  {'variant':<13} {'ms/frame':>9} {'frames/s':>9} {'vs black box':>13}"
     print(header)
@@ -131,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
                 fps = 1.0 / medians[v]
                 ratio = f"{(base / medians[v]):.2f}x" if base else "-"
                 label = f"{size[1]}x{size[0]}" if size_name != "224" else "224"
-                print(f"{label if v == variants[0] else '':<6} {batch if v == variants[0] else '':>5}  {v:<13} {1000 * medians[v]:>9.1f} {fps:>9.1f} {ratio:>13}")
+                first = v == variants[0]
+                print(
+                    f"{label if first else '':<6} {batch if first else '':>5}  {v:<13} "
+                    f"{1000 * medians[v]:>9.1f} {fps:>9.1f} {ratio:>13}"
+                )
             sys.stdout.flush()
     return 0
 

@@ -86,7 +86,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}-", suffix=suffix or path.suffix or ".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(name)
     try:
@@ -120,13 +122,17 @@ def check_writable_folder(folder: str | os.PathLike[str], what: str = "the outpu
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise InputError(f"cannot write to {what} {folder} ({existing}: {error.strerror or error}); pick a folder you can write to. "
-                         "Nothing was done.") from error
+        raise InputError(
+            f"cannot write to {what} {folder} ({existing}: {error.strerror or error}); "
+            "pick a folder you can write to. Nothing was done."
+        ) from error
     return folder
 
 
 def check_outputs_free(
-    outputs: Iterable[str | os.PathLike[str] | None], overwrite: bool = False, inputs: Iterable[str | os.PathLike[str] | None] = ()
+    outputs: Iterable[str | os.PathLike[str] | None],
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
 ) -> None:
     """Before any work: InputError when an output file would replace an existing input (always refused) or a file that
     is already there (refused unless ``overwrite``), or is a folder. ``None`` entries are skipped; inputs may be names
@@ -146,17 +152,24 @@ def check_outputs_free(
     from .errors import InputError
 
     existing = (Path(p).expanduser() for p in inputs if p is not None)
-    protected = {p.resolve() for p in existing if p.exists()}  # a name that is no file (a registered masker) protects nothing
+    # a name that is no file (a registered masker) protects nothing
+    protected = {p.resolve() for p in existing if p.exists()}
     for output in outputs:
         if output is None:
             continue
         path = Path(output).expanduser()
         if path.resolve() in protected:
-            raise InputError(f"the output {path} is one of the inputs; an input is never replaced, pass another output name. Nothing was written.")
+            raise InputError(
+                f"the output {path} is one of the inputs; an input is never replaced, pass another output name. "
+                "Nothing was written."
+            )
         if path.is_dir():
             raise InputError(f"the output {path} is an existing folder; pass a file name. Nothing was written.")
         if (path.exists() or path.is_symlink()) and not overwrite:
-            raise InputError(f"the output {path} already exists; pass --overwrite to replace it, or another output name. Nothing was written.")
+            raise InputError(
+                f"the output {path} already exists; pass --overwrite to replace it, or another output name. "
+                "Nothing was written."
+            )
 
 
 def _temporaries_of(path: Path) -> list[Path]:
@@ -169,7 +182,8 @@ def glob_escape(name: str) -> str:
 
 
 def _writer_alive(tmp: Path, target: Path) -> bool:
-    """Whether the process that named ``tmp`` (``.<name>.<pid>-<random>.tmp``) still runs; False when the name carries no pid."""
+    """Whether the process that named ``tmp`` (``.<name>.<pid>-<random>.tmp``) still runs; False when the name
+    carries no pid."""
     middle = tmp.name[len(target.name) + 2:]
     pid_text = middle.split("-", 1)[0]
     if "-" not in middle or not pid_text.isdigit():

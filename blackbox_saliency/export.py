@@ -64,6 +64,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path, atomic_write
+from .devices import module_device
 from .errors import BlackBoxSaliencyError, InputError
 from .export_guards import aoti_input_checks_always_on, check_traced_inputs, graph_input_checks
 from .interfaces import Masker, TrainableMasker
@@ -80,12 +81,12 @@ __all__ = [
 ]
 
 FORMATS = ("torchscript", "export", "aoti", "onnx")
-SUFFIXES = {"torchscript": ".pt", "export": ".pt2", "aoti": ".pt2", "onnx": ".onnx"}
 DESCRIPTION_KEY = "blackbox_saliency.json"
 
 
 class ExportError(BlackBoxSaliencyError, RuntimeError):
-    """A masker could not be exported, a needed package is missing, or the export does not match the eager model."""
+    """A masker could not be exported, a needed package is missing, or the export does not match the eager
+    model."""
 
 
 @dataclass
@@ -111,7 +112,8 @@ class MaskerExportWrapper(nn.Module):
     """``(images, classes) -> masks`` around a masker.
 
     ``guard``: record :func:`~blackbox_saliency.export_guards.graph_input_checks` into the graph with
-    this size rule (``{"stride": s}``, ``{"size": (h, w)}`` or ``{}`` for any size); ``None``: no graph checks.
+    this size rule (``{"stride": s}``, ``{"size": (h, w)}`` or ``{}`` for any size); ``None``: no graph
+    checks.
     ``poison_invalid``: for formats that cannot assert (ONNX), replace the class of an invalid sample
     (NaN or out-of-range pixels, a class out of range) by ``num_classes``, an index the class
     embedding's lookup refuses; an empty batch looks up an index out of a one-element table.
@@ -126,19 +128,25 @@ class MaskerExportWrapper(nn.Module):
 
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         if self.guard is not None:
-            images, classes = graph_input_checks(images, classes, self.num_classes, self.guard.get("stride"), self.guard.get("size"))
+            stride, size = self.guard.get("stride"), self.guard.get("size")
+            images, classes = graph_input_checks(images, classes, self.num_classes, stride, size)
         elif self.poison_invalid and self.num_classes > 0:
-            flat = images.flatten(1)
-            valid = torch.logical_and(flat.min(1).values >= 0, flat.max(1).values <= 1)
-            valid = torch.logical_and(valid, torch.logical_not(torch.isnan(flat).any(1)))  # min / max may skip NaN in onnxruntime
-            valid = torch.logical_and(valid, torch.logical_and(classes >= 0, classes < self.num_classes))
-            classes = torch.where(valid, classes, torch.full_like(classes, self.num_classes))
-            # an empty batch has no class to poison: an index out of a one-element table makes the lookup fail instead
-            nonempty = torch.scalar_tensor(images.shape[0] * images.shape[2] * images.shape[3], device=images.device) > 0
-            pick = torch.where(nonempty, 0, 1 << 30).long().reshape(1)
-            one = torch.ones(1, device=images.device).index_select(0, pick)
-            return self.masker.forward(images, classes) * one
+            return self._poisoned_forward(images, classes)
         return self.masker.forward(images, classes)  # the graph checks values itself (above / check_traced_inputs)
+
+    def _poisoned_forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        flat = images.flatten(1)
+        valid = torch.logical_and(flat.min(1).values >= 0, flat.max(1).values <= 1)
+        # min / max may skip NaN in onnxruntime
+        valid = torch.logical_and(valid, torch.logical_not(torch.isnan(flat).any(1)))
+        valid = torch.logical_and(valid, torch.logical_and(classes >= 0, classes < self.num_classes))
+        classes = torch.where(valid, classes, torch.full_like(classes, self.num_classes))
+        # an empty batch has no class to poison: an index out of a one-element table makes the lookup fail instead
+        pixels = images.shape[0] * images.shape[2] * images.shape[3]
+        nonempty = torch.scalar_tensor(pixels, device=images.device) > 0
+        pick = torch.where(nonempty, 0, 1 << 30).long().reshape(1)
+        one = torch.ones(1, device=images.device).index_select(0, pick)
+        return self.masker.forward(images, classes) * one
 
 
 class CheckedScriptMasker(nn.Module):
@@ -166,8 +174,10 @@ def _coarsest_stride(masker: Masker) -> int | None:
     return masker.coarsest_stride
 
 
-def _example(masker: Masker, size: tuple[int, int], batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    device = next((p.device for p in masker.parameters()), torch.device("cpu"))
+def _example(
+    masker: Masker, size: tuple[int, int], batch: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    device = module_device(masker)
     images = torch.rand(batch, 3, *size, generator=generator).to(device)
     num_classes = int(masker.num_classes or 1)
     classes = torch.randint(0, num_classes, (batch,), generator=generator).to(device)
@@ -192,10 +202,12 @@ def _description(masker: Masker, fmt: str, dynamic: str) -> str:
 # ----------------------------------------------------------------------------- writers
 def _torchscript(wrapper: nn.Module, masker: Masker, example: tuple, path: Path) -> tuple[Callable, str]:
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.* is deprecated but still the only torch-only format
+        # torch.jit.* is deprecated but still the only torch-only format
+        warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         with torch.no_grad():
-            traced = torch.jit.script(CheckedScriptMasker(torch.jit.trace(wrapper, example, check_trace=False), wrapper.num_classes))
+            traced = torch.jit.trace(wrapper, example, check_trace=False)
+            traced = torch.jit.script(CheckedScriptMasker(traced, wrapper.num_classes))
         dynamic = "batch, height and width (any size)"
         extra = {DESCRIPTION_KEY: _description(masker, "torchscript", dynamic)}
         atomic_write(path, lambda handle: torch.jit.save(traced, handle, _extra_files=extra))
@@ -216,33 +228,46 @@ def _dynamic_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, 
     specs: list[tuple[object, dict, str]] = []
     stride = _coarsest_stride(masker)
     if stride and size[0] % stride == 0 and size[1] % stride == 0 and min(size) >= 2 * stride:
-        specs.append((free(True), {"stride": stride}, f"batch; height and width: any multiple of {stride} that is >= {2 * stride}"))
+        words = f"batch; height and width: any multiple of {stride} that is >= {2 * stride}"
+        specs.append((free(True), {"stride": stride}, words))
     specs.append((free(True), {"size": size}, f"batch only; images must be {size[0]}x{size[1]}"))
     specs.append((None, {"size": size}, f"none; batch {{batch}} and images {size[0]}x{size[1]} only"))
     return specs
 
 
-def _first_that_exports(attempts: list[tuple[Callable[[], object], str]], batch: int, what: str) -> tuple[object, str, list[str]]:
-    """Run each ``(export, words)`` in turn until one succeeds: its program, its words, and notes on those that failed."""
+def _first_that_exports(
+    attempts: list[tuple[Callable[[], object], str]], batch: int, what: str
+) -> tuple[object, str, list[str]]:
+    """Run each ``(export, words)`` in turn until one succeeds: its program, its words, and notes on those that
+    failed."""
     notes: list[str] = []
     last: Exception | None = None
     for run, words in attempts:
         try:
             return run(), words.replace("{batch}", str(batch)), notes
         except Exception as exc:  # exporters raise many kinds (constraint violations, unsupported ops, ...)
-            notes.append(f"dynamic shapes '{words}' failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
+            notes.append(f"dynamic shapes '{words}' failed: {type(exc).__name__}: {first_line}")
             last = exc
     raise ExportError(f"{what}: {last}") from last
 
 
 def _export_program(masker: Masker, example: tuple, size: tuple[int, int]) -> tuple[object, str, list[str]]:
     """``torch.export`` the checked wrapper with the freest shapes that export."""
-    attempts = [(lambda spec=spec, guard=guard: torch.export.export(MaskerExportWrapper(masker, guard=guard).eval(), example, dynamic_shapes=spec),
-                 words) for spec, guard, words in _dynamic_specs(masker, size)]
-    return _first_that_exports(attempts, example[0].shape[0], f"torch.export could not export {type(masker).__name__}")
+
+    def run(spec: object, guard: dict) -> object:
+        return torch.export.export(MaskerExportWrapper(masker, guard=guard).eval(), example, dynamic_shapes=spec)
+
+    attempts = [
+        (lambda spec=spec, guard=guard: run(spec, guard), words) for spec, guard, words in _dynamic_specs(masker, size)
+    ]
+    what = f"torch.export could not export {type(masker).__name__}"
+    return _first_that_exports(attempts, example[0].shape[0], what)
 
 
-def _torch_export(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
+def _torch_export(
+    masker: Masker, example: tuple, path: Path, size: tuple[int, int]
+) -> tuple[Callable, str, list[str]]:
     program, dynamic, notes = _export_program(masker, example, size)
     extra = {DESCRIPTION_KEY: _description(masker, "export", dynamic)}
     atomic_write(path, lambda handle: torch.export.save(program, handle, extra_files=extra))
@@ -251,7 +276,9 @@ def _torch_export(masker: Masker, example: tuple, path: Path, size: tuple[int, i
     return loaded, dynamic, notes
 
 
-def _aoti(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable, str, list[str]]:
+def _aoti(
+    masker: Masker, example: tuple, path: Path, size: tuple[int, int]
+) -> tuple[Callable, str, list[str]]:
     import torch._inductor
 
     program, dynamic, notes = _export_program(masker, example, size)
@@ -259,11 +286,16 @@ def _aoti(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> 
     with atomic_path(path, suffix=".pt2") as tmp:
         tmp.unlink()  # the packager writes the file itself
         with aoti_input_checks_always_on() as changed:
-            torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs={"aot_inductor.check_lowerbound": False})
+            torch._inductor.aoti_compile_and_package(
+                program, package_path=str(tmp), inductor_configs={"aot_inductor.check_lowerbound": False}
+            )
         if not changed or not changed[0]:
-            notes.append("this torch version's AOTInductor code was not recognised: dtype and rank are checked only with "
-                         "AOTI_RUNTIME_CHECK_INPUTS=1 set where the package is used.")
-        with zipfile.ZipFile(tmp, "a") as archive:  # the description, inside the archive's root folder (torch's loader requires it)
+            notes.append(
+                "this torch version's AOTInductor code was not recognised: dtype and rank are checked only with "
+                "AOTI_RUNTIME_CHECK_INPUTS=1 set where the package is used."
+            )
+        # the description, inside the archive's root folder (torch's loader requires it)
+        with zipfile.ZipFile(tmp, "a") as archive:
             root = archive.namelist()[0].split("/")[0]
             archive.writestr(f"{root}/extra/{DESCRIPTION_KEY}", _description(masker, "aoti", dynamic))
     loaded = torch._inductor.aoti_load_package(str(path))
@@ -273,11 +305,15 @@ def _aoti(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> 
 def _require_onnx() -> None:
     missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
     if missing:
-        raise ExportError(f"ONNX export needs the package(s) {', '.join(missing)}: `pip install onnx onnxscript` (and onnxruntime to check the result).")
+        raise ExportError(
+            f"ONNX export needs the package(s) {', '.join(missing)}: `pip install onnx onnxscript` "
+            "(and onnxruntime to check the result)."
+        )
 
 
 def _onnx_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, str]]:
-    """ONNX keeps its dimensions symbolic in the file (onnxruntime checks rank and dtype): multiples of the stride first."""
+    """ONNX keeps its dimensions symbolic in the file (onnxruntime checks rank and dtype): multiples of the stride
+    first."""
     from torch.export import Dim
 
     batch = Dim("batch", min=1, max=65536)
@@ -285,43 +321,92 @@ def _onnx_specs(masker: Masker, size: tuple[int, int]) -> list[tuple[object, str
     stride = _coarsest_stride(masker)
     if stride and size[0] % stride == 0 and size[1] % stride == 0 and min(size) >= 2 * stride:
         kh, kw = Dim("h_blocks", min=2, max=1024), Dim("w_blocks", min=2, max=1024)
-        specs.append((({0: batch, 2: stride * kh, 3: stride * kw}, {0: batch}), f"batch; height and width: any multiple of {stride} that is >= {2 * stride}"))
+        words = f"batch; height and width: any multiple of {stride} that is >= {2 * stride}"
+        specs.append((({0: batch, 2: stride * kh, 3: stride * kw}, {0: batch}), words))
     specs.append((({0: batch}, {0: batch}), f"batch only; images must be {size[0]}x{size[1]}"))
     specs.append((None, f"none; batch {{batch}} and images {size[0]}x{size[1]} only"))
     return specs
 
 
-def _onnx(masker: Masker, example: tuple, path: Path, size: tuple[int, int]) -> tuple[Callable | None, str, list[str]]:
+def _onnx(
+    masker: Masker, example: tuple, path: Path, size: tuple[int, int]
+) -> tuple[Callable | None, str, list[str]]:
     _require_onnx()
     wrapper = MaskerExportWrapper(masker, poison_invalid=True).eval()
 
     def run(spec: object) -> object:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*axis name.*")
-            return torch.onnx.export(wrapper, example, dynamo=True, dynamic_shapes=spec, input_names=["images", "classes"],
-                                     output_names=["masks"], verbose=False)
+            return torch.onnx.export(
+                wrapper,
+                example,
+                dynamo=True,
+                dynamic_shapes=spec,
+                input_names=["images", "classes"],
+                output_names=["masks"],
+                verbose=False,
+            )
 
     attempts = [(lambda spec=spec: run(spec), words) for spec, words in _onnx_specs(masker, size)]
-    program, dynamic, notes = _first_that_exports(attempts, example[0].shape[0], f"ONNX export of {type(masker).__name__} failed")
+    what = f"ONNX export of {type(masker).__name__} failed"
+    program, dynamic, notes = _first_that_exports(attempts, example[0].shape[0], what)
     program.model.metadata_props["blackbox_saliency"] = _description(masker, "onnx", dynamic)
     with atomic_path(path) as tmp:
         program.save(str(tmp))
     if importlib.util.find_spec("onnxruntime") is None:
-        notes.append("onnxruntime is not installed: the ONNX file was not checked against the eager masker (`pip install onnxruntime`).")
+        notes.append(
+            "onnxruntime is not installed: the ONNX file was not checked against the eager masker "
+            "(`pip install onnxruntime`)."
+        )
         return None, dynamic, notes
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     def call(images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        out = session.run(["masks"], {"images": images.detach().cpu().numpy(), "classes": classes.detach().cpu().numpy()})[0]
+        feed = {"images": images.detach().cpu().numpy(), "classes": classes.detach().cpu().numpy()}
+        out = session.run(["masks"], feed)[0]
         return torch.from_numpy(out).to(images.device)
 
     return call, dynamic, notes
 
 
 # ----------------------------------------------------------------------------- public
-def export_masker(
+def _check_request(masker: Masker, fmt: str, batch: int) -> None:
+    """Refuse an unknown format, a masker that cannot be exported, or a bad batch size."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r}; choose one of {list(FORMATS)}.")
+    if not isinstance(masker, Masker):
+        raise InputError(f"`masker` must be a Masker (e.g. load_masker(NAME_OR_PATH)), got {type(masker).__name__}.")
+    if not masker.exportable:
+        raise InputError(
+            f"{type(masker).__name__} cannot be exported: only trained maskers (SaliencyMasker, one forward pass) "
+            "are; baselines such as the central box, gradients, Grad-CAM or the iterative optimisation are computed "
+            "at run time (a subclass that is a plain forward pass can set `exportable = True`)."
+        )
+    if not isinstance(batch, int) or batch < 1:
+        raise InputError(f"`batch` must be a positive int, got {batch!r}.")
+
+
+def _write(
+    fmt: str, wrapper: MaskerExportWrapper, example: tuple, path: Path, size: tuple[int, int]
+) -> tuple[Callable | None, str, list[str]]:
+    """Write the file of format ``fmt``: the loaded file (None when it cannot be loaded here), its dynamic
+    dimensions in words, and notes."""
+    masker = wrapper.masker
+    try:
+        if fmt == "torchscript":
+            loaded, dynamic = _torchscript(wrapper, masker, example, path)
+            return loaded, dynamic, []
+        writer = {"export": _torch_export, "aoti": _aoti, "onnx": _onnx}[fmt]
+        return writer(masker, example, path, size)
+    except (ExportError, InputError):
+        raise
+    except Exception as exc:
+        raise ExportError(f"{fmt} export of {type(masker).__name__} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def export_masker(  # noqa: PLR0913 - public API: format, size, batch, check and atol are documented options
     masker: Masker,
     path: str | os.PathLike[str],
     format: str = "torchscript",
@@ -339,18 +424,7 @@ def export_masker(
         ExportError: the export failed, a package is missing, or the exported file's output differs
             from the eager masker by more than ``atol``.
     """
-    if format not in FORMATS:
-        raise InputError(f"unknown export format {format!r}; choose one of {list(FORMATS)}.")
-    if not isinstance(masker, Masker):
-        raise InputError(f"`masker` must be a Masker (e.g. load_masker(NAME_OR_PATH)), got {type(masker).__name__}.")
-    if not masker.exportable:
-        raise InputError(
-            f"{type(masker).__name__} cannot be exported: only trained maskers (SaliencyMasker, one forward pass) are; "
-            "baselines such as the central box, gradients, Grad-CAM or the iterative optimisation are computed at run time "
-            "(a subclass that is a plain forward pass can set `exportable = True`)."
-        )
-    if not isinstance(batch, int) or batch < 1:
-        raise InputError(f"`batch` must be a positive int, got {batch!r}.")
+    _check_request(masker, format, batch)
     size = _as_size(size)
     path = Path(path)
     masker.eval()
@@ -358,27 +432,22 @@ def export_masker(
     generator = torch.Generator().manual_seed(0)
     # torch.export specialises dimensions whose example value is 1, so trace those formats with batch >= 2.
     example = _example(masker, size, batch if format == "torchscript" else max(2, batch), generator)
-    notes: list[str] = []
-    try:
-        if format == "torchscript":
-            loaded, dynamic = _torchscript(wrapper, masker, example, path)
-        elif format == "export":
-            loaded, dynamic, notes = _torch_export(masker, example, path, size)
-        elif format == "aoti":
-            loaded, dynamic, notes = _aoti(masker, example, path, size)
-        else:
-            loaded, dynamic, notes = _onnx(masker, example, path, size)
-    except (ExportError, InputError):
-        raise
-    except Exception as exc:
-        raise ExportError(f"{format} export of {type(masker).__name__} failed: {type(exc).__name__}: {exc}") from exc
+    loaded, dynamic, notes = _write(format, wrapper, example, path, size)
     result = ExportResult(path, format, dynamic, None, notes)
     if check and loaded is not None:
-        result.max_abs_diff = _check(wrapper, loaded, masker, example, size, dynamic, generator, atol)
+        cases = _check_cases(masker, example, size, dynamic, generator)
+        result.max_abs_diff = _max_difference(wrapper, loaded, cases)
+        if result.max_abs_diff > atol:
+            raise ExportError(
+                f"exported masker differs from the eager one by up to {result.max_abs_diff:.3g} (> atol {atol:g})."
+            )
     return result
 
 
-def _check(wrapper, loaded, masker, example, size, dynamic, generator, atol) -> float:
+def _check_cases(
+    masker: Masker, example: tuple, size: tuple[int, int], dynamic: str, generator: torch.Generator
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The example batch and, as far as the file's dynamic dimensions allow, a larger batch and another size."""
     cases = [example]
     if not dynamic.startswith("none"):
         cases.append(_example(masker, size, example[0].shape[0] + 1, generator))
@@ -387,16 +456,22 @@ def _check(wrapper, loaded, masker, example, size, dynamic, generator, atol) -> 
         cases.append(_example(masker, (size[0] + 2 * stride - 1, size[1] + stride + 3), 2, generator))
     elif "multiple of" in dynamic:
         cases.append(_example(masker, (size[0] + stride, size[1] + 2 * stride), 2, generator))
+    return cases
+
+
+def _max_difference(wrapper: nn.Module, loaded: Callable, cases: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Largest |exported - eager| over ``cases``; ExportError when a shape differs."""
     worst = 0.0
     with torch.no_grad():
         for images, classes in cases:
             want = wrapper(images, classes)
             got = loaded(images, classes)
             if tuple(got.shape) != tuple(want.shape):
-                raise ExportError(f"exported masker returned shape {tuple(got.shape)} for input {tuple(images.shape)}, eager gives {tuple(want.shape)}.")
+                raise ExportError(
+                    f"exported masker returned shape {tuple(got.shape)} for input {tuple(images.shape)}, "
+                    f"eager gives {tuple(want.shape)}."
+                )
             worst = max(worst, float((got - want).abs().max()))
-    if worst > atol:
-        raise ExportError(f"exported masker differs from the eager one by up to {worst:.3g} (> atol {atol:g}).")
     return worst
 
 
@@ -410,7 +485,9 @@ def read_export_description(path: str | os.PathLike[str]) -> dict:
             for name in archive.namelist():
                 if name.endswith(f"extra/{DESCRIPTION_KEY}"):
                     return json.loads(archive.read(name).decode("utf-8"))
-        raise InputError(f"{path} holds no blackbox-saliency description (not written by blackbox_saliency.export).")
+        raise InputError(
+            f"{path} holds no blackbox-saliency description (not written by blackbox_saliency.export)."
+        )
     _require_onnx()
     import onnx
 
@@ -420,5 +497,7 @@ def read_export_description(path: str | os.PathLike[str]) -> dict:
         raise InputError(f"{path} is neither a TorchScript / torch.export archive nor an ONNX model: {exc}") from exc
     props = {p.key: p.value for p in model.metadata_props}
     if "blackbox_saliency" not in props:
-        raise InputError(f"{path} holds no blackbox-saliency description (not written by blackbox_saliency.export).")
+        raise InputError(
+            f"{path} holds no blackbox-saliency description (not written by blackbox_saliency.export)."
+        )
     return json.loads(props["blackbox_saliency"])

@@ -58,7 +58,10 @@ PHRASES = {
     "class_range": "`classes` must lie in [0, ",
 }
 
-_FLOAT32 = PHRASES["images_dtype"] + " of dtype float32 in exported files; pass images.float() / 255 for uint8 images, images.float() for other floats"
+_FLOAT32 = (
+    PHRASES["images_dtype"]
+    + " of dtype float32 in exported files; pass images.float() / 255 for uint8 images, images.float() for other floats"
+)
 
 
 def size_rule_phrase(stride: int) -> str:
@@ -68,26 +71,48 @@ def size_rule_phrase(stride: int) -> str:
 
 def check_traced_inputs(images: torch.Tensor, classes: torch.Tensor, num_classes: int) -> None:
     """The input checks scripted into TorchScript exports (TorchScript-compatible; ``num_classes`` 0 = unknown)."""
+    _check_traced_shapes(images, classes)
+    _check_traced_values(images, classes, num_classes)
+
+
+def _check_traced_shapes(images: torch.Tensor, classes: torch.Tensor) -> None:
+    """Rank, channels and dtypes of both inputs, and one class per image (TorchScript-compatible)."""
     if images.dim() != 4:
-        raise ValueError("blackbox-saliency masker: `images` must have 4 dimensions (B, 3, H, W), got shape " + str(images.shape))
+        raise ValueError(
+            "blackbox-saliency masker: `images` must have 4 dimensions (B, 3, H, W), got shape " + str(images.shape)
+        )
     if images.shape[1] != 3:
-        raise ValueError("blackbox-saliency masker: `images` must have 3 RGB channels in dimension 1, got shape " + str(images.shape))
+        raise ValueError(
+            "blackbox-saliency masker: `images` must have 3 RGB channels in dimension 1, got shape "
+            + str(images.shape)
+        )
     if images.dtype != torch.float32:
-        raise ValueError("blackbox-saliency masker: `images` must be a floating-point tensor of dtype float32 in exported files; "
-                         "pass images.float() / 255 for uint8 images, images.float() for other floats")
+        raise ValueError(
+            "blackbox-saliency masker: `images` must be a floating-point tensor of dtype float32 in exported files; "
+            "pass images.float() / 255 for uint8 images, images.float() for other floats"
+        )
     if classes.dtype != torch.int64:
         raise ValueError("blackbox-saliency masker: `classes` must have dtype torch.int64; pass classes.long()")
     if classes.dim() != 1:
         raise ValueError("blackbox-saliency masker: `classes` must have shape (B,), got shape " + str(classes.shape))
     if classes.shape[0] != images.shape[0]:
-        raise ValueError("blackbox-saliency masker: `classes` has " + str(classes.shape[0]) + " entries for " + str(images.shape[0])
-                         + " images; pass one class per image")
+        raise ValueError(
+            "blackbox-saliency masker: `classes` has " + str(classes.shape[0]) + " entries for " + str(images.shape[0])
+            + " images; pass one class per image"
+        )
+
+
+def _check_traced_values(images: torch.Tensor, classes: torch.Tensor, num_classes: int) -> None:
+    """A non-empty batch, pixels in [0, 1] without NaN, classes in range (TorchScript-compatible)."""
     if images.numel() == 0:
         raise ValueError("blackbox-saliency masker: `images` is empty, got shape " + str(images.shape))
     if bool(torch.isnan(images).any()):
         raise ValueError("blackbox-saliency masker: `images` contains NaN values")
     if bool(images.min() < 0) or bool(images.max() > 1):
-        raise ValueError("blackbox-saliency masker: `images` must hold values in [0, 1]; scale 0..255 images by 1/255 and do not normalise them")
+        raise ValueError(
+            "blackbox-saliency masker: `images` must hold values in [0, 1]; "
+            "scale 0..255 images by 1/255 and do not normalise them"
+        )
     if num_classes > 0 and (bool(classes.min() < 0) or bool(classes.max() >= num_classes)):
         raise ValueError("blackbox-saliency masker: `classes` must lie in [0, " + str(num_classes - 1) + "]")
 
@@ -111,8 +136,30 @@ def graph_input_checks(
     torch.ops.aten._assert_tensor_metadata.default(classes, dtype=torch.int64)
     batch, channels, height, width = images.shape
     _require(torch.scalar_tensor(channels) == 3, PHRASES["channels"])
-    _require(torch.scalar_tensor(classes.shape[0]) == torch.scalar_tensor(batch), "`classes` needs one entry per image; " + PHRASES["one_per_image"])
+    _require(
+        torch.scalar_tensor(classes.shape[0]) == torch.scalar_tensor(batch),
+        "`classes` needs one entry per image; " + PHRASES["one_per_image"],
+    )
     _require(torch.scalar_tensor(batch * height * width) > 0, PHRASES["empty"])
+    _require_size_rule(height, width, stride, size)
+    has_nan = torch.isnan(images).any()
+    _require(torch.logical_not(has_nan), PHRASES["nan"])
+    in_range = torch.logical_and(images.min() >= 0, images.max() <= 1)
+    _require(
+        torch.logical_or(in_range, has_nan),
+        PHRASES["range"] + "; scale 0..255 images by 1/255 and do not normalise them",
+    )
+    if num_classes > 0:
+        valid = torch.logical_and(classes.min() >= 0, classes.max() < num_classes)
+        _require(valid, PHRASES["class_range"] + f"{num_classes - 1}]")
+    # The checks above are data; these crops make every size the masker sees the traced one, so
+    # compiled code never indexes past a buffer whose true size it was not told.
+    classes = torch.cat([classes, classes.new_zeros(batch)])[:batch]
+    return _crop_to_traced(images, stride, size), classes
+
+
+def _require_size_rule(height: int, width: int, stride: int | None, size: tuple[int, int] | None) -> None:
+    """Record the size rule: multiples of ``stride`` (at least two of them), else exactly ``size``, else none."""
     if stride is not None:
         fits = torch.logical_and(torch.scalar_tensor(height % stride) == 0, torch.scalar_tensor(width % stride) == 0)
         fits = torch.logical_and(fits, torch.scalar_tensor(height) >= 2 * stride)
@@ -120,34 +167,35 @@ def graph_input_checks(
         _require(fits, size_rule_phrase(stride))
     elif size is not None:
         fits = torch.logical_and(torch.scalar_tensor(height) == size[0], torch.scalar_tensor(width) == size[1])
-        _require(fits, f"`images` must be {size[0]}x{size[1]} pixels in this exported file (exported with static spatial sizes)")
-    has_nan = torch.isnan(images).any()
-    _require(torch.logical_not(has_nan), PHRASES["nan"])
-    in_range = torch.logical_and(images.min() >= 0, images.max() <= 1)
-    _require(torch.logical_or(in_range, has_nan), PHRASES["range"] + "; scale 0..255 images by 1/255 and do not normalise them")
-    if num_classes > 0:
-        valid = torch.logical_and(classes.min() >= 0, classes.max() < num_classes)
-        _require(valid, PHRASES["class_range"] + f"{num_classes - 1}]")
-    # The checks above are data; these crops make every size the masker sees the traced one, so
-    # compiled code never indexes past a buffer whose true size it was not told.
+        _require(
+            fits,
+            f"`images` must be {size[0]}x{size[1]} pixels in this exported file (exported with static spatial sizes)",
+        )
+
+
+def _crop_to_traced(images: torch.Tensor, stride: int | None, size: tuple[int, int] | None) -> torch.Tensor:
+    """``images`` cut (or padded) to 3 channels and the traced spatial size, so no kernel trusts an unchecked size."""
+    batch, _, height, width = images.shape
     images = torch.cat([images, images.new_zeros(batch, 3, height, width)], 1)[:, :3]
     if stride is not None:
         images = images[:, :, : stride * (height // stride), : stride * (width // stride)]
     elif size is not None:
         images = torch.cat([images, images.new_zeros(batch, 3, size[0], width)], 2)[:, :, : size[0]]
         images = torch.cat([images, images.new_zeros(batch, 3, size[0], size[1])], 3)[:, :, :, : size[1]]
-    classes = torch.cat([classes, classes.new_zeros(batch)])[:batch]
-    return images, classes
+    return images
 
 
 # ----------------------------------------------------------------------------- AOTInductor
 # The early return of AOTInductor's per-call input checks (dtype, rank, size bounds): only when the user asks.
 _CHECKS_SKIPPED_UNLESS_ASKED = "if (!_check_aoti_runtime_check_inputs_env()){"
-_CHECKS_SKIPPED_IF_TURNED_OFF = 'if (getenv("AOTI_RUNTIME_CHECK_INPUTS") != nullptr && getenv("AOTI_RUNTIME_CHECK_INPUTS")[0] == \'0\'){'
+_CHECKS_SKIPPED_IF_TURNED_OFF = (
+    'if (getenv("AOTI_RUNTIME_CHECK_INPUTS") != nullptr && getenv("AOTI_RUNTIME_CHECK_INPUTS")[0] == \'0\'){'
+)
 
 
 def _rewrite_aoti_checks(lines: list, inputs: list[tuple[str, int, str]]) -> int:
-    """Run AOTInductor's per-call input checks by default, add rank checks, and word dtype errors with :data:`PHRASES`."""
+    """Run AOTInductor's per-call input checks by default, add rank checks, and word dtype errors with
+    :data:`PHRASES`."""
     changed = 0
     for i, line in enumerate(lines):
         if not isinstance(line, str):
@@ -158,14 +206,18 @@ def _rewrite_aoti_checks(lines: list, inputs: list[tuple[str, int, str]]) -> int
         for index, (name, rank, label) in enumerate(inputs):
             if f'"input_handles[{index}]: unmatched dtype, "' in line:
                 wording = _FLOAT32 if label == "images" else PHRASES["classes_dtype"] + "; pass classes.long()"
-                lines[i] = line.replace(f'"input_handles[{index}]: unmatched dtype, "', f'"{PREFIX}{wording}; dtype code "')
+                generated = f'"input_handles[{index}]: unmatched dtype, "'
+                lines[i] = line.replace(generated, f'"{PREFIX}{wording}; dtype code "')
                 changed += 1
             if re.fullmatch(rf"\s*auto {re.escape(name)}_size = {re.escape(name)}\.sizes\(\);\s*", line):
                 what = PHRASES["rank"] if label == "images" else PHRASES["classes_shape"]
                 indent = line[: len(line) - len(line.lstrip())]
-                lines[i] = (f"{line}\n{indent}int64_t {name}_rank; AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_get_dim(input_handles[{index}], &{name}_rank));"
-                            f"\n{indent}if ({name}_rank != {rank}) {{ throw std::runtime_error("
-                            f"\"{PREFIX}{what}, got \" + std::to_string({name}_rank) + \" dimensions\"); }}")
+                lines[i] = (
+                    f"{line}\n{indent}int64_t {name}_rank; "
+                    f"AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_get_dim(input_handles[{index}], &{name}_rank));"
+                    f"\n{indent}if ({name}_rank != {rank}) {{ throw std::runtime_error("
+                    f"\"{PREFIX}{what}, got \" + std::to_string({name}_rank) + \" dimensions\"); }}"
+                )
                 changed += 1
     return changed
 
@@ -177,8 +229,9 @@ def aoti_input_checks_always_on(labels: tuple[str, ...] = ("images", "classes"))
     AOTInductor generates these checks but runs them only when ``AOTI_RUNTIME_CHECK_INPUTS=1``
     is set where the package is *used*; a wrong dtype is otherwise reinterpreted and a wrong rank
     read past its buffer. This runs them on every call (``AOTI_RUNTIME_CHECK_INPUTS=0`` turns them
-    off; its per-kernel size and stride asserts keep their default) and words them with :data:`PHRASES`. Yields a list that receives how many generated lines
-    were changed (0 means this torch version generates other code: the caller should say so).
+    off; its per-kernel size and stride asserts keep their default) and words them with :data:`PHRASES`.
+    Yields a list that receives how many generated lines were changed (0 means this torch version generates
+    other code: the caller should say so).
     """
     from torch._inductor.codegen import cpp_wrapper_cpu
     from torch._inductor.virtualized import V
@@ -193,7 +246,8 @@ def aoti_input_checks_always_on(labels: tuple[str, ...] = ("images", "classes"))
     def patched(self) -> None:
         original(self)
         buffer = getattr(self.prefix, "aot", self.prefix)
-        inputs = [(name, len(tensor.get_size()), label) for (name, tensor), label in zip(V.graph.graph_inputs.items(), labels)]
+        graph_inputs = zip(V.graph.graph_inputs.items(), labels)
+        inputs = [(name, len(tensor.get_size()), label) for (name, tensor), label in graph_inputs]
         counts.append(_rewrite_aoti_checks(buffer._lines, inputs))
 
     wrapper_class.generate_input_output_runtime_checks = patched

@@ -23,7 +23,16 @@ from .atomic import atomic_write
 from .errors import ImageReadError, InputError
 from .safe_load import MISSING, why_not_a_file
 
-__all__ = ["IMAGE_SUFFIXES", "as_rgb", "load_image", "load_images", "open_rgb", "save_image", "to_image_tensor", "to_pil_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "as_rgb",
+    "load_image",
+    "load_images",
+    "open_rgb",
+    "save_image",
+    "to_image_tensor",
+    "to_pil_image",
+]
 
 _PathLike = str | os.PathLike[str]
 
@@ -31,7 +40,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 """File suffixes taken as images when a folder is scanned (training data, ``explain`` folders)."""
 
 # Modes Pillow converts to RGB by itself without losing the range (alpha is dropped, palettes looked up).
-_PILLOW_CONVERTS = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+_PILLOW_CONVERTS = frozenset(
+    {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+)
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
@@ -61,30 +72,41 @@ def as_rgb(image: Image.Image, name: str = "the image") -> Image.Image:
     if mode in _PILLOW_CONVERTS:
         return image.convert("RGB")
     if mode in _SIXTEEN_BIT or mode == "I":
-        values = np.asarray(image).astype(np.int64)
-        if values.size and (values.min() < 0 or values.max() > 65535):
-            raise ImageReadError(
-                f"cannot read {name}: a 32-bit integer image with values in [{values.min()}, {values.max()}], outside 0..65535; "
-                "save it with 8 or 16 bits per channel"
-            )
-        grey = ((values * 255 + 32767) // 65535).astype(np.uint8)
+        grey = _grey_from_integers(image, name)
     elif mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        if np.isnan(values).any() or np.isinf(values).any():
-            raise ImageReadError(f"cannot read {name}: the float image holds NaN or infinite values")
-        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-        if low < 0 or high > 255:
-            raise ImageReadError(
-                f"cannot read {name}: a float image with values in [{low:.4g}, {high:.4g}]; float images must hold values "
-                "in [0, 1] (or 0..255); rescale it first"
-            )
-        scale = 255.0 if high <= 1.0 else 1.0
-        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        grey = _grey_from_floats(image, name)
     else:
         raise ImageReadError(
-            f"cannot read {name}: Pillow image mode {mode!r} is not supported; convert it to RGB, grey, or a 16-bit image first"
+            f"cannot read {name}: Pillow image mode {mode!r} is not supported; "
+            "convert it to RGB, grey, or a 16-bit image first"
         )
     return Image.fromarray(grey, mode="L").convert("RGB")
+
+
+def _grey_from_integers(image: Image.Image, name: str) -> np.ndarray:
+    """A 16- or 32-bit integer image (values in 0..65535) as 8-bit grey."""
+    values = np.asarray(image).astype(np.int64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise ImageReadError(
+            f"cannot read {name}: a 32-bit integer image with values in [{values.min()}, {values.max()}], "
+            "outside 0..65535; save it with 8 or 16 bits per channel"
+        )
+    return ((values * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _grey_from_floats(image: Image.Image, name: str) -> np.ndarray:
+    """A float image with values in [0, 1] (or else 0..255) as 8-bit grey."""
+    values = np.asarray(image, dtype=np.float64)
+    if np.isnan(values).any() or np.isinf(values).any():
+        raise ImageReadError(f"cannot read {name}: the float image holds NaN or infinite values")
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if low < 0 or high > 255:
+        raise ImageReadError(
+            f"cannot read {name}: a float image with values in [{low:.4g}, {high:.4g}]; "
+            "float images must hold values in [0, 1] (or 0..255); rescale it first"
+        )
+    scale = 255.0 if high <= 1.0 else 1.0
+    return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
 
 
 def open_rgb(path: _PathLike, exif_orientation: bool = True, max_side: int | None = None) -> Image.Image:
@@ -97,7 +119,8 @@ def open_rgb(path: _PathLike, exif_orientation: bool = True, max_side: int | Non
     path = Path(path)
     problem = why_not_a_file(path)
     if problem is not None:
-        raise ImageReadError(f"cannot read image {path}: {'the file does not exist' if problem == MISSING else problem}")
+        reason = "the file does not exist" if problem == MISSING else problem
+        raise ImageReadError(f"cannot read image {path}: {reason}")
     if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1):
         raise InputError(f"`max_side` must be a positive int or None, got {max_side!r}")
     try:
@@ -119,7 +142,9 @@ def open_rgb(path: _PathLike, exif_orientation: bool = True, max_side: int | Non
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         if isinstance(exc, ImageReadError):
             raise
-        raise ImageReadError(f"cannot read image {path}: {type(exc).__name__}: {exc} (truncated or corrupt file?)") from exc
+        raise ImageReadError(
+            f"cannot read image {path}: {type(exc).__name__}: {exc} (truncated or corrupt file?)"
+        ) from exc
 
 
 def _pil_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -173,40 +198,27 @@ def load_images(paths: Sequence[_PathLike], size: int | Sequence[int] | None = N
     return torch.stack(tensors)
 
 
-def to_image_tensor(image: object) -> torch.Tensor:
-    """Convert a PIL image, a numpy array or a tensor to a float32 (3, H, W) tensor in [0, 1].
+def _array_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """A channels-last numpy image (see :func:`to_image_tensor`) as a (3, H, W) tensor; uint8 scaled to [0, 1]."""
+    array = image[:, :, None] if image.ndim == 2 else image
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise InputError(
+            f"an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (channels last), got {image.shape}"
+        )
+    if array.size == 0:
+        raise InputError(f"the image array is empty (shape {image.shape}); pass an image of at least 1x1 pixels")
+    array = array[:, :, :3]
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    if array.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div_(255)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InputError(f"an image array must be uint8 (0..255) or float (0..1), got dtype {array.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)
 
-    Accepted: PIL images (any mode, converted to RGB); numpy uint8 arrays (H, W, 3),
-    (H, W, 4) (alpha dropped), (H, W, 1) or (H, W) (grey, repeated); float numpy
-    arrays of those shapes with values in [0, 1]; float tensors (3, H, W) in [0, 1].
-    """
-    if isinstance(image, Image.Image):
-        return _pil_to_tensor(as_rgb(image))
-    if isinstance(image, torch.Tensor):
-        tensor = image.detach().cpu()
-        if tensor.dim() != 3 or tensor.shape[0] != 3:
-            raise InputError(f"an image tensor must have shape (3, H, W), got {tuple(tensor.shape)}")
-        array = None
-    elif isinstance(image, np.ndarray):
-        array = image
-        if array.ndim == 2:
-            array = array[:, :, None]
-        if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-            raise InputError(
-                f"an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (channels last), got {image.shape}"
-            )
-        if array.size == 0:
-            raise InputError(f"the image array is empty (shape {image.shape}); pass an image of at least 1x1 pixels")
-        array = array[:, :, :3]
-        if array.shape[2] == 1:
-            array = np.repeat(array, 3, axis=2)
-        if array.dtype == np.uint8:
-            return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div_(255)
-        if not np.issubdtype(array.dtype, np.floating):
-            raise InputError(f"an image array must be uint8 (0..255) or float (0..1), got dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)
-    else:
-        raise InputError(f"cannot convert {type(image).__name__} to an image; pass a PIL image, numpy array or tensor")
+
+def _check_unit_range(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as contiguous float32 after checking it is a non-empty float image in [0, 1] without NaN."""
     if not torch.is_floating_point(tensor):
         raise InputError(f"an image tensor must be float in [0, 1], got dtype {tensor.dtype}; divide uint8 by 255")
     if tensor.numel() == 0:
@@ -215,8 +227,37 @@ def to_image_tensor(image: object) -> torch.Tensor:
         raise InputError("the image contains NaN values")
     lo, hi = float(tensor.min()), float(tensor.max())
     if lo < 0 or hi > 1:
-        raise InputError(f"float images must hold values in [0, 1], found [{lo:.4g}, {hi:.4g}]; scale 0..255 data by 1/255")
+        raise InputError(
+            f"float images must hold values in [0, 1], found [{lo:.4g}, {hi:.4g}]; scale 0..255 data by 1/255"
+        )
     return tensor.float().contiguous()
+
+
+def to_image_tensor(image: object) -> torch.Tensor:
+    """Convert a PIL image, a numpy array or a tensor to a float32 (3, H, W) tensor in [0, 1].
+
+    Accepted: PIL images (any mode, converted to RGB); numpy uint8 arrays (H, W, 3),
+    (H, W, 4) (alpha dropped), (H, W, 1) or (H, W) (grey, repeated); float numpy
+    arrays of those shapes with values in [0, 1]; float tensors (3, H, W) in [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> to_image_tensor(np.zeros((4, 5), np.uint8)).shape
+        torch.Size([3, 4, 5])
+    """
+    if isinstance(image, Image.Image):
+        return _pil_to_tensor(as_rgb(image))
+    if isinstance(image, np.ndarray):
+        tensor = _array_to_tensor(image)
+        if image.dtype == np.uint8:
+            return tensor
+    elif isinstance(image, torch.Tensor):
+        tensor = image.detach().cpu()
+        if tensor.dim() != 3 or tensor.shape[0] != 3:
+            raise InputError(f"an image tensor must have shape (3, H, W), got {tuple(tensor.shape)}")
+    else:
+        raise InputError(f"cannot convert {type(image).__name__} to an image; pass a PIL image, numpy array or tensor")
+    return _check_unit_range(tensor)
 
 
 def to_pil_image(tensor: torch.Tensor) -> Image.Image:
@@ -237,7 +278,9 @@ def to_pil_image(tensor: torch.Tensor) -> Image.Image:
     if torch.isnan(x).any():
         raise InputError("the image to save contains NaN values")
     if float(x.min()) < 0 or float(x.max()) > 1:
-        raise InputError(f"the image to save must hold values in [0, 1], found [{float(x.min()):.4g}, {float(x.max()):.4g}]")
+        raise InputError(
+            f"the image to save must hold values in [0, 1], found [{float(x.min()):.4g}, {float(x.max()):.4g}]"
+        )
     array = (x.float() * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     if array.shape[2] == 1:
         return Image.fromarray(array[:, :, 0])
@@ -251,7 +294,9 @@ def save_image(tensor: torch.Tensor, path: _PathLike) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise InputError(f"cannot save an image to {path}: it is a folder; pass a file name such as {path / 'image.png'}")
+        raise InputError(
+            f"cannot save an image to {path}: it is a folder; pass a file name such as {path / 'image.png'}"
+        )
     extensions = Image.registered_extensions()
     image_format = extensions.get(path.suffix.lower())
     if image_format is None:

@@ -27,6 +27,12 @@ from .errors import CheckpointError
 __all__ = ["check_finite_tensors", "load_weights_only"]
 
 
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, at most 200 characters ('' when it has none)."""
+    text = str(error)
+    return text.splitlines()[0][:200] if text else ""
+
+
 def load_weights_only(path: str | os.PathLike[str], what: str, map_location: Any = "cpu", fix: str = "") -> Any:
     """``torch.load(path, weights_only=True)`` with a CheckpointError naming ``what`` and ``path`` on failure.
 
@@ -37,13 +43,13 @@ def load_weights_only(path: str | os.PathLike[str], what: str, map_location: Any
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(
-            f"cannot read the {what} {path}: it holds Python objects other than tensors and plain data, or it is corrupt or "
-            "truncated (refused unread: blackbox-saliency never runs code from a file; only files it wrote, or plain state dicts, can be "
-            f"read). {fix}".rstrip()
+            f"cannot read the {what} {path}: it holds Python objects other than tensors and plain data, "
+            "or it is corrupt or truncated (refused unread: blackbox-saliency never runs code from a file; "
+            f"only files it wrote, or plain state dicts, can be read). {fix}".rstrip()
         ) from None
     except Exception as error:  # damaged files raise RuntimeError, EOFError, zipfile errors, ...
         raise CheckpointError(
-            f"cannot read the {what} {path}: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}; "
+            f"cannot read the {what} {path}: {type(error).__name__}: {_first_line(error)}; "
             f"the file is corrupt or truncated. {fix}".rstrip()
         ) from None
 
@@ -95,8 +101,8 @@ def check_finite_tensors(obj: Any, path: str | os.PathLike[str], what: str) -> N
         stored = tensor.untyped_storage().nbytes()
         if tensor.numel() > 1 and tensor.numel() * tensor.element_size() > stored:  # checked before anything reads it
             raise CheckpointError(
-                f"the {what} {Path(path)} is damaged: tensor {name} claims shape {tuple(tensor.shape)} but the file stores "
-                f"{stored} bytes for it (a crafted or broken file); use another file."
+                f"the {what} {Path(path)} is damaged: tensor {name} claims shape {tuple(tensor.shape)} "
+                f"but the file stores {stored} bytes for it (a crafted or broken file); use another file."
             )
         if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
             bad.append(name)

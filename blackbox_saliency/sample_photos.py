@@ -50,7 +50,8 @@ class SamplePhoto:
 
     def to_tensor(self) -> torch.Tensor:
         """The photo as a (1, 3, H, W) float32 tensor in [0, 1] (the library's image convention)."""
-        return torch.from_numpy(np.array(self.array, dtype=np.uint8, copy=True)).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+        pixels = torch.from_numpy(np.array(self.array, dtype=np.uint8, copy=True))
+        return pixels.permute(2, 0, 1).unsqueeze(0).float().div_(255)
 
 
 @dataclass

@@ -26,19 +26,21 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .input_checks import check_images, check_masks, check_same_batch
 from .errors import InputError
+from .input_checks import check_images, check_masks, check_same_batch
 
 __all__ = [
     "overlay",
     "DEFAULT_CMAP",
     "BOX_COLOUR",
+    "OverlayStyle",
     "blend",
     "blend_unchecked",
     "caption",
@@ -53,9 +55,11 @@ __all__ = [
 ]
 
 DEFAULT_CMAP = "inferno"
-#: zlib level of the PNG pictures this library writes: 1 is several times faster than Pillow's default 6, files ~10% larger.
-PNG_COMPRESS_LEVEL = 1
 """Perceptually uniform, dark for 'removable' and bright yellow for 'evidence'."""
+
+#: zlib level of the PNG pictures this library writes: 1 is several times faster than Pillow's default 6,
+#: files ~10% larger.
+PNG_COMPRESS_LEVEL = 1
 
 BOX_COLOUR = (64, 224, 255)
 """Cyan: stands out against every colour of the inferno map and most photos."""
@@ -84,7 +88,10 @@ def _lut_numpy(name: str, n: int) -> np.ndarray:
         except ImportError:
             cmap = None
         except KeyError:
-            raise InputError(f"unknown colour map {name!r}; use a matplotlib colour map name (e.g. 'inferno', 'magma', 'viridis') or 'builtin'.") from None
+            raise InputError(
+                f"unknown colour map {name!r}; use a matplotlib colour map name (e.g. 'inferno', 'magma', 'viridis') "
+                "or 'builtin'."
+            ) from None
         if cmap is not None:
             return np.asarray(cmap(np.linspace(0.0, 1.0, n))[:, :3], dtype=np.float32)
     stops = np.array([s for s, _ in _BUILTIN_RAMP], dtype=np.float32)
@@ -137,7 +144,8 @@ def blend(images: torch.Tensor, masks: torch.Tensor, alpha: float = 0.5, cmap: s
 
 
 def blend_unchecked(images: torch.Tensor, masks: torch.Tensor, lut: torch.Tensor, alpha: float) -> torch.Tensor:
-    """:func:`blend` without input checks, for hot loops (video): same-size masks, ``lut`` from :func:`colormap_lut` on the images' device."""
+    """:func:`blend` without input checks, for hot loops (video): same-size masks, ``lut`` from
+    :func:`colormap_lut` on the images' device."""
     index = (masks[:, 0] * (lut.shape[0] - 1) + 0.5).long().clamp_(0, lut.shape[0] - 1)
     heat = lut[index].permute(0, 3, 1, 2)
     return torch.lerp(images, heat, float(alpha))
@@ -152,8 +160,10 @@ def _fit(masks: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(B, C, H, W) floats in [0, 1] -> NumPy uint8 (B, H, W, C) on the CPU (rounded)."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise InputError(f"`images` must be a (B, C, H, W) tensor, got {getattr(images, 'shape', type(images).__name__)}.")
-    return images.detach().float().mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        got = getattr(images, "shape", type(images).__name__)
+        raise InputError(f"`images` must be a (B, C, H, W) tensor, got {got}.")
+    pixels = images.detach().float().mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def mask_boxes(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -163,7 +173,9 @@ def mask_boxes(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return mask_to_box(masks, threshold=threshold)
 
 
-def draw_boxes(images: torch.Tensor, boxes: torch.Tensor, colour: Sequence[int] = BOX_COLOUR, width: int = 2) -> torch.Tensor:
+def draw_boxes(
+    images: torch.Tensor, boxes: torch.Tensor, colour: Sequence[int] = BOX_COLOUR, width: int = 2
+) -> torch.Tensor:
     """Return a copy of ``images`` (B, 3, H, W) in [0, 1] with box outlines drawn in, without leaving the device.
 
     ``boxes`` is (B, 4) ``(x0, y0, x1, y1)`` with exclusive x1, y1 in image pixels; the outline lies
@@ -197,7 +209,9 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def caption(class_name: str | None = None, prob: float | None = None, metric: float | None = None, extra: str | None = None) -> str:
+def caption(
+    class_name: str | None = None, prob: float | None = None, metric: float | None = None, extra: str | None = None
+) -> str:
     """Standard caption text, e.g. ``"tabby cat  |  p = 0.87  |  saliency metric = -1.23"``.
 
     The saliency metric is Dabkowski & Gal's ``log(max(a, 0.05)) - log(p)`` (lower is better).
@@ -242,7 +256,9 @@ def _stack_vertical(top: Image.Image, bottom: Image.Image) -> Image.Image:
     return out
 
 
-def _prepare(images: torch.Tensor, masks: torch.Tensor, min_side: int | None) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _prepare(
+    images: torch.Tensor, masks: torch.Tensor, min_side: int | None
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     check_images(images)
     check_masks(masks)
     check_same_batch(images=images, masks=masks)
@@ -258,8 +274,14 @@ def _prepare(images: torch.Tensor, masks: torch.Tensor, min_side: int | None) ->
     return images, masks, scale
 
 
-def overlay(image: torch.Tensor | np.ndarray | Image.Image, mask: torch.Tensor | np.ndarray, alpha: float = 0.5, cmap: str = DEFAULT_CMAP) -> np.ndarray:
-    """One image blended with its mask's heat map, as an RGB ``uint8`` array (H, W, 3) ready for matplotlib or Pillow.
+def overlay(
+    image: torch.Tensor | np.ndarray | Image.Image,
+    mask: torch.Tensor | np.ndarray,
+    alpha: float = 0.5,
+    cmap: str = DEFAULT_CMAP,
+) -> np.ndarray:
+    """One image blended with its mask's heat map, as an RGB ``uint8`` array (H, W, 3) ready for matplotlib or
+    Pillow.
 
     ``image`` is (3, H, W) or (1, 3, H, W) in [0, 1], a numpy photo (H, W, 3) (uint8, or float in [0, 1]) or a PIL
     image; ``mask`` is a tensor or array (h, w), (1, h, w) or (1, 1, h, w) in [0, 1]
@@ -277,13 +299,51 @@ def overlay(image: torch.Tensor | np.ndarray | Image.Image, mask: torch.Tensor |
     if isinstance(mask, np.ndarray):
         mask = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
     if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
-        raise InputError("`image` must be a tensor (3, H, W), a numpy photo (H, W, 3) or a PIL image, and `mask` a tensor or array (H, W).")
+        raise InputError(
+            "`image` must be a tensor (3, H, W), a numpy photo (H, W, 3) or a PIL image, "
+            "and `mask` a tensor or array (H, W)."
+        )
     images = image.unsqueeze(0) if image.dim() == 3 else image
-    masks = mask.reshape(1, 1, *mask.shape[-2:]) if mask.dim() in (2, 3, 4) and mask.numel() == mask.shape[-2] * mask.shape[-1] else mask
+    one_mask = mask.dim() in (2, 3, 4) and mask.numel() == mask.shape[-2] * mask.shape[-1]
+    masks = mask.reshape(1, 1, *mask.shape[-2:]) if one_mask else mask
     if images.dim() != 4 or images.shape[0] != 1:
-        raise InputError(f"`image` must be one image (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}; for batches use render_overlays.")
+        raise InputError(
+            f"`image` must be one image (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}; "
+            "for batches use render_overlays."
+        )
     shown, shown_masks, _ = _prepare(images, masks, None)
     return to_uint8(blend(shown, shown_masks, alpha, cmap))[0]
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """The look of an overlay: the heat map of colour map ``cmap`` blended with weight ``alpha``, and the
+    tightest box around ``mask > threshold`` outlined in ``box_colour``.
+
+    Example:
+        >>> OverlayStyle(alpha=0.7).cmap
+        'inferno'
+    """
+
+    alpha: float = 0.5
+    cmap: str = DEFAULT_CMAP
+    threshold: float = 0.5
+    box_colour: tuple[int, int, int] = BOX_COLOUR
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise InputError(f"`alpha` must lie in [0, 1], got {self.alpha}.")
+
+
+def _boxes_to_draw(
+    boxes: torch.Tensor | bool, shown_masks: torch.Tensor, threshold: float, scale: float
+) -> torch.Tensor | None:
+    """The (B, 4) boxes :func:`render_overlays` draws on the shown (possibly upscaled) pictures, or None."""
+    if boxes is True:
+        return mask_boxes(shown_masks, threshold).cpu()
+    if boxes is False or boxes is None:
+        return None
+    return boxes.detach().float().cpu() * scale
 
 
 def render_overlays(
@@ -292,20 +352,17 @@ def render_overlays(
     captions: Sequence[str] | None = None,
     *,
     boxes: torch.Tensor | bool = True,
-    threshold: float = 0.5,
-    alpha: float = 0.5,
-    cmap: str = DEFAULT_CMAP,
+    style: OverlayStyle | None = None,
     min_side: int | None = None,
-    box_colour: Sequence[int] = BOX_COLOUR,
 ) -> list[Image.Image]:
     """Image + heat map + tightest box + caption strip, one ``PIL.Image`` per batch element.
 
     Args:
         images: (B, 3, H, W) in [0, 1]; masks: (B, 1, h, w) in [0, 1] (resized to the images).
         captions: one text per image for a strip below it (see :func:`caption`), or ``None``.
-        boxes: ``True`` draws the tightest box around ``mask > threshold``; ``False`` none;
+        boxes: ``True`` draws the tightest box around ``mask > style.threshold``; ``False`` none;
             a (B, 4) tensor draws those boxes (image pixels, exclusive x1, y1).
-        alpha: weight of the heat map in the blend.
+        style: heat map and box look (default :class:`OverlayStyle()`).
         min_side: upscale small images (e.g. 224-pixel crops) so their shorter side is at least this.
 
     Example:
@@ -313,6 +370,7 @@ def render_overlays(
         >>> [p.size for p in render_overlays(torch.rand(1, 3, 32, 48), torch.rand(1, 1, 8, 12), min_side=64)]
         [(96, 64)]
     """
+    style = OverlayStyle() if style is None else style
     if captions is not None and len(captions) != images.shape[0]:
         raise InputError(f"`captions` has {len(captions)} entries but there are {images.shape[0]} images.")
     if isinstance(boxes, torch.Tensor):
@@ -321,26 +379,23 @@ def render_overlays(
         check_boxes(boxes)
         check_same_batch(images=images, boxes=boxes)
     shown, shown_masks, scale = _prepare(images, masks, min_side)
-    pixels = to_uint8(blend(shown, shown_masks, alpha, cmap))
-    if boxes is True:
-        drawn_boxes = mask_boxes(shown_masks, threshold).cpu()
-    elif boxes is False or boxes is None:
-        drawn_boxes = None
-    else:
-        drawn_boxes = boxes.detach().float().cpu() * scale
+    pixels = to_uint8(blend(shown, shown_masks, style.alpha, style.cmap))
+    drawn_boxes = _boxes_to_draw(boxes, shown_masks, style.threshold, scale)
     out = []
     for i in range(pixels.shape[0]):
         picture = Image.fromarray(pixels[i])
         if drawn_boxes is not None:
-            _draw_box(picture, drawn_boxes[i].tolist(), box_colour)
+            _draw_box(picture, drawn_boxes[i].tolist(), style.box_colour)
         if captions is not None:
-            picture = _stack_vertical(picture, _caption_strip(captions[i], picture.width, _font_size_for(picture.width)))
+            strip = _caption_strip(captions[i], picture.width, _font_size_for(picture.width))
+            picture = _stack_vertical(picture, strip)
         out.append(picture)
     return out
 
 
 def _visible_box(box: Sequence[float], min_size: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Integer box grown (around its centre, inside the picture) to at least ``min_size`` pixels a side, so tiny boxes stay visible."""
+    """Integer box grown (around its centre, inside the picture) to at least ``min_size`` pixels a side, so tiny
+    boxes stay visible."""
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     out = []
     for lo, hi, limit in ((x0, x1, size[0]), (y0, y1, size[1])):
@@ -367,13 +422,13 @@ def render_panels(
     masks: torch.Tensor,
     captions: Sequence[str] | None = None,
     *,
-    threshold: float = 0.5,
-    alpha: float = 0.5,
-    cmap: str = DEFAULT_CMAP,
+    style: OverlayStyle | None = None,
     min_side: int | None = 256,
     gap: int = 4,
 ) -> list[Image.Image]:
     """``original | overlay (heat map + box) | mask (grey, white = evidence)`` side by side, with a caption strip.
+
+    ``style`` is the overlay's look (see :func:`render_overlays`), ``gap`` the white space between the three.
 
     Example:
         >>> import torch
@@ -383,7 +438,7 @@ def render_panels(
     if captions is not None and len(captions) != images.shape[0]:
         raise InputError(f"`captions` has {len(captions)} entries but there are {images.shape[0]} images.")
     shown, shown_masks, _ = _prepare(images, masks, min_side)
-    overlays = render_overlays(shown, shown_masks, None, threshold=threshold, alpha=alpha, cmap=cmap)
+    overlays = render_overlays(shown, shown_masks, None, style=style)
     originals = to_uint8(shown)
     greys = to_uint8(shown_masks.expand(-1, 3, -1, -1))
     out = []
@@ -422,7 +477,10 @@ def contact_sheet(
         columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
     if columns < 1 or tile_width < 8:
         raise InputError(f"`columns` must be >= 1 and `tile_width` >= 8, got {columns} and {tile_width}.")
-    tiles = [p.convert("RGB").resize((tile_width, max(1, round(p.height * tile_width / p.width))), Image.LANCZOS) for p in pictures]
+    tiles = [
+        p.convert("RGB").resize((tile_width, max(1, round(p.height * tile_width / p.width))), Image.LANCZOS)
+        for p in pictures
+    ]
     font_size = _font_size_for(tile_width) if labels is not None else 0
     font = _font(font_size) if labels is not None else None
     label_h = font_size + 6 if labels is not None else 0

@@ -45,7 +45,10 @@ def test_disk_full_says_so_and_keeps_the_previous_file(tmp_path):
         handle.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(OutOfSpaceError, match=r"no space left on /.* while writing .*checkpoint.pt; the previous checkpoint.pt is intact"):
+    with pytest.raises(
+        OutOfSpaceError,
+        match=r"no space left on /.* while writing .*checkpoint.pt; the previous checkpoint.pt is intact",
+    ):
         atomic_write(target, full)
     assert torch.load(target, weights_only=True) == {"step": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
@@ -54,7 +57,10 @@ def test_disk_full_says_so_and_keeps_the_previous_file(tmp_path):
 def test_torch_enforce_failure_on_a_full_disk_becomes_a_clear_error(tmp_path, monkeypatch):
     # torch.save reports ENOSPC as "RuntimeError: [enforce fail at inline_container.cc:...]"; the free space tells.
     def torch_failure(handle):
-        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: "
+            "file write failed"
+        )
 
     monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9, 0))
     with pytest.raises(OutOfSpaceError, match="nothing was written"):
@@ -124,7 +130,10 @@ def test_an_unrelated_error_on_a_nearly_full_disk_keeps_its_own_message(tmp_path
     assert not isinstance(caught.value, OutOfSpaceError)
 
     def torch_write_failure(handle):
-        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: file write failed")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: "
+            "file write failed"
+        )
 
     with pytest.raises(OutOfSpaceError):
         atomic_write(tmp_path / "y.pt", torch_write_failure)

@@ -51,7 +51,13 @@ BATCH = 3
 DTYPES = [pytest.param(torch.float32, id="float32"), pytest.param(torch.float64, id="float64")]
 DEVICES = [
     pytest.param("cpu", id="cpu"),
-    pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (torch.cuda.is_available() is False)")),
+    pytest.param(
+        "cuda",
+        id="cuda",
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available(), reason="no CUDA device here (torch.cuda.is_available() is False)"
+        ),
+    ),
 ]
 #: The black box the maskers explain: the CIFAR ResNet-20 with random weights (32 px input, 10 classes).
 BLACK_BOX = ("cifar10_resnet20", {"pretrained": False})
@@ -81,7 +87,8 @@ CONFIG: dict[tuple[str, str], dict] = {
     ("classifiers", "efficientnet_lite0"): {"kwargs": {"pretrained": False}},
     ("classifiers", "cifar10_resnet20"): {"kwargs": {"pretrained": False}},
     ("classifiers", "cifar10_resnet56"): {"kwargs": {"pretrained": False}},
-    ("classifiers", "efficientnet_lite2"): {"kwargs": {"pretrained": False}},  # examples/efficientnet_lite2_plugin, when installed
+    # examples/efficientnet_lite2_plugin, when installed
+    ("classifiers", "efficientnet_lite2"): {"kwargs": {"pretrained": False}},
     # The iterative baseline with few steps; the blur remover keeps its alternative images independent of the batch
     # (the default "paper" remover draws noise for the whole batch, so a batch of one would see other draws).
     ("maskers", "iterative"): {"kwargs": {"steps": 3, "remover": "blur"}},
@@ -91,9 +98,9 @@ CONFIG: dict[tuple[str, str], dict] = {
 TORCHVISION_CLASSIFIERS = ("torchvision:resnet18", "torchvision:mobilenet_v3_small", "torchvision:squeezenet1_1")
 TORCHVISION_ENCODERS = ("resnet18", "resnet50")
 FAMILY_SKIP = (
-    "torchvision family: every member goes through the same wrapper/builder, which the matrix checks on its representatives "
-    f"(classifiers {', '.join(TORCHVISION_CLASSIFIERS)}; encoders {', '.join(TORCHVISION_ENCODERS)}); building every architecture "
-    f"would take many minutes; set {ALL_ENV}=1 to run them all"
+    "torchvision family: every member goes through the same wrapper/builder, which the matrix checks on its "
+    f"representatives (classifiers {', '.join(TORCHVISION_CLASSIFIERS)}; encoders {', '.join(TORCHVISION_ENCODERS)}); "
+    f"building every architecture would take many minutes; set {ALL_ENV}=1 to run them all"
 )
 
 
@@ -102,7 +109,11 @@ def _family_skip(kind: str, name: str) -> str | None:
         return None
     if kind == "classifiers" and name.startswith("torchvision:") and name not in TORCHVISION_CLASSIFIERS:
         return FAMILY_SKIP
-    if kind == "encoders" and name.startswith(("resnet", "resnext", "wide_resnet")) and name not in TORCHVISION_ENCODERS:
+    if (
+        kind == "encoders"
+        and name.startswith(("resnet", "resnext", "wide_resnet"))
+        and name not in TORCHVISION_ENCODERS
+    ):
         if manager.registry("encoders")[name].source == "builtin:maskers":
             return FAMILY_SKIP
     return None
@@ -112,11 +123,18 @@ def contract_cases(kind: str | None = None) -> list[Case]:
     """One :class:`Case` per name the plugin manager offers (of ``kind``, or of every kind)."""
     found = bs.available()
     kinds = [kind] if kind else sorted(found)
-    return [Case(k, name, **CONFIG.get((k, name), {}), skip=_family_skip(k, name)) for k in kinds for name in sorted(found[k])]
+    return [
+        Case(k, name, **CONFIG.get((k, name), {}), skip=_family_skip(k, name))
+        for k in kinds
+        for name in sorted(found[k])
+    ]
 
 
 def _params(kind: str) -> list:
-    return [pytest.param(case, id=case.id, marks=[pytest.mark.skip(reason=case.skip)] if case.skip else []) for case in contract_cases(kind)]
+    return [
+        pytest.param(case, id=case.id, marks=[pytest.mark.skip(reason=case.skip)] if case.skip else [])
+        for case in contract_cases(kind)
+    ]
 
 
 # ------------------------------------------------------------------ building (each plugin once per session)
@@ -211,7 +229,9 @@ def check_classifier_interface(net: BlackBoxClassifier) -> None:
     assert all(isinstance(n, str) and n for n in net.class_names)
     assert len(net.input_size) == 2 and all(isinstance(s, int) and s > 0 for s in net.input_size)
     if net.gradcam_layer is not None:
-        assert net.gradcam_layer in dict(net.named_modules()), f"gradcam_layer {net.gradcam_layer!r} is no module of the classifier"
+        assert net.gradcam_layer in dict(net.named_modules()), (
+            f"gradcam_layer {net.gradcam_layer!r} is no module of the classifier"
+        )
     transform = net.eval_transform()
     if transform is not None:
         photo = Image.new("RGB", (48, 40), (200, 30, 90))
@@ -221,9 +241,11 @@ def check_classifier_interface(net: BlackBoxClassifier) -> None:
 
 
 def check_classifier_class_index(net: BlackBoxClassifier) -> None:
-    """Every class name resolves to an index of that very name (a name occurring twice: its first index); indices resolve to themselves.
+    """Every class name resolves to an index of that very name (a name occurring twice: its first index); indices
+    resolve to themselves.
 
-    (ImageNet has both "Cardigan", a dog, and "cardigan", a sweater: the exact spelling must win over case-insensitive matching.)
+    (ImageNet has both "Cardigan", a dog, and "cardigan", a sweater: the exact spelling must win over
+    case-insensitive matching.)
     """
     wrong = {}
     for index, name in enumerate(net.class_names):
@@ -287,7 +309,10 @@ def check_remover_deterministic(remover: EvidenceRemover) -> None:
 def check_remover_batch_of_one(remover: EvidenceRemover) -> None:
     x = images(32)
     if not torch.equal(remover(x, _seeded(seed=1)), remover(x, _seeded(seed=2))):
-        pytest.skip("the remover draws noise for the whole batch from one generator: an image's draw depends on its place in the batch")
+        pytest.skip(
+            "the remover draws noise for the whole batch from one generator: "
+            "an image's draw depends on its place in the batch"
+        )
     single = torch.cat([remover(x[i : i + 1], _seeded()) for i in range(BATCH)])
     _close(single, remover(x, _seeded()), "alternative of single images vs the batch")
 
@@ -405,7 +430,10 @@ def test_masker_leaves_the_black_box_alone(case, black_box_state):
     if black_box_state == "frozen":
         box = black_box() if takes_black_box(case) else None
     elif not takes_black_box(case):
-        pytest.skip("the masker holds no black box to make trainable (its frozen encoder is checked with black_box_state=frozen)")
+        pytest.skip(
+            "the masker holds no black box to make trainable "
+            "(its frozen encoder is checked with black_box_state=frozen)"
+        )
     else:
         box = copy.deepcopy(black_box()).unfreeze()
         masker = construct(case, box)
@@ -482,16 +510,26 @@ CHECKS: dict[str, list[Callable[[Case], None]]] = {
         lambda c: check_masker_output(built(c), masker_size(built(c), c), torch.float32, "cpu"),
         lambda c: check_masker_output(built(c), masker_size(built(c), c), torch.float64, "cpu"),
         lambda c: check_masker_batch_of_one(built(c), masker_size(built(c), c)),
-        lambda c: check_masker_leaves_the_black_box_alone(built(c), masker_size(built(c), c), black_box() if takes_black_box(c) else None),
-        lambda c: check_masker_interface(built(c), masker_size(built(c), c), black_box() if takes_black_box(c) else None),
+        lambda c: check_masker_leaves_the_black_box_alone(
+            built(c), masker_size(built(c), c), black_box() if takes_black_box(c) else None
+        ),
+        lambda c: check_masker_interface(
+            built(c), masker_size(built(c), c), black_box() if takes_black_box(c) else None
+        ),
     ],
-    "encoders": [lambda c: check_encoder_features(built(c)), lambda c: check_encoder_frozen(built(c)), lambda c: check_encoder_batch_of_one(built(c))],
+    "encoders": [
+        lambda c: check_encoder_features(built(c)),
+        lambda c: check_encoder_frozen(built(c)),
+        lambda c: check_encoder_batch_of_one(built(c)),
+    ],
 }
 
 
 class _MeanColour(FrozenBlackBox):
     def __init__(self) -> None:
-        super().__init__(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 3)), (8, 8), ["red", "green", "blue"])
+        super().__init__(
+            nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 3)), (8, 8), ["red", "green", "blue"]
+        )
 
 
 class _Darken(EvidenceRemover):
@@ -535,11 +573,20 @@ class TinyPlugin:
 
     @hookspecs.hookimpl
     def blackbox_saliency_encoders(self):
-        return {"_contract_pyramid": lambda pretrained=True: EncoderSpec(_Pyramid(), ["a", "b"], (0.5,) * 3, (0.25,) * 3, probe_size=32)}
+        return {
+            "_contract_pyramid": lambda pretrained=True: EncoderSpec(
+                _Pyramid(), ["a", "b"], (0.5,) * 3, (0.25,) * 3, probe_size=32
+            )
+        }
 
 
 def test_a_registered_plugin_joins_the_matrix():
-    names = {"classifiers": "_contract_mean_colour", "evidence_removers": "_contract_darken", "maskers": "_contract_brightness", "encoders": "_contract_pyramid"}
+    names = {
+        "classifiers": "_contract_mean_colour",
+        "evidence_removers": "_contract_darken",
+        "maskers": "_contract_brightness",
+        "encoders": "_contract_pyramid",
+    }
     assert not {(c.kind, c.name) for c in contract_cases()} & set(names.items())
     pm = manager.get_plugin_manager()
     pm.register(TinyPlugin(), name="tiny-contract-plugin")
@@ -566,5 +613,12 @@ def test_the_matrix_covers_every_kind_and_skips_only_with_reasons():
     for case in cases:
         assert case.skip is None or case.skip == FAMILY_SKIP
     running = [c.id for c in cases if c.skip is None]
-    for name in ("classifiers:efficientnet_lite0", "classifiers:torchvision:resnet18", "maskers:gradcam", "maskers:iterative", "evidence_removers:paper", "encoders:resnet18"):
+    for name in (
+        "classifiers:efficientnet_lite0",
+        "classifiers:torchvision:resnet18",
+        "maskers:gradcam",
+        "maskers:iterative",
+        "evidence_removers:paper",
+        "encoders:resnet18",
+    ):
         assert name in running

@@ -17,4 +17,5 @@ def test_the_docs_build_with_warnings_as_errors(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     page = (tmp_path / "site" / "api" / "explaining" / "index.html").read_text(encoding="utf-8")
-    assert "train_masker" not in page and "ExplainResult" in page and "wrap" in page  # the reference is built from the docstrings
+    # the reference is built from the docstrings
+    assert "train_masker" not in page and "ExplainResult" in page and "wrap" in page

@@ -204,9 +204,8 @@ def test_a_masker_used_with_another_black_box_warns_unless_allowed():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ClassifierMismatchWarning)
         bs.explain(images, masker=masker, classifier=other, allow_mismatch=True)
-        bs.explain(
-            images, masker=masker, classifier=bs.load_classifier("efficientnet_lite0")
-        )  # its own black box: no warning
+        own = bs.load_classifier("efficientnet_lite0")
+        bs.explain(images, masker=masker, classifier=own)  # its own black box: no warning
 
 
 def test_a_result_shows_itself_in_a_notebook_and_saves_its_overlays(tmp_path):
@@ -214,9 +213,8 @@ def test_a_result_shows_itself_in_a_notebook_and_saves_its_overlays(tmp_path):
 
     result = bs.explain(torch.rand(2, 3, 32, 32), masker="center", classifier="cifar10_resnet20", topk=2)
     picture = Image.open(io.BytesIO(result._repr_png_()))  # what Jupyter displays
-    assert (
-        picture.size == result.figure().size and 2 * 256 <= picture.width < 3 * 256
-    )  # a row per image, a column per class
+    # a row per image, a column per class
+    assert picture.size == result.figure().size and 2 * 256 <= picture.width < 3 * 256
     paths = result.save(tmp_path / "saved")
     assert len(paths) == 8 and all(p.is_file() for p in paths)
     assert np.load(paths[1]).shape == (32, 32)

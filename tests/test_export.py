@@ -32,13 +32,17 @@ class _TinyBackbone(nn.Module):
         return self.s3(self.s2(self.s1(x)))
 
 
-register_encoder("_test_tiny", lambda pretrained: EncoderSpec(_TinyBackbone(), ["s1", "s2", "s3"], (0.5,) * 3, (0.25,) * 3))
+register_encoder(
+    "_test_tiny", lambda pretrained: EncoderSpec(_TinyBackbone(), ["s1", "s2", "s3"], (0.5,) * 3, (0.25,) * 3)
+)
 
 
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return SaliencyMasker(7, encoder="_test_tiny", encoder_pretrained=False, preset="fast", upsampler_channels=(16, 8)).eval()
+    return SaliencyMasker(
+        7, encoder="_test_tiny", encoder_pretrained=False, preset="fast", upsampler_channels=(16, 8)
+    ).eval()
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +107,12 @@ def test_torchscript_file_loads_with_only_torch(tmp_path, resnet):
             sys.exit("blackbox_saliency was importable: the test would prove nothing")
         """
     )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.pt"), str(tmp_path / "cases.pt")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "m.pt"), str(tmp_path / "cases.pt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "torch-only ok" in done.stdout
 
@@ -133,7 +142,11 @@ def test_onnx_matches_eager(tmp_path, tiny):
     result = export_masker(tiny, tmp_path / "m.onnx", "onnx", size=32, batch=2)
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
     session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
-    _compare(tiny, lambda x, c: session.run(["masks"], {"images": x.numpy(), "classes": c.numpy()})[0], [(1, 32, 32), (3, 40, 56)])
+    _compare(
+        tiny,
+        lambda x, c: session.run(["masks"], {"images": x.numpy(), "classes": c.numpy()})[0],
+        [(1, 32, 32), (3, 40, 56)],
+    )
     assert read_export_description(result.path)["config"]["num_classes"] == 7
 
 
@@ -141,7 +154,9 @@ def test_onnx_without_the_package_says_what_to_install(tmp_path, tiny, monkeypat
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("onnx", "onnxscript") else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in ("onnx", "onnxscript") else real(name, *a)
+    )
     with pytest.raises(ExportError, match="pip install onnx"):
         export_masker(tiny, tmp_path / "m.onnx", "onnx", size=32)
 
@@ -165,9 +180,15 @@ _BAD_INPUTS = {
     "class out of range": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([0, 7])), r"`classes` must lie in \[0, 6\]"),
 }
 _BAD_SHAPES_TORCHSCRIPT = {
-    "one class for two images": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([1])), "1 entries for 2 images; pass one class per image"),
+    "one class for two images": (
+        lambda: (torch.rand(2, 3, 32, 32), torch.tensor([1])),
+        "1 entries for 2 images; pass one class per image",
+    ),
     "grey": (lambda: (torch.rand(2, 1, 32, 32), torch.tensor([0, 1])), r"must have 3 RGB channels in dimension 1"),
-    "uint8": (lambda: ((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8), torch.tensor([0, 1])), r"floating-point tensor of dtype float32 .*; pass images.float\(\) / 255"),
+    "uint8": (
+        lambda: ((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8), torch.tensor([0, 1])),
+        r"floating-point tensor of dtype float32 .*; pass images.float\(\) / 255",
+    ),
     "no batch": (lambda: (torch.rand(3, 32, 32), torch.tensor([0])), r"must have 4 dimensions \(B, 3, H, W\)"),
     "int32 classes": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([0, 1], dtype=torch.int32)), "int64"),
 }
@@ -257,8 +278,12 @@ def test_aoti_package_matches_eager_and_loads_without_the_library(aoti_package, 
         torch.save(model(inputs["images"], inputs["classes"]), sys.argv[3])
         print("library imported:", any(name.startswith("blackbox_saliency") for name in sys.modules))
     """)
-    done = subprocess.run([sys.executable, "-c", probe, str(aoti_package.path), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
-                          capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(aoti_package.path), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "library imported: False" in done.stdout
     with torch.no_grad():
@@ -283,7 +308,9 @@ def test_a_masker_with_the_class_prior_exports_like_eager(tmp_path, fmt):
         for name in ("onnx", "onnxscript", "onnxruntime"):
             pytest.importorskip(name, reason=f"ONNX export test needs {name} (pip install onnx onnxscript onnxruntime)")
     torch.manual_seed(0)
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True).eval()
+    masker = SaliencyMasker(
+        10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", class_prior=True
+    ).eval()
     assert masker.prior is not None
     with torch.no_grad():
         masker.decoder.head.conv.weight.normal_(0, 0.5)  # a trained-looking residual, so both paths are exercised
@@ -293,12 +320,24 @@ def test_a_masker_with_the_class_prior_exports_like_eager(tmp_path, fmt):
 
 
 _AOTI_SHAPE_AND_DTYPE_MISTAKES = {
-    "33x33 images": (lambda: (torch.rand(2, 3, 33, 33), torch.tensor([0, 1])), "must be multiples of 8 and at least 16"),
+    "33x33 images": (
+        lambda: (torch.rand(2, 3, 33, 33), torch.tensor([0, 1])),
+        "must be multiples of 8 and at least 16",
+    ),
     "one class short": (lambda: (torch.rand(3, 3, 32, 32), torch.tensor([0, 1])), "pass one class per image"),
     "one class extra": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([0, 1, 2])), "pass one class per image"),
-    "1-channel images": (lambda: (torch.rand(2, 1, 32, 32), torch.tensor([0, 1])), "must have 3 RGB channels in dimension 1"),
-    "float64 images": (lambda: (torch.rand(2, 3, 32, 32, dtype=torch.float64), torch.tensor([0, 1])), "of dtype float32"),
-    "int32 classes": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([0, 1], dtype=torch.int32)), "must have dtype torch.int64"),
+    "1-channel images": (
+        lambda: (torch.rand(2, 1, 32, 32), torch.tensor([0, 1])),
+        "must have 3 RGB channels in dimension 1",
+    ),
+    "float64 images": (
+        lambda: (torch.rand(2, 3, 32, 32, dtype=torch.float64), torch.tensor([0, 1])),
+        "of dtype float32",
+    ),
+    "int32 classes": (
+        lambda: (torch.rand(2, 3, 32, 32), torch.tensor([0, 1], dtype=torch.int32)),
+        "must have dtype torch.int64",
+    ),
     "(B, 1) classes": (lambda: (torch.rand(2, 3, 32, 32), torch.tensor([[0], [1]])), r"must have shape \(B,\)"),
     "3-d images": (lambda: (torch.rand(3, 32, 32), torch.tensor([0])), r"must have 4 dimensions \(B, 3, H, W\)"),
     "empty batch": (lambda: (torch.rand(0, 3, 32, 32), torch.zeros(0, dtype=torch.int64)), "is empty"),
@@ -307,7 +346,8 @@ _AOTI_SHAPE_AND_DTYPE_MISTAKES = {
 
 @pytest.mark.parametrize("case", sorted(_AOTI_SHAPE_AND_DTYPE_MISTAKES))
 def test_aoti_package_never_reads_past_or_reinterprets_its_input(aoti_package, case):
-    """Without the library and without AOTI_RUNTIME_CHECK_INPUTS, the package refuses wrong shapes and dtypes in our words."""
+    """Without the library and without AOTI_RUNTIME_CHECK_INPUTS, the package refuses wrong shapes and dtypes in
+    our words."""
     from torch._inductor import aoti_load_package
 
     model = aoti_load_package(str(aoti_package.path))

@@ -157,7 +157,9 @@ def _png16(path, channels: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
 
 
 def _grey_gradient(dtype, top: float) -> np.ndarray:
@@ -177,9 +179,18 @@ def _mode_cases():
             lambda p: _png16(p, np.stack([np.full((6, 8), v, np.uint16) for v in (65535, 30000, 0)], axis=-1)),
             (1.0, 30000 / 65535, 0.0),
         ),
-        "float TIFF in [0, 1]": (lambda p: Image.fromarray(_grey_gradient(np.float32, 1.0)).save(p, format="TIFF"), (0.5,) * 3),
-        "float TIFF in 0..255": (lambda p: Image.fromarray(np.full((6, 8), 51.0, np.float32)).save(p, format="TIFF"), (0.2,) * 3),
-        "32-bit integer TIFF": (lambda p: Image.fromarray(np.full((6, 8), 13107, np.int32)).save(p, format="TIFF"), (0.2,) * 3),
+        "float TIFF in [0, 1]": (
+            lambda p: Image.fromarray(_grey_gradient(np.float32, 1.0)).save(p, format="TIFF"),
+            (0.5,) * 3,
+        ),
+        "float TIFF in 0..255": (
+            lambda p: Image.fromarray(np.full((6, 8), 51.0, np.float32)).save(p, format="TIFF"),
+            (0.2,) * 3,
+        ),
+        "32-bit integer TIFF": (
+            lambda p: Image.fromarray(np.full((6, 8), 13107, np.int32)).save(p, format="TIFF"),
+            (0.2,) * 3,
+        ),
         "palette PNG": (lambda p: palette_image.save(p, format="PNG"), (0.5, 0.0, 0.0)),
         "grey + alpha PNG": (lambda p: Image.new("LA", (8, 6), (153, 0)).save(p, format="PNG"), (0.6,) * 3),
         "RGBA PNG": (lambda p: Image.new("RGBA", (8, 6), (255, 51, 0, 10)).save(p, format="PNG"), (1.0, 0.2, 0.0)),

@@ -20,16 +20,24 @@ def cuda_wanted(monkeypatch):
 
 
 def _torch(cuda_build: bool, gpu: bool):
-    return SimpleNamespace(version=SimpleNamespace(cuda="13.0" if cuda_build else None), cuda=SimpleNamespace(is_available=lambda: gpu))
+    return SimpleNamespace(
+        version=SimpleNamespace(cuda="13.0" if cuda_build else None), cuda=SimpleNamespace(is_available=lambda: gpu)
+    )
 
 
-@pytest.mark.parametrize(("cuda_build", "gpu", "asked", "want", "reason"), [
-    (True, False, False, False, "no usable CUDA device; set BLACKBOX_SALIENCY_BUILD_CUDA=1"),  # this machine: C++ only
-    (True, False, True, True, ""),
-    (True, True, False, True, ""),
-    (False, True, True, False, "not a CUDA build"),
-])
-def test_cuda_kernels_are_built_only_where_they_run_or_when_asked(cuda_wanted, monkeypatch, cuda_build, gpu, asked, want, reason):
+# (torch is a CUDA build, a GPU is visible), BLACKBOX_SALIENCY_BUILD_CUDA=1, CUDA kernels built, why not
+@pytest.mark.parametrize(
+    ("machine", "asked", "want", "reason"),
+    [
+        ((True, False), False, False, "no usable CUDA device; set BLACKBOX_SALIENCY_BUILD_CUDA=1"),  # this machine
+        ((True, False), True, True, ""),
+        ((True, True), False, True, ""),
+        ((False, True), True, False, "not a CUDA build"),
+    ],
+)
+def test_cuda_kernels_are_built_only_where_they_run_or_when_asked(
+    cuda_wanted, monkeypatch, machine, asked, want, reason
+):
     monkeypatch.delenv("BLACKBOX_SALIENCY_NO_CUDA", raising=False)
     if asked:
         monkeypatch.setenv("BLACKBOX_SALIENCY_BUILD_CUDA", "1")
@@ -38,5 +46,5 @@ def test_cuda_kernels_are_built_only_where_they_run_or_when_asked(cuda_wanted, m
     import shutil
 
     monkeypatch.setattr(shutil, "which", lambda name: "/bin/true")  # a "working nvcc" for the decision only
-    decided, why = cuda_wanted(_torch(cuda_build, gpu), "/nonexistent")
+    decided, why = cuda_wanted(_torch(*machine), "/nonexistent")
     assert decided is want and reason in why

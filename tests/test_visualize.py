@@ -103,10 +103,25 @@ def test_overlay_draws_the_tightest_box_of_the_mask():
 def test_overlay_accepts_explicit_boxes_and_no_boxes():
     images, masks = torch.full((1, 3, 40, 40), 0.5), torch.zeros(1, 1, 40, 40)
     colour = np.array(vis.BOX_COLOUR)
-    with_box = np.asarray(vis.render_overlays(images, masks, boxes=torch.tensor([[5.0, 5.0, 30.0, 30.0]]))[0]).astype(int)
+    box = torch.tensor([[5.0, 5.0, 30.0, 30.0]])
+    with_box = np.asarray(vis.render_overlays(images, masks, boxes=box)[0]).astype(int)
     without = np.asarray(vis.render_overlays(images, masks, boxes=False)[0]).astype(int)
     assert np.abs(with_box[15, 6] - colour).max() <= 2
     assert (np.abs(without - colour).max(axis=2) > 2).all()
+
+
+def test_overlay_style_sets_colour_alpha_and_threshold():
+    images, masks = torch.full((1, 3, 40, 40), 0.5), torch.zeros(1, 1, 40, 40)
+    masks[..., 10:20, 10:20] = 0.6
+    red = vis.OverlayStyle(alpha=0.0, threshold=0.5, box_colour=(255, 0, 0))
+    picture = np.asarray(vis.render_overlays(images, masks, style=red)[0]).astype(int)
+    assert np.abs(picture[15, 11] - np.array([255, 0, 0])).max() <= 2, "the box of mask > 0.5, in the style's colour"
+    assert np.abs(picture[30, 30] - 128).max() <= 1, "alpha 0: the photo itself outside the box"
+    above_07 = vis.OverlayStyle(alpha=0.0, threshold=0.7, box_colour=(255, 0, 0))
+    high = np.asarray(vis.render_overlays(images, masks, style=above_07)[0]).astype(int)
+    assert np.abs(high[15, 11] - 128).max() <= 1, "no mask value above 0.7: no box around the square"
+    with pytest.raises(InputError, match="alpha"):
+        vis.OverlayStyle(alpha=1.5)
 
 
 def test_caption_strip_and_upscaling():
@@ -144,7 +159,11 @@ def test_to_uint8_rounds():
 def test_contact_sheet_layout():
     from PIL import Image
 
-    pictures = [Image.new("RGB", (100, 50), (255, 0, 0)), Image.new("RGB", (50, 50), (0, 255, 0)), Image.new("RGB", (40, 20))]
+    pictures = [
+        Image.new("RGB", (100, 50), (255, 0, 0)),
+        Image.new("RGB", (50, 50), (0, 255, 0)),
+        Image.new("RGB", (40, 20)),
+    ]
     sheet = vis.contact_sheet(pictures, columns=2, tile_width=50, gap=4)
     # Rows: max(25, 50) and 25 pixels tall; 2 columns of 50 with 3 gaps.
     assert sheet.size == (2 * 50 + 3 * 4, 50 + 25 + 3 * 4)

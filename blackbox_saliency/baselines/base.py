@@ -42,7 +42,9 @@ def require_extra(module: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(f"{what} needs the optional package `{module}`; install the extra with `{INSTALL_HINT}`.") from error
+        raise ImportError(
+            f"{what} needs the optional package `{module}`; install the extra with `{INSTALL_HINT}`."
+        ) from error
 
 
 def require_classifier(classifier: object, method: str) -> BlackBoxClassifier:

@@ -49,7 +49,8 @@ class _StaticMasker(Masker):
 
 
 class CenterBoxMasker(_StaticMasker):
-    """A centred box covering ``area_fraction`` of the image (sides scaled by ``sqrt(area_fraction)``, rounded to pixels)."""
+    """A centred box covering ``area_fraction`` of the image (sides scaled by ``sqrt(area_fraction)``, rounded to
+    pixels)."""
 
     method = "center"
 
@@ -117,7 +118,9 @@ class GroundTruthMasker(_StaticMasker, BoxAwareMasker):
         if not isinstance(boxes, (list, tuple)):
             raise InputError(f"`boxes` must be a list with one (K_i, 4) tensor per image, got {type(boxes).__name__}.")
         if batch is not None and len(boxes) != batch:
-            raise InputError(f"`boxes` has {len(boxes)} entries but the batch has {batch} images; pass one box list per image.")
+            raise InputError(
+                f"`boxes` has {len(boxes)} entries but the batch has {batch} images; pass one box list per image."
+            )
         return [check_boxes(b, f"boxes[{i}]", rank=None).reshape(-1, 4) for i, b in enumerate(boxes)]
 
     def set_boxes(self, boxes: Sequence[torch.Tensor] | None) -> GroundTruthMasker:
@@ -125,7 +128,9 @@ class GroundTruthMasker(_StaticMasker, BoxAwareMasker):
         self._boxes = None if boxes is None else self._check(boxes, None)
         return self
 
-    def forward(self, images: torch.Tensor, classes: torch.Tensor, boxes: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, classes: torch.Tensor, boxes: Sequence[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Return masks of ones inside each image's boxes (``boxes`` or those given to :meth:`set_boxes`)."""
         if boxes is None:
             boxes = self._boxes

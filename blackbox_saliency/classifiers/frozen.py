@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import torch
 
-from ..input_checks import RANGE_TOLERANCE, check_classifier_images
 from ..errors import InputError
+from ..input_checks import RANGE_TOLERANCE, check_classifier_images
 from ..interfaces import BlackBoxClassifier
 
 __all__ = ["FrozenBlackBox", "RANGE_TOLERANCE"]

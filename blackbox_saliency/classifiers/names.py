@@ -30,7 +30,9 @@ def _imagenet_names() -> tuple[str, ...]:
     text = resources.files(__package__).joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
     names = tuple(line.strip() for line in text.splitlines() if line.strip())
     if len(names) != 1000:
-        raise RuntimeError(f"imagenet_classes.txt holds {len(names)} names instead of 1000; the installation is damaged.")
+        raise RuntimeError(
+            f"imagenet_classes.txt holds {len(names)} names instead of 1000; the installation is damaged."
+        )
     return names
 
 

@@ -23,9 +23,9 @@ from torch import nn
 
 from ..errors import InputError, PluginError
 from .names import imagenet_class_names
-from .wrap import IMAGENET_MEAN, IMAGENET_STD, WrappedClassifier, weights_preset
+from .wrap import EvalPreset, WrappedClassifier, weights_preset
 
-__all__ = ["TorchvisionClassifier", "IMAGENET_MEAN", "IMAGENET_STD", "classification_model_names"]
+__all__ = ["TorchvisionClassifier", "classification_model_names"]
 
 
 
@@ -46,7 +46,10 @@ def _resolve_weights(model_name: str, weights):
     enum = torchvision.models.get_model_weights(model_name)
     if isinstance(weights, WeightsEnum):
         if type(weights) is not enum:
-            raise InputError(f"weights {weights} belong to another model; {model_name!r} takes {enum.__name__}: {[w.name for w in enum]}")
+            raise InputError(
+                f"weights {weights} belong to another model; {model_name!r} takes {enum.__name__}: "
+                f"{[w.name for w in enum]}"
+            )
         return weights
     if isinstance(weights, str):
         name = weights.split(".", 1)[1] if weights.startswith(enum.__name__ + ".") else weights
@@ -60,6 +63,34 @@ def _resolve_weights(model_name: str, weights):
                 f"{['DEFAULT'] + [w.name for w in enum]} or None (random init)"
             ) from None
     raise InputError(f"`weights` must be None, a string or a torchvision WeightsEnum, got {type(weights).__name__}")
+
+
+def _names_of_weights(weights, num_classes: int | None, class_names: Sequence[str] | None) -> list[str]:
+    """The class names of a model with ``weights``: ``class_names`` (checked against them) or their categories."""
+    categories = list(weights.meta.get("categories") or [])
+    if num_classes is not None and num_classes != len(categories):
+        raise InputError(
+            f"weights {weights} predict {len(categories)} classes but num_classes={num_classes}; "
+            "drop num_classes or use weights=None"
+        )
+    if class_names is not None and len(class_names) != len(categories):
+        raise InputError(f"{len(class_names)} class_names given but the weights predict {len(categories)} classes")
+    return list(class_names) if class_names is not None else categories
+
+
+def _names_without_weights(num_classes: int | None, class_names: Sequence[str] | None) -> list[str]:
+    """The class names of a randomly initialised model: ``class_names``, ImageNet's for 1000, else class_<i>."""
+    if num_classes is None:
+        num_classes = len(class_names) if class_names is not None else 1000
+    if num_classes < 1:
+        raise InputError(f"num_classes must be >= 1, got {num_classes}")
+    if class_names is not None and len(class_names) != num_classes:
+        raise InputError(f"{len(class_names)} class_names given but num_classes={num_classes}")
+    if class_names is not None:
+        return list(class_names)
+    if num_classes == 1000:
+        return imagenet_class_names()
+    return [f"class_{i}" for i in range(num_classes)]
 
 
 #: torchvision families whose logits are ``fc(avg_pool(stage))``: name prefix -> (pooled stage, linear head).
@@ -112,38 +143,18 @@ class TorchvisionClassifier(WrappedClassifier):
             hint = f"did you mean {close}?" if close else f"available: {known}"
             raise PluginError(f"unknown torchvision classification model {model_name!r}; {hint}")
         resolved = _resolve_weights(model_name, weights)
-        mean, std, resize_size, interpolation = IMAGENET_MEAN, IMAGENET_STD, None, None
-        crop: tuple[int, int] = (224, 224)
         if resolved is not None:
-            categories = list(resolved.meta.get("categories") or [])
-            if num_classes is not None and num_classes != len(categories):
-                raise InputError(
-                    f"weights {resolved} predict {len(categories)} classes but num_classes={num_classes}; "
-                    "drop num_classes or use weights=None"
-                )
-            if class_names is not None and len(class_names) != len(categories):
-                raise InputError(f"{len(class_names)} class_names given but the weights predict {len(categories)} classes")
-            names = list(class_names) if class_names is not None else categories
-            crop, resize_size, interpolation, mean, std = weights_preset(resolved)
+            names = _names_of_weights(resolved, num_classes, class_names)
+            preset = weights_preset(resolved)
             network = torchvision.models.get_model(model_name, weights=resolved)
         else:
-            if num_classes is None:
-                num_classes = len(class_names) if class_names is not None else 1000
-            if num_classes < 1:
-                raise InputError(f"num_classes must be >= 1, got {num_classes}")
-            if class_names is not None and len(class_names) != num_classes:
-                raise InputError(f"{len(class_names)} class_names given but num_classes={num_classes}")
-            if class_names is not None:
-                names = list(class_names)
-            elif num_classes == 1000:
-                names = imagenet_class_names()
-            else:
-                names = [f"class_{i}" for i in range(num_classes)]
-            network = torchvision.models.get_model(model_name, weights=None, num_classes=num_classes)
+            names = _names_without_weights(num_classes, class_names)
+            preset = EvalPreset()
+            network = torchvision.models.get_model(model_name, weights=None, num_classes=len(names))
         if input_size is not None:
-            crop = (int(input_size), int(input_size)) if isinstance(input_size, int) else (int(input_size[0]), int(input_size[1]))
-            resize_size = None
-        super().__init__(network, crop, names, mean, std, resize_size, interpolation)
+            size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+            preset = preset._replace(input_size=(int(size[0]), int(size[1])), resize_size=None)
+        super().__init__(network, names, preset)
         self.model_name = model_name
         self.cam_layers = _cam_layers_of(model_name)
         self.weights = resolved

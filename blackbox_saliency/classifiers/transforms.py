@@ -25,10 +25,7 @@ from torchvision.transforms import v2
 from ..data.transforms import CROP_FRACTION, PlainTensor, center_crop
 from ..io import as_rgb, to_image_tensor, to_pil_image
 
-__all__ = ["center_crop_transform", "squash_transform", "DEFAULT_CROP_FRACTION"]
-
-DEFAULT_CROP_FRACTION = CROP_FRACTION
-"""Fraction of the resized shorter side kept by the center crop (224 / 256): the data layer's ``CROP_FRACTION``."""
+__all__ = ["center_crop_transform", "squash_transform"]
 
 
 class _ToRGB:
@@ -57,16 +54,18 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
 def center_crop_transform(
     input_size: int | Sequence[int],
     resize_size: int | None = None,
-    crop_fraction: float = DEFAULT_CROP_FRACTION,
+    crop_fraction: float = CROP_FRACTION,
     interpolation: v2.InterpolationMode = v2.InterpolationMode.BILINEAR,
 ) -> Callable[[Image.Image], torch.Tensor]:
-    """Resize the shorter side to ``resize_size`` (default ``min(input_size) / crop_fraction``), center-crop ``input_size``.
+    """Resize the shorter side to ``resize_size`` (default ``min(input_size) / crop_fraction``), then center-crop
+    ``input_size``.
 
     Resizing runs on the PIL image (Pillow's antialiased bilinear filter), as in
     the usual ImageNet evaluation recipe. Returns a float32 tensor (3, H, W) in [0, 1].
     """
     geometry = center_crop(_pair(input_size), crop_fraction, resize_size, interpolation)
-    return v2.Compose([_ToRGB(), *geometry.transforms, v2.ToImage(), v2.ToDtype(torch.float32, scale=True), PlainTensor()])
+    to_tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), PlainTensor()]
+    return v2.Compose([_ToRGB(), *geometry.transforms, *to_tensor])
 
 
 def squash_transform(input_size: int | Sequence[int]) -> Callable[[Image.Image], torch.Tensor]:

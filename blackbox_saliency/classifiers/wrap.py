@@ -16,40 +16,59 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from torch import nn
 
+from ..devices import evaluating
 from ..errors import InputError
 from .frozen import FrozenBlackBox
 from .transforms import center_crop_transform
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "WrappedClassifier", "weights_preset", "wrap"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "EvalPreset", "WrappedClassifier", "weights_preset", "wrap"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class EvalPreset(NamedTuple):
+    """How a network's input is prepared: its size, the evaluation resize (None: shorter side to 256/224 of the
+    input) and interpolation (None: bilinear), and the normalisation."""
+
+    input_size: tuple[int, int] = (224, 224)
+    resize_size: int | None = None
+    interpolation: Any = None
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
 
 class WrappedClassifier(FrozenBlackBox):
     """A network as a frozen black box ((B, 3, H, W) in [0, 1] -> logits) evaluated with a resize and centre crop:
     a user's module (:func:`wrap`) or a torchvision model (:class:`~.torchvision_models.TorchvisionClassifier`)."""
 
-    def __init__(self, network: nn.Module, input_size: tuple[int, int], class_names: Sequence[str], mean: Sequence[float],
-                 std: Sequence[float], resize_size: int | None = None, interpolation=None) -> None:
-        super().__init__(network, input_size, class_names, mean=mean, std=std)
-        self._resize_size = resize_size
-        self._interpolation = interpolation
+    def __init__(self, network: nn.Module, class_names: Sequence[str], preset: EvalPreset | None = None) -> None:
+        preset = EvalPreset() if preset is None else preset
+        super().__init__(network, preset.input_size, class_names, mean=preset.mean, std=preset.std)
+        self._resize_size = preset.resize_size
+        self._interpolation = preset.interpolation
 
     def eval_transform(self):
-        """PIL photo -> (3, H, W) in [0, 1]: the weights' resize and centre crop (default: shorter side to 256/224 of the input)."""
+        """PIL photo -> (3, H, W) in [0, 1]: the weights' resize and centre crop (default: shorter side to 256/224
+        of the input)."""
         kwargs = {} if self._interpolation is None else {"interpolation": self._interpolation}
         return center_crop_transform(self.input_size, resize_size=self._resize_size, **kwargs)
 
 
-def weights_preset(weights: Any) -> tuple[tuple[int, int], int, Any, tuple[float, ...], tuple[float, ...]]:
-    """What torchvision ``weights`` say about their model's input: (crop size, resize size, interpolation, mean, std)."""
+def weights_preset(weights: Any) -> EvalPreset:
+    """What torchvision ``weights`` say about their model's input (crop size, resize, interpolation, mean, std)."""
     preset = weights.transforms()
-    return (int(preset.crop_size[0]),) * 2, int(preset.resize_size[0]), preset.interpolation, tuple(preset.mean), tuple(preset.std)
+    return EvalPreset(
+        (int(preset.crop_size[0]),) * 2,
+        int(preset.resize_size[0]),
+        preset.interpolation,
+        tuple(preset.mean),
+        tuple(preset.std),
+    )
 
 
 def _size(value: int | Sequence[int]) -> tuple[int, int]:
@@ -85,36 +104,36 @@ def wrap(
     """
     if not isinstance(model, nn.Module):
         raise InputError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
-    resize_size = interpolation = None
-    size, names, mean_, std_ = (224, 224), None, IMAGENET_MEAN, IMAGENET_STD
+    preset, names = EvalPreset(), None
     if weights is not None:
         from torchvision.models import WeightsEnum
 
         if not isinstance(weights, WeightsEnum):
-            raise InputError(f"`weights` must be a torchvision weights member (e.g. ResNet50_Weights.DEFAULT) or None, got {weights!r}.")
-        size, resize_size, interpolation, mean_, std_ = weights_preset(weights)
+            raise InputError(
+                "`weights` must be a torchvision weights member (e.g. ResNet50_Weights.DEFAULT) or None, "
+                f"got {weights!r}."
+            )
+        preset = weights_preset(weights)
         names = list(weights.meta.get("categories") or []) or None
     if input_size is not None:
-        size, resize_size = _size(input_size), None
+        preset = preset._replace(input_size=_size(input_size), resize_size=None)
+    if mean is not None:
+        preset = preset._replace(mean=tuple(mean))
+    if std is not None:
+        preset = preset._replace(std=tuple(std))
     names = list(class_names) if class_names is not None else names
     if names is None:
-        outputs = _outputs_of(model, size)
-        names = [f"class_{i}" for i in range(outputs)]
-    return WrappedClassifier(model, size, names, mean if mean is not None else mean_, std if std is not None else std_,
-                             resize_size, interpolation)
+        names = [f"class_{i}" for i in range(_outputs_of(model, preset.input_size))]
+    return WrappedClassifier(model, names, preset)
 
 
 def _outputs_of(model: nn.Module, size: tuple[int, int]) -> int:
-    """How many logits ``model`` gives (its last Linear layer's outputs, else one forward pass of a blank image)."""
+    """How many logits ``model`` gives (its last Linear layer's outputs, else one forward pass of a blank
+    image)."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if linears:
         return int(linears[-1].out_features)
     import torch
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return int(model(torch.zeros(1, 3, *size)).shape[-1])
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.no_grad():
+        return int(model(torch.zeros(1, 3, *size)).shape[-1])

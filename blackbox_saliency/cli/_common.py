@@ -39,11 +39,14 @@ TOP = "top"
 CLASSIFIER_HINT = "pass --classifier NAME (`blackbox-saliency plugins` lists the classifiers)"
 
 
-def load_models(masker_spec: str, classifier_name: str | None, device: torch.device) -> tuple[Masker, BlackBoxClassifier, str]:
+def load_models(
+    masker_spec: str, classifier_name: str | None, device: torch.device
+) -> tuple[Masker, BlackBoxClassifier, str]:
     """Load the masker (registered name or checkpoint path) and its black box; both in eval mode on ``device``.
 
     The classifier defaults to the masker's ``classifier_name`` (recorded when it was trained); the classifier's
-    name is returned too. This is :func:`~blackbox_saliency.explainer.load_masker_and_classifier` in the commands' words.
+    name is returned too. This is :func:`~blackbox_saliency.explainer.load_masker_and_classifier` in the commands'
+    words.
     """
     masker, classifier = load_masker_and_classifier(masker_spec, classifier_name, classifier_hint=CLASSIFIER_HINT)
     name = classifier_name or masker.classifier_name
@@ -98,7 +101,8 @@ class Explanation:
     def line(self) -> str:
         return (
             f"{self.name}: class {self.class_id} {self.class_name!r}  p = {self.prob:.3f}  "
-            f"saliency metric = {self.saliency_metric:.3f}  (box area {self.box_area:.2f}, p on the box crop {self.box_prob:.3f})"
+            f"saliency metric = {self.saliency_metric:.3f}  (box area {self.box_area:.2f}, p on the box crop "
+            f"{self.box_prob:.3f})"
         )
 
 
@@ -110,15 +114,20 @@ def explanations_of_batch(
     class_choice: int | str,
     topk: int = 1,
 ) -> list[Explanation]:
-    """Explain a batch (B, 3, H, W) in [0, 1] already on the models' device (``topk`` classes per image with ``top``)."""
-    chosen = None if class_choice == TOP else torch.full((images.shape[0],), int(class_choice), dtype=torch.int64, device=images.device)
+    """Explain a batch (B, 3, H, W) in [0, 1] already on the models' device (``topk`` classes per image with
+    ``top``)."""
+    chosen = (
+        None
+        if class_choice == TOP
+        else torch.full((images.shape[0],), int(class_choice), dtype=torch.int64, device=images.device)
+    )
     result = explain_batch(images, masker, classifier, chosen, topk)
     k = result.classes.shape[1]
     return [
         Explanation(
             name=name,
             image=images[i].cpu(),
-            mask=result.masks[i, r:r + 1].float().cpu(),
+            mask=result.masks[i, r : r + 1].float().cpu(),
             class_id=int(result.classes[i, r]),
             class_name=result.class_names[i][r],
             prob=float(result.probs[i, r]),

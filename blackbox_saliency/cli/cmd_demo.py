@@ -34,12 +34,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=COMMAND_HELP["demo"],
         description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
     )
-    parser.add_argument("--out", type=Path, default=Path("blackbox-saliency-demo"), metavar="DIR", help="output folder (default ./blackbox-saliency-demo)")
-    parser.add_argument("--masker", default=DEFAULT_MASKER, help=f"masker name or checkpoint path (default {DEFAULT_MASKER}, the shipped ImageNet masker)")
-    parser.add_argument("--classifier", default=None, help="the black box (default: the one the masker was trained for)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("blackbox-saliency-demo"), metavar="DIR",
+        help="output folder (default ./blackbox-saliency-demo)",
+    )
+    parser.add_argument(
+        "--masker", default=DEFAULT_MASKER,
+        help=f"masker name or checkpoint path (default {DEFAULT_MASKER}, the shipped ImageNet masker)",
+    )
+    parser.add_argument(
+        "--classifier", default=None, help="the black box (default: the one the masker was trained for)"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace files in --out that have an output's name (files an earlier demo wrote there are always refreshed)")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace files in --out that have an output's name (files an earlier demo wrote there are always "
+        "refreshed)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -73,8 +84,10 @@ def _load(masker: str, classifier: str | None, device):
         if masker != DEFAULT_MASKER:
             raise
         raise DataNotFoundError(
-            f"the shipped ImageNet masker {DEFAULT_MASKER!r} is missing: expected the file {shipped_masker_path(DEFAULT_MASKER)} "
-            "(it ships with released versions of blackbox-saliency; a source checkout has it only after it was trained). "
+            f"the shipped ImageNet masker {DEFAULT_MASKER!r} is missing: "
+            f"expected the file {shipped_masker_path(DEFAULT_MASKER)} "
+            "(it ships with released versions of blackbox-saliency; "
+            "a source checkout has it only after it was trained). "
             "Reinstall the package, or run the demo with your own checkpoint: blackbox-saliency demo --masker PATH.pt"
         ) from None
 
@@ -87,9 +100,8 @@ def _explain_photos(photos, masker, classifier, device) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_write, atomic_write_text, check_writable_folder
+    from ..atomic import check_writable_folder
     from ..sample_photos import load_sample_photos
-    from ..visualize import contact_sheet, render_overlays
 
     device = resolve_device(args.device)
     photos = load_sample_photos()
@@ -105,20 +117,38 @@ def run(args: argparse.Namespace) -> int:
     masker, classifier, classifier_name = _load(args.masker, args.classifier, device)
     args.out.mkdir(parents=True, exist_ok=True)
     results = _explain_photos(photos, masker, classifier, device)
+    _write_outputs(args, photos, results, classifier_name)
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, photos, results: list, classifier_name: str) -> None:
+    """Each photo's files and line, then the contact sheet and ``summary.json``."""
+    from ..atomic import atomic_write, atomic_write_text
+    from ..visualize import contact_sheet, render_overlays
 
     overlays, summary = [], []
     for photo, result in zip(photos, results):
         paths = write_explanation(result, args.out, photo.name)
-        print(f"{photo.name:<10} {result.class_name!r:<28} p = {result.prob:.3f}   saliency metric = {result.saliency_metric:7.3f}")
-        overlays.append(render_overlays(result.image.unsqueeze(0), result.mask.unsqueeze(0), [result.caption()], min_side=320)[0])
+        print(
+            f"{photo.name:<10} {result.class_name!r:<28} p = {result.prob:.3f}   "
+            f"saliency metric = {result.saliency_metric:7.3f}"
+        )
+        shown = render_overlays(result.image.unsqueeze(0), result.mask.unsqueeze(0), [result.caption()], min_side=320)
+        overlays.append(shown[0])
         summary.append({**result.summary(), "source": photo.source, **{k: str(v) for k, v in paths.items()}})
 
     sheet = contact_sheet(overlays, labels=[p.name for p in photos], columns=min(3, len(overlays)), tile_width=320)
     sheet_path = args.out / "contact_sheet.png"
     atomic_write(sheet_path, lambda handle: sheet.save(handle, format="PNG"))
     mean = float(np.mean([r.saliency_metric for r in results]))
-    doc = {"written_by": "blackbox-saliency demo", "masker": str(args.masker), "classifier": classifier_name, "mean_saliency_metric": mean, "photos": summary, "notes": photos.notes}
+    doc = {
+        "written_by": "blackbox-saliency demo",
+        "masker": str(args.masker),
+        "classifier": classifier_name,
+        "mean_saliency_metric": mean,
+        "photos": summary,
+        "notes": photos.notes,
+    }
     atomic_write_text(json.dumps(doc, indent=2) + "\n", args.out / "summary.json")
     print(f"mean saliency metric {mean:.3f} over {len(results)} photos (lower is better)")
     print(f"wrote {len(results)} overlays and the contact sheet {sheet_path}")
-    return 0

@@ -51,12 +51,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=COMMAND_HELP["explain"],
         description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads), folders (every image inside) or glob patterns")
-    parser.add_argument("--masker", default=DEFAULT_MASKER, help=f"a registered masker name or a checkpoint path (.pt); default {DEFAULT_MASKER}, the shipped ImageNet masker")
-    parser.add_argument("--classifier", default=None, help="the black box (default: the one the masker was trained for)")
-    parser.add_argument("--class", dest="class_spec", default=TOP, metavar="ID|NAME|top", help="class to explain (default: top = the black box's top-1)")
-    parser.add_argument("--topk", type=int, default=1, metavar="K", help="explain the black box's top-K classes, one overlay each (default 1; not with --class)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"output folder, created if needed (default ./{DEFAULT_OUT})")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE",
+        help="image files (any format Pillow reads), folders (every image inside) or glob patterns",
+    )
+    parser.add_argument(
+        "--masker", default=DEFAULT_MASKER,
+        help=f"a registered masker name or a checkpoint path (.pt); default {DEFAULT_MASKER}, "
+        "the shipped ImageNet masker",
+    )
+    parser.add_argument(
+        "--classifier", default=None, help="the black box (default: the one the masker was trained for)"
+    )
+    parser.add_argument(
+        "--class", dest="class_spec", default=TOP, metavar="ID|NAME|top",
+        help="class to explain (default: top = the black box's top-1)",
+    )
+    parser.add_argument(
+        "--topk", type=int, default=1, metavar="K",
+        help="explain the black box's top-K classes, one overlay each (default 1; not with --class)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+        help=f"output folder, created if needed (default ./{DEFAULT_OUT})",
+    )
+    _add_run_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """How the command runs: device, batch size, reading, threads, progress, overwriting."""
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     parser.add_argument(
@@ -64,20 +88,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="shrink photos whose longer side exceeds this many pixels while reading (JPEGs decode at reduced scale; "
         "the masker sees a 224-px view anyway), 0 = off (default %(default)s)",
     )
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch (default: torch's choice; on a busy machine 1 can be faster)")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for torch (default: torch's choice; on a busy machine 1 can be faster)",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace files already in --out that have an output's name (input photos are never replaced)")
-    parser.set_defaults(func=run)
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace files already in --out that have an output's name (input photos are never replaced)",
+    )
 
 
 def _per_rank(summary: list[dict]) -> dict[int, dict]:
-    """Mean saliency metric and count per class rank (1 = the black box's top class; without --topk every row is rank 1)."""
+    """Mean saliency metric and count per class rank (1 = the black box's top class; without --topk every row is
+    rank 1)."""
     ranks: dict[int, list[float]] = {}
     for row in summary:
         ranks.setdefault(row["rank"] or 1, []).append(row["saliency_metric"])
-    return {rank: {"mean_saliency_metric": float(np.mean(values)), "count": len(values)} for rank, values in sorted(ranks.items())}
+    return {
+        rank: {"mean_saliency_metric": float(np.mean(values)), "count": len(values)}
+        for rank, values in sorted(ranks.items())
+    }
 
 
 def _slug(text: str) -> str:
@@ -86,13 +117,11 @@ def _slug(text: str) -> str:
     return "_".join(part for part in kept.split("_") if part)[:40] or "class"
 
 
-
-
 class OutputNames:
-    """Unique output names in one ``--out`` folder: never an input photo, never a name this run (or another run writing
-    to the same folder at the same time) took, and never a file that was there before the run unless ``overwrite``
-    (``name_2``, ``name_3``... otherwise). Without ``overwrite`` each name is claimed with an exclusive create, so two
-    runs never pick the same one; :meth:`release` removes claims that were never written."""
+    """Unique output names in one ``--out`` folder: never an input photo, never a name this run (or another run
+    writing to the same folder at the same time) took, and never a file that was there before the run unless
+    ``overwrite`` (``name_2``, ``name_3``... otherwise). Without ``overwrite`` each name is claimed with an exclusive
+    create, so two runs never pick the same one; :meth:`release` removes claims that were never written."""
 
     def __init__(self, out: Path, inputs: Iterable[Path], overwrite: bool = False) -> None:
         self.out, self.overwrite = out, overwrite
@@ -150,9 +179,13 @@ class OutputNames:
 
 
 def _read_prepared(
-    paths: Iterable[Path], prepare: Callable[[torch.Tensor], torch.Tensor], failures: list[str], max_side: int | None = None
+    paths: Iterable[Path],
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    failures: list[str],
+    max_side: int | None = None,
 ) -> Iterator[tuple[str, torch.Tensor]]:
-    """Read and prepare one image at a time (the full-size photo is released at once); unreadable ones are reported in ``failures``."""
+    """Read and prepare one image at a time (the full-size photo is released at once); unreadable ones are
+    reported in ``failures``."""
     from ..errors import ImageReadError
     from ..io import load_image
 
@@ -181,6 +214,70 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise InputError(f"--out {args.out} is an existing file; pass a folder for the overlays and masks.")
 
 
+def _progress_bar(args: argparse.Namespace, count: int):  # noqa: ANN202 - a tqdm bar, or None
+    """A progress bar over ``count`` images when asked for and worth it, else None."""
+    if not (args.progress and count >= PROGRESS_FROM):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=count, desc="explain", unit="image")
+
+
+def _write_all(
+    results: Iterable, args: argparse.Namespace, names: OutputNames, failures: list[str], bar
+) -> list[dict]:
+    """Write each explanation's files and print its line; the summary rows (failed writes go to ``failures``)."""
+    say = bar.write if bar is not None else print
+    summary: list[dict] = []
+    done: set[str] = set()
+    for result in results:
+        suffix = f"_top{result.rank}_{_slug(result.class_name)}" if result.rank else ""
+        stem = names.stem(Path(result.name).stem + suffix)
+        try:
+            paths_written = write_explanation(result, args.out, stem)
+        except OSError as error:
+            failures.append(result.name)
+            say(f"blackbox-saliency explain: error: cannot write the outputs of {result.name}: {error}")
+            continue
+        say(result.line())
+        summary.append({**result.summary(), **{k: str(v) for k, v in paths_written.items()}})
+        if bar is not None and result.name not in done:
+            done.add(result.name)
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return summary
+
+
+def _write_summary(
+    args: argparse.Namespace, classifier_name: str, names: OutputNames, summary: list[dict], failures: list[str]
+) -> None:
+    """Write ``summary.json`` (under a free name) and print the mean saliency metric per class rank."""
+    from ..atomic import atomic_write_text
+
+    per_rank = _per_rank(summary)
+    mean = per_rank[1]["mean_saliency_metric"]
+    doc = {
+        "masker": str(args.masker),
+        "classifier": classifier_name,
+        "topk": args.topk,
+        "mean_saliency_metric": mean,
+        "per_rank": per_rank,
+        "images": summary,
+        "failed": failures,
+    }
+    summary_path = args.out / f"{names.stem('summary', ('.json',))}.json"
+    atomic_write_text(json.dumps(doc, indent=2) + "\n", summary_path)
+    ranks = ""
+    if len(per_rank) > 1:
+        each = (f"top-{r}: {v['mean_saliency_metric']:.3f} over {v['count']}" for r, v in per_rank.items())
+        ranks = " (" + ", ".join(each) + ")"
+    print(
+        f"explained {per_rank[1]['count']} image(s), mean saliency metric of the top-1 class {mean:.3f} "
+        f"(lower is better){ranks}; wrote the overlays, panels, masks and {summary_path.name} to {args.out.resolve()}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..atomic import check_writable_folder
     from ..explainer import image_files
@@ -199,50 +296,18 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     failures: list[str] = list(skipped)  # specs that yielded nothing count as failures (exit status 1)
-    bar = None
-    if args.progress and len(paths) >= PROGRESS_FROM:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(paths), desc="explain", unit="image")
-    say = bar.write if bar is not None else print
+    bar = _progress_bar(args, len(paths))
     prepared = _read_prepared(paths, prepare_function(classifier), failures, args.max_side or None)
-    with OutputNames(args.out, paths, overwrite=args.overwrite) as names:  # claims released at the end, whatever happens
-        summary = []
-        done: set[str] = set()
-        for result in stream_explanations(prepared, masker, classifier, class_choice, device, args.batch_size, args.topk):
-            name = Path(result.name)
-            suffix = f"_top{result.rank}_{_slug(result.class_name)}" if result.rank else ""
-            stem = names.stem(name.stem + suffix)
-            try:
-                paths_written = write_explanation(result, args.out, stem)
-            except OSError as error:
-                failures.append(result.name)
-                say(f"blackbox-saliency explain: error: cannot write the outputs of {result.name}: {error}")
-                continue
-            say(result.line())
-            summary.append({**result.summary(), **{k: str(v) for k, v in paths_written.items()}})
-            if bar is not None and result.name not in done:
-                done.add(result.name)
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+    results = stream_explanations(prepared, masker, classifier, class_choice, device, args.batch_size, args.topk)
+    # the claimed names are released at the end, whatever happens
+    with OutputNames(args.out, paths, overwrite=args.overwrite) as names:
+        summary = _write_all(results, args, names, failures, bar)
         if summary:
-            from ..atomic import atomic_write_text
-
-            per_rank = _per_rank(summary)
-            mean = per_rank[1]["mean_saliency_metric"]
-            doc = {"masker": str(args.masker), "classifier": classifier_name, "topk": args.topk, "mean_saliency_metric": mean,
-                   "per_rank": per_rank, "images": summary, "failed": failures}
-            summary_path = args.out / f"{names.stem('summary', ('.json',))}.json"
-            atomic_write_text(json.dumps(doc, indent=2) + "\n", summary_path)
-            ranks = "" if len(per_rank) == 1 else " (" + ", ".join(f"top-{r}: {v['mean_saliency_metric']:.3f} over {v['count']}"
-                                                                     for r, v in per_rank.items()) + ")"
-            print(f"explained {per_rank[1]['count']} image(s), mean saliency metric of the top-1 class {mean:.3f} (lower is better)"
-                  f"{ranks}; wrote the overlays, panels, masks and {summary_path.name} to {args.out.resolve()}")
-        if failures:
-            print(f"{len(failures)} image(s) failed: {', '.join(failures)}", file=sys.stderr)
-            return 1
-        return 0
+            _write_summary(args, classifier_name, names, summary, failures)
+    if failures:
+        print(f"{len(failures)} image(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 __all__ = ["register", "run"]

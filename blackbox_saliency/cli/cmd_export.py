@@ -19,17 +19,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help=COMMAND_HELP["export"],
-        description="Export a masker (registered name or checkpoint path). The file is called as m(images, classes) -> masks "
-        "with images float32 (B,3,H,W) in [0,1] and classes int64 (B,). TorchScript accepts any batch and image size; "
-        "torch.export and ONNX accept any batch and sizes that are multiples of the encoder's coarsest stride.",
+        description="Export a masker (registered name or checkpoint path). The file is called as "
+        "m(images, classes) -> masks with images float32 (B,3,H,W) in [0,1] and classes int64 (B,). "
+        "TorchScript accepts any batch and image size; torch.export and ONNX accept any batch and sizes that are "
+        "multiples of the encoder's coarsest stride.",
     )
     parser.add_argument("--masker", required=True, help="registered masker name or path of a masker checkpoint (.pt)")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="torchscript (torch.jit), export (torch.export .pt2), aoti (AOTInductor .pt2 package of native code) or onnx")
+    parser.add_argument(
+        "--format", required=True, choices=FORMATS,
+        help="torchscript (torch.jit), export (torch.export .pt2), aoti (AOTInductor .pt2 package of native code) "
+        "or onnx",
+    )
     parser.add_argument("--out", required=True, help="output file")
-    parser.add_argument("--size", type=int, nargs="+", default=[224], metavar="PX", help="example image size: one value or HEIGHT WIDTH (default 224)")
-    parser.add_argument("--batch", type=int, default=1, help="example batch size used for tracing and checking (default 1)")
-    parser.add_argument("--no-check", action="store_true", help="skip comparing the exported file with the eager masker")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (the masker file itself is never replaced)")
+    parser.add_argument(
+        "--size", type=int, nargs="+", default=[224], metavar="PX",
+        help="example image size: one value or HEIGHT WIDTH (default 224)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1, help="example batch size used for tracing and checking (default 1)"
+    )
+    parser.add_argument(
+        "--no-check", action="store_true", help="skip comparing the exported file with the eager masker"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace --out if it exists (the masker file itself is never replaced)"
+    )
     parser.set_defaults(func=run)
 
 

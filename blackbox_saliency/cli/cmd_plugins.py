@@ -1,4 +1,5 @@
-"""``blackbox-saliency plugins``: list every discovered classifier, encoder, evidence remover and masker, and the broken plugins."""
+"""``blackbox-saliency plugins``: list every discovered classifier, encoder, evidence remover and masker,
+and the broken plugins."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ Needs the ``video`` extra: ``pip install 'blackbox-saliency[video]'``.
 Example::
 
     $ blackbox-saliency video street.mp4 --masker efficientnet_lite0 --class top --out street_saliency.mp4
-    $ blackbox-saliency video cat.mp4 --masker my.pt --class "tabby cat" --smooth 0.8 --masks-out masks.npy --out out.mp4
+    $ blackbox-saliency video cat.mp4 --masker my.pt --class "tabby cat" --smooth 0.8 \\
+        --masks-out masks.npy --out out.mp4
 """
 
 from __future__ import annotations
@@ -37,21 +38,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", metavar="IN", type=Path, help="input video file (anything FFmpeg decodes)")
     parser.add_argument("--masker", required=True, help="a registered masker name or a checkpoint path (.pt)")
-    parser.add_argument("--classifier", default=None, help="the black box (default: the one the masker was trained for)")
+    parser.add_argument(
+        "--classifier", default=None, help="the black box (default: the one the masker was trained for)"
+    )
     parser.add_argument(
         "--class", dest="class_spec", default="top", metavar="ID|NAME|top|first",
         help="class to explain: an index or name, 'top' (the black box's top-1 on each frame, default) "
         "or 'first' (the top-1 of the first frame, kept for the whole clip)",
     )
-    parser.add_argument("--out", required=True, type=Path, metavar="OUT.mp4", help="output video (.mp4, .mkv, .mov, .avi or .webm)")
-    parser.add_argument("--masks-out", type=Path, default=None, metavar="MASKS.npy", help="also save all masks, (T, H, W) float16")
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="OUT.mp4", help="output video (.mp4, .mkv, .mov, .avi or .webm)"
+    )
+    parser.add_argument(
+        "--masks-out", type=Path, default=None, metavar="MASKS.npy", help="also save all masks, (T, H, W) float16"
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default 8)")
-    parser.add_argument("--smooth", type=float, default=0.6, help="temporal smoothing in [0, 1): weight of the previous mask (0 = off, default 0.6)")
+    parser.add_argument(
+        "--smooth", type=float, default=0.6,
+        help="temporal smoothing in [0, 1): weight of the previous mask (0 = off, default 0.6)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--no-caption", action="store_true", help="do not write the class name into the video")
-    parser.add_argument("--progress", choices=["auto", "on", "off"], default="auto", help="tqdm progress bar (auto: when stderr is a terminal)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out and --masks-out if they exist (the input video is never replaced)")
+    parser.add_argument(
+        "--progress", choices=["auto", "on", "off"], default="auto",
+        help="tqdm progress bar (auto: when stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace --out and --masks-out if they exist (the input video is never replaced)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -101,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
             check_writable_folder(output.parent, f"the folder of {output}")
     final_out, final_masks = args.out, args.masks_out
     # written under temporary names, moved into place only when the whole video is done
-    with atomic_path(final_out) as args.out, (atomic_path(final_masks) if final_masks else contextlib.nullcontext()) as args.masks_out:
+    masks_path = atomic_path(final_masks) if final_masks else contextlib.nullcontext()
+    with atomic_path(final_out) as args.out, masks_path as args.masks_out:
         count = _write(args)
     print(f"wrote {count} frames to {final_out}" + (f" and masks to {final_masks}" if final_masks else ""))
     return 0
@@ -109,42 +126,58 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(args: argparse.Namespace) -> int:
     """Explain the video into ``args.out`` (and ``args.masks_out``); returns the frame count."""
-    from ..video.io import VideoWriter, open_video
-    from ..video.npy_stream import NpyStreamWriter
+    from ..video.io import open_video
     from ..video.stream import CLASS_KEYWORDS, StreamingExplainer
-    from ..visualize import caption
 
     device = resolve_device(args.device)
     with open_video(args.input) as reader:
         info = reader.info
         masker, classifier, _ = load_models(args.masker, args.classifier, device)
         classes = resolve_class(args.class_spec, classifier, keywords=CLASS_KEYWORDS)
-        explainer = StreamingExplainer(masker, classifier, classes=classes, batch_size=args.batch_size, smooth=args.smooth, device=device)
-        total = info.frames if args.max_frames is None else min(args.max_frames, info.frames or args.max_frames)
-        show = sys.stderr.isatty() if args.progress == "auto" else args.progress == "on"
-        from tqdm.auto import tqdm
-
-        masks_file = NpyStreamWriter(args.masks_out) if args.masks_out is not None else None
-        count = 0
+        explainer = StreamingExplainer(
+            masker, classifier, classes=classes, batch_size=args.batch_size, smooth=args.smooth, device=device
+        )
         start = time.perf_counter()
-        try:
-            with VideoWriter(args.out, fps=info.fps) as writer, tqdm(total=total, unit="frame", disable=not show, desc="explaining") as bar:
-                for result in explainer.stream(_frames(reader, args.max_frames)):
-                    frame = result.overlay.cpu().numpy()
-                    if not args.no_caption:
-                        frame = _burn_caption(frame, caption(result.class_name or f"class {result.class_id}", result.prob))
-                    writer.write(frame)
-                    if masks_file is not None:
-                        masks_file.append(result.mask[0].float().cpu().numpy())
-                    count += 1
-                    bar.update(1)
-        finally:
-            if masks_file is not None:
-                masks_file.close()
+        count = _encode(explainer, reader, args)
         elapsed = time.perf_counter() - start
     if count == 0:
         raise InputError(f"{args.input} has no decodable frame; nothing was written.")
     fps = count / elapsed if elapsed > 0 else float("inf")
-    print(f"explained {count} frames ({info.width}x{info.height}): {fps:.1f} frames/s end to end (decode + explain + encode) on {device} "
-          f"with batch size {args.batch_size}")
+    print(
+        f"explained {count} frames ({info.width}x{info.height}): {fps:.1f} frames/s end to end "
+        f"(decode + explain + encode) on {device} with batch size {args.batch_size}"
+    )
+    return count
+
+
+def _encode(explainer, reader, args: argparse.Namespace) -> int:
+    """Write each explained frame of ``reader`` (and its mask) as it comes; returns the frame count."""
+    from tqdm.auto import tqdm
+
+    from ..video.io import VideoWriter
+    from ..video.npy_stream import NpyStreamWriter
+    from ..visualize import caption
+
+    info = reader.info
+    total = info.frames if args.max_frames is None else min(args.max_frames, info.frames or args.max_frames)
+    show = sys.stderr.isatty() if args.progress == "auto" else args.progress == "on"
+    masks_file = NpyStreamWriter(args.masks_out) if args.masks_out is not None else None
+    count = 0
+    try:
+        with (
+            VideoWriter(args.out, fps=info.fps) as writer,
+            tqdm(total=total, unit="frame", disable=not show, desc="explaining") as bar,
+        ):
+            for result in explainer.stream(_frames(reader, args.max_frames)):
+                frame = result.overlay.cpu().numpy()
+                if not args.no_caption:
+                    frame = _burn_caption(frame, caption(result.class_name or f"class {result.class_id}", result.prob))
+                writer.write(frame)
+                if masks_file is not None:
+                    masks_file.append(result.mask[0].float().cpu().numpy())
+                count += 1
+                bar.update(1)
+    finally:
+        if masks_file is not None:
+            masks_file.close()
     return count

@@ -46,8 +46,11 @@ class GroundTruth:
     boxes: torch.Tensor
 
 
-def load_val_boxes(path: str | os.PathLike[str] | None = None, num_classes: int | None = None) -> dict[str, GroundTruth]:
-    """Read ``boxes.csv`` (columns ``file,wnid,class_index,width,height,x0,y0,x1,y1``) into file name -> :class:`GroundTruth`.
+def load_val_boxes(
+    path: str | os.PathLike[str] | None = None, num_classes: int | None = None
+) -> dict[str, GroundTruth]:
+    """Read ``boxes.csv`` (columns ``file,wnid,class_index,width,height,x0,y0,x1,y1``) into
+    file name -> :class:`GroundTruth`.
 
     The official ILSVRC coordinates are integer pixel indices with *inclusive* corners, so a
     row ``x0, y0, x1, y1`` becomes the box ``(x0, y0, x1 + 1, y1 + 1)`` (clipped to the image).
@@ -83,7 +86,10 @@ def load_val_boxes(path: str | os.PathLike[str] | None = None, num_classes: int 
         if entry[0] != cls:
             raise InputError(f"{csv_path} line {line}: {row['file']} is labelled both {entry[0]} and {cls}.")
         if entry[1:3] != (width, height):
-            raise InputError(f"{csv_path} line {line}: {row['file']} has rows of different sizes ({entry[1]}x{entry[2]} and {width}x{height}).")
+            raise InputError(
+                f"{csv_path} line {line}: {row['file']} has rows of different sizes "
+                f"({entry[1]}x{entry[2]} and {width}x{height})."
+            )
         entry[3].append([float(x0), float(y0), float(min(x1 + 1, width)), float(min(y1 + 1, height))])
     return {
         name: GroundTruth(cls, width, height, torch.tensor(boxes, dtype=torch.float32))

@@ -49,7 +49,8 @@ def list_flat(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 class ImageFolderListing(NamedTuple):
-    """Photos of an ImageFolder tree, their labels (index into ``classes``) and the class names (sorted, empty ones dropped)."""
+    """Photos of an ImageFolder tree, their labels (index into ``classes``) and the class names (sorted, empty ones
+    dropped)."""
 
     files: list[Path]
     labels: list[int]
@@ -71,7 +72,8 @@ def list_imagefolder(folder: str | os.PathLike[str]) -> ImageFolderListing:
 
 
 def detect_kind(path: str | os.PathLike[str], boxes: bool = False) -> str:
-    """Return the layout of ``path``: ``npz``, ``index_csv``, ``imagefolder`` or ``flat`` (``boxes_csv`` too with ``boxes``).
+    """Return the layout of ``path``: ``npz``, ``index_csv``, ``imagefolder`` or ``flat`` (``boxes_csv`` too with
+    ``boxes``).
 
     A folder's layout is the first that applies: ``boxes.csv`` (only with ``boxes=True``), ``index.csv``,
     ``.npz`` files, class sub-folders holding photos, photos.

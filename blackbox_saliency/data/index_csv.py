@@ -27,7 +27,9 @@ class IndexRows(NamedTuple):
     labels: list[int]
 
 
-def read_index_csv(path: str | os.PathLike[str], require_labels: bool = False, num_classes: int | None = None) -> IndexRows:
+def read_index_csv(
+    path: str | os.PathLike[str], require_labels: bool = False, num_classes: int | None = None
+) -> IndexRows:
     """Read an ``index.csv`` (columns ``file`` and, optionally, ``class_index``).
 
     Args:

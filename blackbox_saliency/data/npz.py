@@ -30,7 +30,8 @@ _NEEDS = "it needs `images` (N, H, W, 3) uint8 and `labels` (N,)"
 
 
 class NpzArrays(NamedTuple):
-    """The arrays of an archive: ``images`` (N, H, W, 3) uint8, ``labels`` (N,) int64 (-1 = none), ``classes`` or ``None``."""
+    """The arrays of an archive: ``images`` (N, H, W, 3) uint8, ``labels`` (N,) int64 (-1 = none), ``classes``
+    or ``None``."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -60,7 +61,8 @@ def read_npz(path: str | os.PathLike[str], require_labels: bool = False) -> NpzA
             classes = archive["classes"] if "classes" in found else None
     except (OSError, ValueError, EOFError) as error:
         raise ImageReadError(f"cannot read the .npz archive {path}: {error}") from error
-    absent = [name for name, array in (("images", images), ("labels", labels)) if array is None and (name == "images" or require_labels)]
+    needed = ("images", "labels") if require_labels else ("images",)
+    absent = [name for name, array in (("images", images), ("labels", labels)) if array is None and name in needed]
     if absent:
         raise InputError(f"{path} lacks the array '{absent[0]}' (found {found}); {_NEEDS}.")
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
@@ -72,17 +74,24 @@ def read_npz(path: str | os.PathLike[str], require_labels: bool = False) -> NpzA
         whole = np.isfinite(labels) & (labels == np.round(labels))
         if not whole.all():
             bad = labels[~whole][:3].tolist()
-            raise InputError(f"{path}: `labels` holds values that are not whole numbers (e.g. {bad}); labels are class indices (ints).")
+            raise InputError(
+                f"{path}: `labels` holds values that are not whole numbers (e.g. {bad}); "
+                "labels are class indices (ints)."
+            )
     elif labels.dtype.kind not in "iub":
         raise InputError(f"{path}: `labels` has dtype {labels.dtype}; labels are class indices (ints).")
     labels = labels.astype(np.int64)
     if labels.shape[0] != images.shape[0]:
-        raise InputError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels; `labels` must have shape ({images.shape[0]},).")
+        raise InputError(
+            f"{path}: {images.shape[0]} images but {labels.shape[0]} labels; "
+            f"`labels` must have shape ({images.shape[0]},)."
+        )
     return NpzArrays(images, labels, [str(c) for c in classes] if classes is not None else None)
 
 
 def pick_npz(folder: str | os.PathLike[str], train: bool) -> Path:
-    """The archive of ``folder`` to read: its only ``.npz``, else the one named ``*train*`` (``train``) or ``*test*`` / ``*val*``."""
+    """The archive of ``folder`` to read: its only ``.npz``, else the one named ``*train*`` (``train``) or
+    ``*test*`` / ``*val*``."""
     folder = Path(folder)
     files = sorted(p for p in folder.glob("*.npz") if p.is_file())
     if len(files) == 1:

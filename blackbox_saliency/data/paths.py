@@ -5,9 +5,11 @@ existing of ``./../shared/data`` (beside the current checkout) and the
 ``shared/data`` folder beside this source tree's repository.
 
 Example:
-    >>> from blackbox_saliency.data.paths import shared_data_dir
-    >>> shared_data_dir().name
-    'data'
+    >>> from blackbox_saliency.data.paths import require
+    >>> require("no/such/file.npz")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    blackbox_saliency.errors.DataNotFoundError: .../no/such/file.npz does not exist. Point the environment variable ...
 """
 
 from __future__ import annotations

@@ -69,8 +69,9 @@ def build_transform(
 
     Training (``augment`` ``standard``): random resized crop (area fraction ``crop_scale``) and horizontal
     flip; with probability ``whole_view_prob`` the view is instead the whole photo resized to ``S x S``
-    (aspect ratio ignored: what ``blackbox-saliency evaluate`` shows a masker); ``heavy`` adds colour jitter. Evaluation (or ``augment="none"``): photos get the
-    :func:`center_crop` (shorter side ``S / 0.875``); small arrays (``photos=False``) are resized to ``S x S``.
+    (aspect ratio ignored: what ``blackbox-saliency evaluate`` shows a masker); ``heavy`` adds colour jitter.
+    Evaluation (or ``augment="none"``): photos get the :func:`center_crop` (shorter side ``S / 0.875``);
+    small arrays (``photos=False``) are resized to ``S x S``.
     """
     if augment not in AUGMENTATIONS:
         raise InputError(f"`augment` must be one of {AUGMENTATIONS}, got {augment!r}.")

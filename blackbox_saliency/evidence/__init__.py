@@ -3,4 +3,12 @@
 from .blend import phi, upsample_mask
 from .removers import ColourNoiseRemover, ConstantRemover, GaussianBlurRemover, PaperRemover, gaussian_blur
 
-__all__ = ["phi", "upsample_mask", "ColourNoiseRemover", "ConstantRemover", "GaussianBlurRemover", "PaperRemover", "gaussian_blur"]
+__all__ = [
+    "phi",
+    "upsample_mask",
+    "ColourNoiseRemover",
+    "ConstantRemover",
+    "GaussianBlurRemover",
+    "PaperRemover",
+    "gaussian_blur",
+]

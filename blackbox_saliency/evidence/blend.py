@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..input_checks import check_images, check_masks, check_same_batch, check_same_spatial, input_checks_enabled
 from ..errors import InputError
+from ..input_checks import check_images, check_masks, check_same_batch, check_same_spatial, input_checks_enabled
 
 __all__ = ["phi", "upsample_mask"]
 
@@ -40,6 +40,8 @@ def phi(images: torch.Tensor, masks: torch.Tensor, alternative: torch.Tensor) ->
         check_same_spatial(images, alternative, "images", "alternative")
         for name, other in (("masks", masks), ("alternative", alternative)):
             if other.dtype != images.dtype:
-                raise InputError(f"`{name}` has dtype {other.dtype} but `images` has {images.dtype}; cast it with .to(images.dtype).")
+                raise InputError(
+                    f"`{name}` has dtype {other.dtype} but `images` has {images.dtype}; cast it with .to(images.dtype)."
+                )
     masks = upsample_mask(masks, images.shape[-2:])
     return alternative + masks * (images - alternative)

@@ -102,7 +102,8 @@ class PaperRemover(EvidenceRemover):
     def remove(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         choose_blur = torch.rand(images.shape[0], generator=generator, device=images.device) < self.blur_probability
         noisy = self.colour_noise.remove(images, generator)
-        if images.device.type == "cpu" and not bool(choose_blur.any()):  # a free shortcut on the CPU (a host sync elsewhere)
+        # a free shortcut on the CPU (a host sync elsewhere)
+        if images.device.type == "cpu" and not bool(choose_blur.any()):
             return noisy
         blurred = self.blur.remove(images, generator)
         return torch.where(choose_blur.view(-1, 1, 1, 1), blurred, noisy)

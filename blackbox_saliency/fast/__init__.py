@@ -8,7 +8,8 @@
 Example:
     >>> import torch
     >>> from blackbox_saliency.fast import active_path, mask_blend_tv
-    >>> upsampled, preserved, destroyed, tv = mask_blend_tv(torch.rand(1, 1, 7, 7), torch.rand(1, 3, 28, 28), torch.zeros(1, 3, 28, 28))
+    >>> masks, images, alternative = torch.rand(1, 1, 7, 7), torch.rand(1, 3, 28, 28), torch.zeros(1, 3, 28, 28)
+    >>> upsampled, preserved, destroyed, tv = mask_blend_tv(masks, images, alternative)
     >>> tuple(upsampled.shape), tuple(tv.shape)
     ((1, 1, 28, 28), (1,))
 """

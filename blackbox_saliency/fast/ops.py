@@ -84,55 +84,67 @@ def active_path() -> str:
     return "cpp-extension (cpu+cuda)" if _CUDA_BUILT else "cpp-extension (cpu)"
 
 
+def _mask_blend_tv_fake(masks, images, alternative, with_destroyed):  # noqa: ANN001, ANN202
+    """Fake kernel of the forward op: output shapes only (torch.compile, torch.export)."""
+    torch._check(
+        masks.dim() == 4 and masks.shape[1] == 1, lambda: f"masks must be (B, 1, h, w), got {tuple(masks.shape)}"
+    )
+    torch._check(images.dim() == 4, lambda: f"images must be (B, C, H, W), got {tuple(images.shape)}")
+    torch._check(alternative.shape == images.shape, lambda: "alternative must have the shape of images")
+    torch._check(masks.shape[0] == images.shape[0], lambda: "masks and images must share the batch size")
+    batch, channels, height, width = images.shape
+    upsampled = images.new_empty((batch, 1, height, width))
+    preserved = images.new_empty((batch, channels, height, width))
+    destroyed = images.new_empty((batch, channels, height, width)) if with_destroyed else images.new_empty((0,))
+    return upsampled, preserved, destroyed, images.new_empty((batch,))
+
+
+def _mask_blend_tv_backward_fake(  # noqa: ANN202, PLR0913 - the arguments of the registered backward op
+    grad_upsampled, grad_preserved, grad_destroyed, grad_tv, masks, images, alternative, output_mask  # noqa: ANN001
+):
+    """Fake kernel of the backward op: gradients shaped like the inputs that need one, else empty."""
+
+    def grad_like(tensor: torch.Tensor, needed: bool) -> torch.Tensor:
+        return images.new_empty(tuple(tensor.shape)) if needed else images.new_empty((0,))
+
+    return (
+        grad_like(masks, output_mask[0]),
+        grad_like(images, output_mask[1]),
+        grad_like(alternative, output_mask[2]),
+    )
+
+
+def _setup_context(ctx, inputs, output) -> None:  # noqa: ANN001
+    masks, images, alternative, with_destroyed = inputs
+    ctx.save_for_backward(masks, images, alternative)
+    ctx.with_destroyed = bool(with_destroyed)
+    # Unused outputs get None instead of zero tensors: the kernel skips them.
+    ctx.set_materialize_grads(False)
+
+
+def _backward(ctx, grad_upsampled, grad_preserved, grad_destroyed, grad_tv):  # noqa: ANN001, ANN202
+    masks, images, alternative = ctx.saved_tensors
+    needed = [bool(flag) for flag in ctx.needs_input_grad[:3]]
+    if not any(needed):
+        return None, None, None, None
+    if not ctx.with_destroyed:
+        grad_destroyed = None
+    grad_masks, grad_images, grad_alternative = torch.ops.blackbox_saliency.mask_blend_tv_backward(
+        grad_upsampled, grad_preserved, grad_destroyed, grad_tv, masks, images, alternative, needed
+    )
+    return (
+        grad_masks if needed[0] else None,
+        grad_images if needed[1] else None,
+        grad_alternative if needed[2] else None,
+        None,
+    )
+
+
 def _register() -> None:
     """Fake kernels and the autograd formula of the compiled ops."""
-
-    @torch.library.register_fake(OP_NAME)
-    def _mask_blend_tv_fake(masks, images, alternative, with_destroyed):  # noqa: ANN001, ANN202
-        torch._check(masks.dim() == 4 and masks.shape[1] == 1, lambda: f"masks must be (B, 1, h, w), got {tuple(masks.shape)}")
-        torch._check(images.dim() == 4, lambda: f"images must be (B, C, H, W), got {tuple(images.shape)}")
-        torch._check(alternative.shape == images.shape, lambda: "alternative must have the shape of images")
-        torch._check(masks.shape[0] == images.shape[0], lambda: "masks and images must share the batch size")
-        batch, channels, height, width = images.shape
-        upsampled = images.new_empty((batch, 1, height, width))
-        preserved = images.new_empty((batch, channels, height, width))
-        destroyed = images.new_empty((batch, channels, height, width)) if with_destroyed else images.new_empty((0,))
-        return upsampled, preserved, destroyed, images.new_empty((batch,))
-
-    @torch.library.register_fake(BACKWARD_OP_NAME)
-    def _mask_blend_tv_backward_fake(  # noqa: ANN202
-        grad_upsampled, grad_preserved, grad_destroyed, grad_tv, masks, images, alternative, output_mask  # noqa: ANN001
-    ):
-        def grad_like(tensor: torch.Tensor, needed: bool) -> torch.Tensor:
-            return images.new_empty(tuple(tensor.shape)) if needed else images.new_empty((0,))
-
-        return grad_like(masks, output_mask[0]), grad_like(images, output_mask[1]), grad_like(alternative, output_mask[2])
-
-    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001
-        masks, images, alternative, with_destroyed = inputs
-        ctx.save_for_backward(masks, images, alternative)
-        ctx.with_destroyed = bool(with_destroyed)
-        # Unused outputs get None instead of zero tensors: the kernel skips them.
-        ctx.set_materialize_grads(False)
-
-    def backward(ctx, grad_upsampled, grad_preserved, grad_destroyed, grad_tv):  # noqa: ANN001, ANN202
-        masks, images, alternative = ctx.saved_tensors
-        needed = [bool(flag) for flag in ctx.needs_input_grad[:3]]
-        if not any(needed):
-            return None, None, None, None
-        if not ctx.with_destroyed:
-            grad_destroyed = None
-        grad_masks, grad_images, grad_alternative = torch.ops.blackbox_saliency.mask_blend_tv_backward(
-            grad_upsampled, grad_preserved, grad_destroyed, grad_tv, masks, images, alternative, needed
-        )
-        return (
-            grad_masks if needed[0] else None,
-            grad_images if needed[1] else None,
-            grad_alternative if needed[2] else None,
-            None,
-        )
-
-    torch.library.register_autograd(OP_NAME, backward, setup_context=setup_context)
+    torch.library.register_fake(OP_NAME)(_mask_blend_tv_fake)
+    torch.library.register_fake(BACKWARD_OP_NAME)(_mask_blend_tv_backward_fake)
+    torch.library.register_autograd(OP_NAME, _backward, setup_context=_setup_context)
 
 
 if _C is not None:
@@ -157,7 +169,9 @@ def _fused_supported(masks: torch.Tensor, images: torch.Tensor, alternative: tor
     return min(masks.shape[2], masks.shape[3], images.shape[2], images.shape[3]) > 0
 
 
-def mask_blend_tv(masks: torch.Tensor, images: torch.Tensor, alternative: torch.Tensor, with_destroyed: bool = True) -> MaskBlendTV:
+def mask_blend_tv(
+    masks: torch.Tensor, images: torch.Tensor, alternative: torch.Tensor, with_destroyed: bool = True
+) -> MaskBlendTV:
     """Upsample masks to the images, blend, and take the total variation, in one pass.
 
     Args:
@@ -175,11 +189,14 @@ def mask_blend_tv(masks: torch.Tensor, images: torch.Tensor, alternative: torch.
     Example:
         >>> import torch
         >>> from blackbox_saliency.fast import mask_blend_tv
-        >>> up, kept, gone, tv = mask_blend_tv(torch.ones(1, 1, 2, 2), torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), False)
+        >>> masks, images, alternative = torch.ones(1, 1, 2, 2), torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+        >>> up, kept, gone, tv = mask_blend_tv(masks, images, alternative, False)
         >>> gone is None, float(tv[0]), bool(up.eq(1).all())
         (True, 0.0, True)
     """
     if _fused_supported(masks, images, alternative):
-        upsampled, preserved, destroyed, tv = torch.ops.blackbox_saliency.mask_blend_tv(masks, images, alternative, bool(with_destroyed))
+        upsampled, preserved, destroyed, tv = torch.ops.blackbox_saliency.mask_blend_tv(
+            masks, images, alternative, bool(with_destroyed)
+        )
         return upsampled, preserved, destroyed if with_destroyed else None, tv
     return reference_mask_blend_tv(masks, images, alternative, with_destroyed)

@@ -37,10 +37,14 @@ def total_variation(masks: torch.Tensor) -> torch.Tensor:
     return tv
 
 
-def mask_blend_tv(masks: torch.Tensor, images: torch.Tensor, alternative: torch.Tensor, with_destroyed: bool = True) -> MaskBlendTV:
+def mask_blend_tv(
+    masks: torch.Tensor, images: torch.Tensor, alternative: torch.Tensor, with_destroyed: bool = True
+) -> MaskBlendTV:
     """Unfused reference: upsample, blend (preserve and optionally destroy) and total variation."""
     size = tuple(images.shape[-2:])
-    upsampled = masks if tuple(masks.shape[-2:]) == size else F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+    upsampled = masks
+    if tuple(masks.shape[-2:]) != size:
+        upsampled = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
     difference = images - alternative
     preserved = alternative + upsampled * difference
     destroyed = images - upsampled * difference if with_destroyed else None

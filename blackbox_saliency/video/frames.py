@@ -35,12 +35,18 @@ def frame_to_tensor(
     where = "" if index is None else f" (frame {index})"
     if isinstance(frame, np.ndarray):
         if frame.dtype != np.uint8:
-            raise InputError(f"NumPy frames must be uint8 (H, W, 3){where}, got dtype {frame.dtype}; convert with (frame * 255).astype(np.uint8) or pass a float tensor in [0, 1].")
+            raise InputError(
+                f"NumPy frames must be uint8 (H, W, 3){where}, got dtype {frame.dtype}; "
+                "convert with (frame * 255).astype(np.uint8) or pass a float tensor in [0, 1]."
+            )
         frame = torch.from_numpy(np.ascontiguousarray(frame))
     if not isinstance(frame, torch.Tensor):
         raise InputError(f"a frame must be a NumPy uint8 array or a torch tensor{where}, got {type(frame).__name__}.")
     if frame.dim() != 3 or not (frame.shape[0] == 3 or frame.shape[-1] == 3):
-        raise InputError(f"a frame must have shape (3, H, W) or (H, W, 3){where}, got {tuple(frame.shape)}; pass one frame at a time (no batch dimension).")
+        raise InputError(
+            f"a frame must have shape (3, H, W) or (H, W, 3){where}, got {tuple(frame.shape)}; "
+            "pass one frame at a time (no batch dimension)."
+        )
     channels_last = frame.shape[-1] == 3 and frame.shape[0] != 3
     if frame.dtype == torch.uint8:
         frame = frame.to(device, non_blocking=True)

@@ -28,7 +28,15 @@ import numpy as np
 
 from ..errors import BlackBoxSaliencyError, ImageReadError, InputError
 
-__all__ = ["VideoDependencyError", "VideoReadError", "VideoInfo", "VideoReader", "VideoWriter", "open_video", "require_av"]
+__all__ = [
+    "VideoDependencyError",
+    "VideoReadError",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "open_video",
+    "require_av",
+]
 
 INSTALL_HINT = "pip install 'blackbox-saliency[video]'"
 
@@ -46,7 +54,9 @@ def require_av():
     try:
         import av
     except ImportError:
-        raise VideoDependencyError(f"reading and writing video files needs PyAV: {INSTALL_HINT} (or pip install av).") from None
+        raise VideoDependencyError(
+            f"reading and writing video files needs PyAV: {INSTALL_HINT} (or pip install av)."
+        ) from None
     return av
 
 
@@ -79,7 +89,8 @@ class VideoReader:
         stream.thread_type = "AUTO"
         self._stream = stream
         rate = stream.average_rate or stream.guessed_rate or Fraction(25, 1)
-        self.info = VideoInfo(int(stream.codec_context.width), int(stream.codec_context.height), Fraction(rate), int(stream.frames) or None)
+        codec = stream.codec_context
+        self.info = VideoInfo(int(codec.width), int(codec.height), Fraction(rate), int(stream.frames) or None)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         try:
@@ -118,11 +129,16 @@ class VideoWriter:
         crf: H.264 quality (lower = better, 18 is visually near-lossless).
     """
 
-    def __init__(self, path: str | os.PathLike[str], fps: float | Fraction = 25, codec: str | None = None, crf: int = 20) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], fps: float | Fraction = 25, codec: str | None = None, crf: int = 20
+    ) -> None:
         self._av = require_av()
         self.path = Path(path)
         if self.path.suffix.lower() not in (".mp4", ".mkv", ".mov", ".avi", ".webm"):
-            raise InputError(f"cannot tell the video container from {self.path.name!r}; use a .mp4, .mkv, .mov, .avi or .webm file name.")
+            raise InputError(
+                f"cannot tell the video container from {self.path.name!r}; "
+                "use a .mp4, .mkv, .mov, .avi or .webm file name."
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = Fraction(fps).limit_denominator(100000)
         if self.fps <= 0:
@@ -154,7 +170,9 @@ class VideoWriter:
         if self._container is None:
             self._open(frame.shape[0], frame.shape[1])
         if frame.shape[:2] != self._size:
-            raise InputError(f"frame {self.frames_written} is {frame.shape[:2]} but the video is {self._size} (height, width).")
+            raise InputError(
+                f"frame {self.frames_written} is {frame.shape[:2]} but the video is {self._size} (height, width)."
+            )
         if frame.shape[0] % 2 or frame.shape[1] % 2:
             frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
         video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")

@@ -63,7 +63,11 @@ class NpyStreamWriter:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "wb") as out, open(self._raw_name, "rb") as raw:
-                    header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.count, *self.shape)}
+                    header = {
+                        "descr": np.lib.format.dtype_to_descr(self.dtype),
+                        "fortran_order": False,
+                        "shape": (self.count, *self.shape),
+                    }
                     np.lib.format.write_array_header_1_0(out, header)
                     shutil.copyfileobj(raw, out, length=1 << 22)
                 os.replace(tmp, self.path)

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..devices import module_device
 from ..errors import InputError
 from ..interfaces import Masker, require_black_box
-from ..visualize import BOX_COLOUR, DEFAULT_CMAP, blend_unchecked, colormap_lut, draw_boxes
+from ..visualize import OverlayStyle, blend_unchecked, colormap_lut, draw_boxes
 from .frames import frame_to_tensor
 from .smoothing import MaskSmoother
 
@@ -81,10 +82,12 @@ class StreamingExplainer:
         device: where everything runs; default the masker's device.
         overlays: render overlays (set ``False`` when only masks are wanted).
         report_probs: run the black box on every batch even when the class is fixed, to report ``prob``.
-        threshold: mask threshold of the tightest box; ``alpha``, ``cmap``: overlay look.
+        box: draw the tightest box (around ``mask > style.threshold``) into the overlays.
+        style: the overlay look and the box threshold (default
+            :class:`~blackbox_saliency.visualize.OverlayStyle()`).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - public API: each keyword is a documented option of the explainer
         self,
         masker: Masker,
         classifier: torch.nn.Module | None = None,
@@ -94,33 +97,27 @@ class StreamingExplainer:
         device: torch.device | str | None = None,
         overlays: bool = True,
         report_probs: bool = False,
-        threshold: float = 0.5,
-        alpha: float = 0.5,
-        cmap: str = DEFAULT_CMAP,
         box: bool = True,
+        style: OverlayStyle | None = None,
     ) -> None:
         if not isinstance(masker, Masker):
-            raise InputError(f"`masker` must be a Masker (e.g. load_masker('efficientnet_lite0')), got {type(masker).__name__}.")
+            raise InputError(
+                f"`masker` must be a Masker (e.g. load_masker('efficientnet_lite0')), got {type(masker).__name__}."
+            )
         if classifier is not None:
             require_black_box(classifier)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}.")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise InputError(f"`alpha` must lie in [0, 1], got {alpha}.")
-        if device is None:
-            param = next(iter(masker.parameters()), None)
-            device = param.device if param is not None else torch.device("cpu")
-        self.device = torch.device(device)
+        self.device = module_device(masker) if device is None else torch.device(device)
         self.masker = masker.to(self.device).eval()
         self.classifier = classifier.to(self.device).eval() if classifier is not None else None
         self.batch_size = batch_size
         self.smoother = MaskSmoother(smooth or 0.0)
         self.overlays = overlays
         self.report_probs = report_probs
-        self.threshold = float(threshold)
-        self.alpha = float(alpha)
         self.box = box
-        self._lut = colormap_lut(cmap, 256, self.device)
+        self.style = OverlayStyle() if style is None else style
+        self._lut = colormap_lut(self.style.cmap, 256, self.device)
         self.mode, self.fixed_class = self._resolve_classes(classes)
         self._reset_clip()
 
@@ -134,7 +131,9 @@ class StreamingExplainer:
             raise InputError(f"`classes` must be a class id, a class name, 'top' or 'first', got {classes!r}.")
         if isinstance(classes, str) and not classes.strip().lstrip("-").isdigit():
             if self.classifier is None:
-                raise InputError(f"class name {classes!r} needs a classifier with class names; pass `classifier=` or a class id.")
+                raise InputError(
+                    f"class name {classes!r} needs a classifier with class names; pass `classifier=` or a class id."
+                )
             return "fixed", int(self.classifier.class_index(classes))
         index = int(classes)
         limit = self.masker.num_classes or (self.classifier.num_classes if self.classifier is not None else None)
@@ -178,35 +177,44 @@ class StreamingExplainer:
         param = next(iter(self.masker.parameters()), None)
         return param.dtype if param is not None and torch.is_floating_point(param) else torch.float32
 
+    def _classes_of(self, images: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The classes to explain in a batch and, when the black box ran on it, their probabilities."""
+        if self.mode == "top":
+            return self._top1(images)
+        if self._clip_class is None:  # "first": the top-1 class of the clip's first frame
+            _, first = self._top1(images[:1])
+            self._clip_class = int(first[0])
+        classes = torch.full((images.shape[0],), self._clip_class, dtype=torch.int64, device=self.device)
+        if not (self.report_probs and self.classifier is not None):
+            return None, classes
+        probs = torch.softmax(self._classify(images), dim=1)
+        return probs.gather(1, classes.view(-1, 1)).squeeze(1), classes
+
+    def _render(self, images: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 overlays on the device: heat map and, with ``box``, the tightest boxes."""
+        pictures = blend_unchecked(images, masks, self._lut.to(images.dtype), self.style.alpha)
+        if self.box:
+            width = max(2, round(min(images.shape[-2:]) / 150))
+            pictures = draw_boxes(pictures, boxes, self.style.box_colour, width=width)
+        return pictures.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
     @torch.no_grad()
     def _run(self, frames: list[torch.Tensor], start: int) -> Iterator[FrameResult]:
         images = torch.stack(frames)
         n = images.shape[0]
-        probs: torch.Tensor | None = None
-        if self.mode == "top":
-            probs, classes = self._top1(images)
-        else:
-            if self._clip_class is None:  # "first": the top-1 class of the clip's first frame
-                _, first = self._top1(images[:1])
-                self._clip_class = int(first[0])
-            classes = torch.full((n,), self._clip_class, dtype=torch.int64, device=self.device)
-            if self.report_probs and self.classifier is not None:
-                probs = torch.softmax(self._classify(images), dim=1).gather(1, classes.view(-1, 1)).squeeze(1)
+        probs, classes = self._classes_of(images)
         masks = self.masker(images, classes).to(images.dtype)  # calling a Masker checks range and classes first
         if masks.shape[-2:] != images.shape[-2:]:
-            masks = torch.nn.functional.interpolate(masks, size=images.shape[-2:], mode="bilinear", align_corners=False)
+            masks = torch.nn.functional.interpolate(
+                masks, size=images.shape[-2:], mode="bilinear", align_corners=False
+            )
         masks = masks.clamp(0.0, 1.0)
         class_list = classes.tolist()
         masks = self.smoother(masks, class_list)
         from ..metrics.boxes import mask_to_box
 
-        boxes = mask_to_box(masks, self.threshold)
-        overlays = None
-        if self.overlays:
-            pictures = blend_unchecked(images, masks, self._lut.to(images.dtype), self.alpha)
-            if self.box:
-                pictures = draw_boxes(pictures, boxes, BOX_COLOUR, width=max(2, round(min(images.shape[-2:]) / 150)))
-            overlays = pictures.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        boxes = mask_to_box(masks, self.style.threshold)
+        overlays = self._render(images, masks, boxes) if self.overlays else None
         prob_list = probs.tolist() if probs is not None else [None] * n
         for i in range(n):
             yield FrameResult(
@@ -220,7 +228,8 @@ class StreamingExplainer:
             )
 
     def _classify(self, images: torch.Tensor) -> torch.Tensor:
-        """Float32 logits of the black box (fed in its own parameter dtype, e.g. a float32 box next to a half masker)."""
+        """Float32 logits of the black box (fed in its own parameter dtype, e.g. a float32 box next to a half
+        masker)."""
         assert self.classifier is not None
         param = next(iter(self.classifier.parameters()), None)
         if param is not None and torch.is_floating_point(param) and param.dtype != images.dtype:

@@ -61,7 +61,15 @@ def test_default_layer_falls_back_to_the_last_conv():
 
     from blackbox_saliency.interfaces import BlackBoxClassifier
 
-    network = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 2))
+    network = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.ReLU(),
+        nn.Conv2d(4, 6, 3),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 2),
+    )
     net = BlackBoxClassifier(network, (16, 16), ["a", "b"])
     assert default_layer_name(net) == "network.2"
     no_conv = BlackBoxClassifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2)), (16, 16), ["a", "b"])

@@ -22,7 +22,9 @@ def test_is_the_input_gradient_of_the_class_logit(tiny_net):
     x = images.clone().requires_grad_(True)
     tiny_net(x).gather(1, classes.view(-1, 1)).sum().backward()
     expected = x.grad.abs().amax(dim=1, keepdim=True)
-    expected = (expected - expected.amin(dim=(2, 3), keepdim=True)) / (expected.amax(dim=(2, 3), keepdim=True) - expected.amin(dim=(2, 3), keepdim=True))
+    expected = (expected - expected.amin(dim=(2, 3), keepdim=True)) / (
+        expected.amax(dim=(2, 3), keepdim=True) - expected.amin(dim=(2, 3), keepdim=True)
+    )
     torch.testing.assert_close(GradientMasker(tiny_net, backend="torch")(images, classes), expected)
 
 

@@ -33,7 +33,12 @@ def test_default_resolution():
 
 
 def test_bad_options(tiny_net):
-    for kwargs, word in (({"steps": 0}, "steps"), ({"init": 1.0}, "init"), ({"lr": 0}, "lr"), ({"resolution": 0}, "resolution")):
+    for kwargs, word in (
+        ({"steps": 0}, "steps"),
+        ({"init": 1.0}, "init"),
+        ({"lr": 0}, "lr"),
+        ({"resolution": 0}, "resolution"),
+    ):
         with pytest.raises(InputError, match=word):
             IterativeMasker(tiny_net, **kwargs)
 

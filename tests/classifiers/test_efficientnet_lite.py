@@ -39,7 +39,9 @@ def test_val_dev_top1_matches_reference(model, data_dir):
     network_layout = model.network.to(memory_format=torch.channels_last)  # faster depthwise convs on CPU
     try:
         with torch.inference_mode():
-            logits = torch.cat([model(batch.contiguous(memory_format=torch.channels_last)) for batch in images.split(50)])
+            logits = torch.cat(
+                [model(batch.contiguous(memory_format=torch.channels_last)) for batch in images.split(50)]
+            )
     finally:
         network_layout.to(memory_format=torch.contiguous_format)
     top1 = (logits.argmax(1) == labels).float().mean().item()

@@ -51,6 +51,9 @@ def test_torchvision_names_take_weights_after_an_at_sign(monkeypatch):
 
     monkeypatch.setattr(torchvision_models, "TorchvisionClassifier", fake)
     box = bs.load_classifier("torchvision:resnet18@IMAGENET1K_V1")  # real use downloads them; here the call is checked
-    assert seen == {"model": "resnet18", "weights": "IMAGENET1K_V1"} and box.registered_name == "torchvision:resnet18@IMAGENET1K_V1"
+    assert (
+        seen == {"model": "resnet18", "weights": "IMAGENET1K_V1"}
+        and box.registered_name == "torchvision:resnet18@IMAGENET1K_V1"
+    )
     with pytest.raises(InputError, match="names weights and `weights=` is given too"):
         bs.load_classifier("torchvision:resnet18@DEFAULT", weights=None)

@@ -8,7 +8,8 @@ import torch
 
 @pytest.fixture(scope="session")
 def masker_path(tmp_path_factory):
-    """An untrained SaliencyMasker checkpoint (real EfficientNet-Lite0 encoder, random decoder), shared by the CLI tests of a session."""
+    """An untrained SaliencyMasker checkpoint (real EfficientNet-Lite0 encoder, random decoder), shared by the CLI
+    tests of a session."""
     from blackbox_saliency.maskers import SaliencyMasker, save_masker
 
     path = tmp_path_factory.getbasetemp() / "untrained_efficientnet_lite0_fast.pt"

@@ -32,7 +32,11 @@ def test_demo_writes_overlays_and_contact_sheet_and_skips_missing_sources(masker
     lines = captured.out.splitlines()
     for name, entry in zip(expected, summary["photos"]):
         line = next(line for line in lines if line.startswith(name))
-        assert repr(entry["class_name"]) in line and f"p = {entry['p']:.3f}" in line and f"{entry['saliency_metric']:.3f}" in line
+        assert (
+            repr(entry["class_name"]) in line
+            and f"p = {entry['p']:.3f}" in line
+            and f"{entry['saliency_metric']:.3f}" in line
+        )
         assert 0.0 < entry["p"] <= 1.0
         assert Image.open(out / f"{name}.png").size[0] == 448
         assert (out / f"{name}_mask.npy").is_file() and (out / f"{name}_panel.png").is_file()

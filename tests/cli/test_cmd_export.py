@@ -12,7 +12,9 @@ def test_export_a_checkpoint_to_torchscript(tmp_path, capsys):
     masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast").eval()
     ckpt = save_masker(tmp_path / "m.pt", masker)
     out = tmp_path / "exported" / "masker.ts"
-    code = main(["export", "--masker", str(ckpt), "--format", "torchscript", "--out", str(out), "--size", "32", "--batch", "2"])
+    code = main(
+        ["export", "--masker", str(ckpt), "--format", "torchscript", "--out", str(out), "--size", "32", "--batch", "2"]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "wrote" in printed and "max |exported - eager|" in printed

@@ -42,7 +42,8 @@ class _ColourClassifier(BlackBoxClassifier):
 
     def forward(self, images):
         colours = torch.tensor([RED, GREEN], dtype=images.dtype, device=images.device) / 255
-        return torch.stack([40 * ((images - c.view(1, 3, 1, 1)).abs().amax(1) < 0.15).float().mean((1, 2)) for c in colours], 1)
+        shares = [((images - c.view(1, 3, 1, 1)).abs().amax(1) < 0.15).float().mean((1, 2)) for c in colours]
+        return 40 * torch.stack(shares, 1)
 
 
 class _Plugin:
@@ -96,8 +97,8 @@ def _read(path):
 
 def test_video_round_trip(clip_path, tmp_path, capsys):
     out, masks_out = tmp_path / "out.mp4", tmp_path / "masks.npy"
-    argv = ["video", str(clip_path), "--masker", "test_colour_squares", "--out", str(out), "--masks-out", str(masks_out),
-            "--batch-size", "5", "--smooth", "0", "--device", "cpu"]
+    argv = ["video", str(clip_path), "--masker", "test_colour_squares", "--out", str(out)]
+    argv += ["--masks-out", str(masks_out), "--batch-size", "5", "--smooth", "0", "--device", "cpu"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"wrote {FRAMES} frames" in printed and "frames/s" in printed

@@ -22,7 +22,11 @@ from blackbox_saliency.cli.main import main
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +35,17 @@ def tiny_masker_file(tmp_path_factory) -> Path:
     from blackbox_saliency.maskers import SaliencyMasker, save_masker
 
     torch.manual_seed(0)
-    masker = SaliencyMasker(10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", classifier_name="cifar10_resnet20")
+    masker = SaliencyMasker(
+        10, encoder="cifar10_resnet20", encoder_pretrained=False, preset="fast", classifier_name="cifar10_resnet20"
+    )
     return save_masker(tmp_path_factory.mktemp("masker") / "masker.pt", masker.eval())
 
 
 @pytest.fixture
 def no_models(monkeypatch):
     """Any model load fails the test: refusals must come first."""
-    from blackbox_saliency import plugins
     from blackbox_saliency.cli import _common, cmd_demo, cmd_evaluate, cmd_video
+    from blackbox_saliency.maskers import loading
 
     def fail(*args, **kwargs):
         pytest.fail("a model was loaded before the outputs were checked")
@@ -47,7 +53,7 @@ def no_models(monkeypatch):
     for module in (_common, cmd_video, cmd_demo):
         if hasattr(module, "load_models"):
             monkeypatch.setattr(module, "load_models", fail)
-    monkeypatch.setattr(plugins, "load_masker", fail)
+    monkeypatch.setattr(loading, "load_masker", fail)
     monkeypatch.setattr(cmd_evaluate, "_build", fail)
 
 
@@ -63,15 +69,29 @@ class Command:
         out = folder / self.output
         return {
             "export": ["export", "--masker", str(masker), "--format", "torchscript", "--size", "32", "--out", str(out)],
-            "evaluate": ["evaluate", "--methods", "center", "--classifier", "cifar10_resnet20", "--data", str(folder), "--no-progress",
-                         "--out", str(out.with_suffix(""))],
+            "evaluate": [
+                "evaluate",
+                "--methods",
+                "center",
+                "--classifier",
+                "cifar10_resnet20",
+                "--data",
+                str(folder),
+                "--no-progress",
+                "--out",
+                str(out.with_suffix("")),
+            ],
             "video": ["video", str(folder / "in.mp4"), "--masker", str(masker), "--out", str(out)],
             "demo": ["demo", "--masker", str(masker), "--out", str(folder)],
         }[self.name]
 
 
-COMMANDS = [Command("export", "masker.onnx.pt"), Command("evaluate", "report.md"), Command("video", "out.mp4", needs="av"),
-            Command("demo", "contact_sheet.png", needs="skimage")]
+COMMANDS = [
+    Command("export", "masker.onnx.pt"),
+    Command("evaluate", "report.md"),
+    Command("video", "out.mp4", needs="av"),
+    Command("demo", "contact_sheet.png", needs="skimage"),
+]
 
 
 def _folder_with_a_user_file(tmp_path: Path, command: Command) -> Path:
@@ -103,10 +123,31 @@ def test_export_replaces_an_existing_file_only_with_overwrite(tmp_path, tiny_mas
     assert main([*argv, "--overwrite"]) == 0 and torch.jit.load(str(out)) is not None
 
 
-@pytest.mark.parametrize("argv", [
-    lambda masker, folder: ["export", "--masker", str(masker), "--format", "torchscript", "--out", str(masker), "--overwrite"],
-    lambda masker, folder: ["video", str(folder / "in.mp4"), "--masker", str(masker), "--out", str(folder / "in.mp4"), "--overwrite"],
-], ids=["export over its masker", "video over its input"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        lambda masker, folder: [
+            "export",
+            "--masker",
+            str(masker),
+            "--format",
+            "torchscript",
+            "--out",
+            str(masker),
+            "--overwrite",
+        ],
+        lambda masker, folder: [
+            "video",
+            str(folder / "in.mp4"),
+            "--masker",
+            str(masker),
+            "--out",
+            str(folder / "in.mp4"),
+            "--overwrite",
+        ],
+    ],
+    ids=["export over its masker", "video over its input"],
+)
 def test_an_input_is_never_replaced_even_with_overwrite(tmp_path, tiny_masker_file, no_models, capsys, argv):
     pytest.importorskip("av", reason="the video command needs PyAV")
     folder = tmp_path / "work"
@@ -122,7 +163,9 @@ def test_an_input_is_never_replaced_even_with_overwrite(tmp_path, tiny_masker_fi
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
-def test_a_read_only_output_folder_is_refused_before_any_work(tmp_path, tiny_masker_file, no_models, monkeypatch, capsys, command):
+def test_a_read_only_output_folder_is_refused_before_any_work(
+    tmp_path, tiny_masker_file, no_models, monkeypatch, capsys, command
+):
     if command.needs:
         pytest.importorskip(command.needs, reason=f"`{command.name}` needs {command.needs}")
     folder = tmp_path / "locked"
@@ -151,7 +194,20 @@ def test_explain_into_the_photo_folder_keeps_every_photo(tmp_path, masker_path):
     Image.fromarray(skimage_data.chelsea()).save(folder / "chelsea.png")
     (folder / "chelsea_panel.png").write_bytes(b"a file the user named like an output")
     before = _snapshot(folder)
-    assert main(["explain", str(folder / "chelsea.png"), "--masker", str(masker_path), "--out", str(folder), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(folder / "chelsea.png"),
+                "--masker",
+                str(masker_path),
+                "--out",
+                str(folder),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     after = _snapshot(folder)
     assert all(after[name] == digest for name, digest in before.items())
     assert len(after) > len(before)

@@ -37,7 +37,9 @@ def test_load_val_boxes_errors(tmp_path):
     with pytest.raises(InputError, match="lacks the column"):
         load_val_boxes(bad)
     ok = tmp_path / "ok.csv"
-    ok.write_text("file,wnid,class_index,width,height,x0,y0,x1,y1\na.JPEG,n0,3,10,8,0,0,9,7\na.JPEG,n0,3,10,8,2,2,4,4\n")
+    ok.write_text(
+        "file,wnid,class_index,width,height,x0,y0,x1,y1\na.JPEG,n0,3,10,8,0,0,9,7\na.JPEG,n0,3,10,8,2,2,4,4\n"
+    )
     gt = load_val_boxes(ok)
     assert gt["a.JPEG"].boxes.tolist() == [[0.0, 0.0, 10.0, 8.0], [2.0, 2.0, 5.0, 5.0]]
 
@@ -55,7 +57,10 @@ def _csv(tmp_path, rows: str):
         ("a.JPEG,n0,3,10,8,0,0,9\n", "line 2: y1 '' is not an integer"),
         ("a.JPEG,n0,3,10,8,5,0,4,7\n", "line 2: box \\(5, 0, 4, 7\\) has x1 < x0"),
         ("a.JPEG,n0,3,10,8,0,0,9,7\na.JPEG,n0,4,10,8,0,0,9,7\n", "line 3: a.JPEG is labelled both 3 and 4"),
-        ("a.JPEG,n0,3,10,8,0,0,9,7\na.JPEG,n0,3,12,8,0,0,9,7\n", "line 3: a.JPEG has rows of different sizes \\(10x8 and 12x8\\)"),
+        (
+            "a.JPEG,n0,3,10,8,0,0,9,7\na.JPEG,n0,3,12,8,0,0,9,7\n",
+            "line 3: a.JPEG has rows of different sizes \\(10x8 and 12x8\\)",
+        ),
     ],
 )
 def test_malformed_rows_name_the_line(tmp_path, rows, message):

@@ -1,4 +1,5 @@
-"""Labels of the offline ImageNet folders (real shared data, and small hand-made folders for the errors): thin uses of the boxes.csv and index.csv readers."""
+"""Labels of the offline ImageNet folders (real shared data, and small hand-made folders for the errors): thin uses
+of the boxes.csv and index.csv readers."""
 
 from __future__ import annotations
 
@@ -88,5 +89,7 @@ def test_sample_index_keeps_csv_order(tmp_path):
     (tmp_path / "sample" / "index.csv").write_text("file,class_index\nz.JPEG,2\na.JPEG,0\n")
     assert read_sample_index(tmp_path) == [(tmp_path / "sample" / "z.JPEG", 2), (tmp_path / "sample" / "a.JPEG", 0)]
     (tmp_path / "other" / "sample").mkdir(parents=True)
-    with pytest.raises(DataNotFoundError, match="index.csv"):  # the folder exists, but not its index: the path says which file
+    with pytest.raises(
+        DataNotFoundError, match="index.csv"
+    ):  # the folder exists, but not its index: the path says which file
         read_sample_index(tmp_path / "other")

@@ -37,7 +37,10 @@ def test_labels_and_classes_are_optional_unless_required(tmp_path):
         ({"images": np.zeros((2, 4, 4, 3), np.float32)}, "uint8 of shape"),
         ({"images": np.zeros((2, 4, 4), np.uint8)}, "uint8 of shape"),
         ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.zeros(3)}, "2 images but 3 labels"),
-        ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.array([1.0, 2.7])}, r"not whole numbers \(e.g. \[2.7\]\)"),  # was truncated to 2
+        (  # 2.7 was truncated to 2
+            {"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.array([1.0, 2.7])},
+            r"not whole numbers \(e.g. \[2.7\]\)",
+        ),
         ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.array([1.0, np.nan])}, "not whole numbers"),
         ({"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.array(["cat", "dog"])}, "labels are class indices"),
     ],

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from blackbox_saliency.input_checks import skip_input_checks
 from blackbox_saliency.errors import InputError
 from blackbox_saliency.evidence import phi, upsample_mask
 from blackbox_saliency.fast.reference import mask_blend_tv
+from blackbox_saliency.input_checks import skip_input_checks
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -68,7 +68,9 @@ def test_upsample_mask_stays_in_unit_interval_and_matches_the_fused_reference(da
 def test_upsample_mask_identity_and_bilinear():
     m = torch.rand(2, 1, 5, 7)
     assert upsample_mask(m, (5, 7)) is m
-    torch.testing.assert_close(upsample_mask(m, (10, 14)), F.interpolate(m, size=(10, 14), mode="bilinear", align_corners=False))
+    torch.testing.assert_close(
+        upsample_mask(m, (10, 14)), F.interpolate(m, size=(10, 14), mode="bilinear", align_corners=False)
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,13 @@ from hypothesis.extra.numpy import arrays
 
 from blackbox_saliency import load_evidence_remover
 from blackbox_saliency.errors import InputError
-from blackbox_saliency.evidence import ColourNoiseRemover, ConstantRemover, GaussianBlurRemover, PaperRemover, gaussian_blur
+from blackbox_saliency.evidence import (
+    ColourNoiseRemover,
+    ConstantRemover,
+    GaussianBlurRemover,
+    PaperRemover,
+    gaussian_blur,
+)
 
 REMOVERS = {
     "blur": GaussianBlurRemover,

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("BLACKBOX_SALIENCY_")}
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, env={**base, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, env={**base, **(env or {})}
+    )
 
 
 def test_setup_without_torch_falls_back_with_a_warning() -> None:

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from blackbox_saliency.fast import active_path, mask_blend_tv, ops
 from blackbox_saliency.fast.reference import mask_blend_tv as reference_mask_blend_tv
 
-needs_extension = pytest.mark.skipif(not ops.extension_available(), reason=f"compiled extension not loaded: {active_path()}")
+needs_extension = pytest.mark.skipif(
+    not ops.extension_available(), reason=f"compiled extension not loaded: {active_path()}"
+)
 
 TOLERANCE = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-12)}
 
@@ -125,7 +127,9 @@ def test_gradients_match_reference(path: str, shape, dtype, with_destroyed, requ
     batch, channels, _, _, H, W = shape
     generator = torch.Generator().manual_seed(2)
     output_shapes = [(batch, 1, H, W), (batch, channels, H, W), (batch, channels, H, W), (batch,)]
-    output_grads = [torch.randn(s, generator=generator, dtype=dtype) if u else None for s, u in zip(output_shapes, used)]
+    output_grads = [
+        torch.randn(s, generator=generator, dtype=dtype) if u else None for s, u in zip(output_shapes, used)
+    ]
     got = _grads_of(mask_blend_tv, inputs, with_destroyed, output_grads, requires)
     if not any(o is not None and u for o, u in zip(output_grads[:3], used[:3])) and (shape[2] == 1 and shape[3] == 1):
         # only the TV of a 1x1 mask is used, a constant: the fused op must give no (or zero) gradient
@@ -137,7 +141,9 @@ def test_gradients_match_reference(path: str, shape, dtype, with_destroyed, requ
             assert g is None or not g.abs().sum()
         else:
             assert g is not None
-            torch.testing.assert_close(g, w, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=1e-5 if dtype == torch.float32 else 1e-11)
+            torch.testing.assert_close(
+                g, w, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=1e-5 if dtype == torch.float32 else 1e-11
+            )
 
 
 @needs_extension
@@ -183,7 +189,12 @@ def test_op_rejects_bad_inputs() -> None:
 def test_empty_batch() -> None:
     masks, images, alternative = _inputs((0, 3, 4, 4, 8, 8), torch.float32)
     upsampled, preserved, destroyed, tv = mask_blend_tv(masks, images, alternative, True)
-    assert upsampled.shape == (0, 1, 8, 8) and preserved.shape == (0, 3, 8, 8) and destroyed.shape == (0, 3, 8, 8) and tv.shape == (0,)
+    assert (
+        upsampled.shape == (0, 1, 8, 8)
+        and preserved.shape == (0, 3, 8, 8)
+        and destroyed.shape == (0, 3, 8, 8)
+        and tv.shape == (0,)
+    )
 
 
 @needs_extension
@@ -235,18 +246,14 @@ def test_torchscript_sees_the_op() -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    batch=st.integers(1, 3),
-    channels=st.integers(1, 4),
-    h=st.integers(1, 9),
-    w=st.integers(1, 9),
-    H=st.integers(1, 24),
-    W=st.integers(1, 24),
+    # (batch, channels, mask height, mask width, image height, image width)
+    shape=st.tuples(*(st.integers(1, top) for top in (3, 4, 9, 9, 24, 24))),
     dtype=st.sampled_from([torch.float32, torch.float64]),
     with_destroyed=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_hypothesis_shapes_match_reference(batch, channels, h, w, H, W, dtype, with_destroyed, seed) -> None:  # noqa: ANN001
-    shape = (batch, channels, h, w, H, W)
+def test_hypothesis_shapes_match_reference(shape, dtype, with_destroyed, seed) -> None:  # noqa: ANN001
+    batch, channels, _, _, H, W = shape
     inputs = _inputs(shape, dtype, seed=seed)
     _assert_close(mask_blend_tv(*inputs, with_destroyed), reference_mask_blend_tv(*inputs, with_destroyed), dtype)
     generator = torch.Generator().manual_seed(seed + 1)

@@ -56,8 +56,11 @@ def square_position(t: int, height: int, width: int) -> tuple[int, int]:
     return y, x
 
 
-def make_clip(frames: int = 12, height: int = 48, width: int = 64, colour_of=lambda t: 0) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
-    """Frames (H, W, 3) uint8 with a square of ``COLOURS[colour_of(t)]`` moving across; returns frames and boxes (x0, y0, x1, y1)."""
+def make_clip(
+    frames: int = 12, height: int = 48, width: int = 64, colour_of=lambda t: 0
+) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
+    """Frames (H, W, 3) uint8 with a square of ``COLOURS[colour_of(t)]`` moving across; returns frames and boxes
+    (x0, y0, x1, y1)."""
     clip, boxes = [], []
     for t in range(frames):
         frame = np.empty((height, width, 3), dtype=np.uint8)

@@ -44,7 +44,8 @@ class EfficientNetLite2Classifier(FrozenBlackBox):
     """EfficientNet-Lite2: (B, 3, H, W) in [0, 1] -> (B, 1000) ImageNet logits (resized to 260 px inside)."""
 
     gradcam_layer = "network.head_conv"  # the last conv block: what Grad-CAM should look at
-    cam_layers = ("network.head_conv", "network.fc")  # logits = fc(dropout(avg_pool(head_conv))): the 'cam' baseline works
+    # logits = fc(dropout(avg_pool(head_conv))): the 'cam' baseline works
+    cam_layers = ("network.head_conv", "network.fc")
 
     def __init__(self, pretrained: bool = True) -> None:
         network = EfficientNetLite0(stages=LITE2_STAGES, dropout=0.3)
@@ -52,7 +53,12 @@ class EfficientNetLite2Classifier(FrozenBlackBox):
             from blackbox_saliency.classifiers._weights import load_strict, read_state_dict
 
             path = _weights_path()
-            load_strict(network, convert_shipped_state(read_state_dict(path, "EfficientNet-Lite2"), LITE2_STAGES), path, "EfficientNet-Lite2")
+            load_strict(
+                network,
+                convert_shipped_state(read_state_dict(path, "EfficientNet-Lite2"), LITE2_STAGES),
+                path,
+                "EfficientNet-Lite2",
+            )
         super().__init__(network, INPUT_SIZE, imagenet_class_names(), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
     def eval_transform(self):
