@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.paths import require
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import InputError
 from ._backbone import BackboneBlackBox
 from ._weights import load_strict, read_state_dict
@@ -162,7 +163,7 @@ class CifarResNetClassifier(BackboneBlackBox):
                 path = Path(weights_path)
             load_strict(network, read_state_dict(path, what), path, what)
         super().__init__(
-            network, (32, 32), CIFAR10_CLASSES, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+            network, (32, 32), CIFAR10_CLASSES, mean=IMAGENET_MEAN, std=IMAGENET_STD
         )
 
     def eval_transform(self):

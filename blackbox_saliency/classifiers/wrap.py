@@ -20,15 +20,14 @@ from typing import Any, NamedTuple
 
 from torch import nn
 
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..devices import evaluating
 from ..errors import InputError
 from .frozen import FrozenBlackBox
 from .transforms import center_crop_transform
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "EvalPreset", "WrappedClassifier", "weights_preset", "wrap"]
+__all__ = ["EvalPreset", "WrappedClassifier", "weights_preset", "wrap"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class EvalPreset(NamedTuple):

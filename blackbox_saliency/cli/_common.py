@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..devices import module_device
 from ..explainer import explain_batch, load_masker_and_classifier
 from ..interfaces import BlackBoxClassifier, Masker
 
@@ -147,15 +148,16 @@ def stream_explanations(
     masker: Masker,
     classifier: BlackBoxClassifier,
     class_choice: int | str,
-    device: torch.device,
     batch_size: int = 8,
     topk: int = 1,
 ) -> Iterator[Explanation]:
-    """Explain prepared (name, (3, H, W) image) pairs lazily, one batch of equally sized images at a time.
+    """Explain prepared (name, (3, H, W) image) pairs lazily, one batch of equally sized images at a time, on the
+    black box's device.
 
     ``items`` is consumed as the batches fill, so memory is bounded by one batch, not by the number of images.
     """
     batch: list[tuple[str, torch.Tensor]] = []
+    device = module_device(classifier)
 
     def flush() -> list[Explanation]:
         images = torch.stack([image for _, image in batch]).to(device)

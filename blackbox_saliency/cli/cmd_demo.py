@@ -92,11 +92,11 @@ def _load(masker: str, classifier: str | None, device):
         ) from None
 
 
-def _explain_photos(photos, masker, classifier, device) -> list:
+def _explain_photos(photos, masker, classifier) -> list:
     """Prepare each photo with the black box's evaluation transform and explain its top-1 class, in order."""
     prepare = prepare_function(classifier)
     prepared = ((photo.name, prepare(photo.to_tensor()[0])) for photo in photos)
-    return list(stream_explanations(prepared, masker, classifier, TOP, device))
+    return list(stream_explanations(prepared, masker, classifier, TOP))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable_folder(args.out, "--out")
     masker, classifier, classifier_name = _load(args.masker, args.classifier, device)
     args.out.mkdir(parents=True, exist_ok=True)
-    results = _explain_photos(photos, masker, classifier, device)
+    results = _explain_photos(photos, masker, classifier)
     _write_outputs(args, photos, results, classifier_name)
     return 0
 

@@ -298,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = list(skipped)  # specs that yielded nothing count as failures (exit status 1)
     bar = _progress_bar(args, len(paths))
     prepared = _read_prepared(paths, prepare_function(classifier), failures, args.max_side or None)
-    results = stream_explanations(prepared, masker, classifier, class_choice, device, args.batch_size, args.topk)
+    results = stream_explanations(prepared, masker, classifier, class_choice, args.batch_size, args.topk)
     # the claimed names are released at the end, whatever happens
     with OutputNames(args.out, paths, overwrite=args.overwrite) as names:
         summary = _write_all(results, args, names, failures, bar)

@@ -21,8 +21,19 @@ from torchvision.transforms import v2
 
 from ..errors import InputError
 
-__all__ = ["AUGMENTATIONS", "CROP_FRACTION", "PlainTensor", "build_transform", "center_crop"]
+__all__ = [
+    "AUGMENTATIONS",
+    "CROP_FRACTION",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PlainTensor",
+    "build_transform",
+    "center_crop",
+]
 
+#: The ImageNet normalisation (per-channel mean and standard deviation of [0, 1] images): defined once.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 CROP_FRACTION = 0.875
 """Fraction of the resized shorter side kept by the centre crop (224 / 256)."""
 

@@ -40,8 +40,7 @@ from ..data.boxes_csv import load_val_boxes
 from ..data.folders import detect_kind, list_flat
 from ..data.index_csv import read_index_csv
 from ..data.npz import read_npz
-from ..data.transforms import CROP_FRACTION
-from ..data.transforms import center_crop as crop_transform
+from ..data.transforms import CROP_FRACTION, center_crop
 from ..errors import DataNotFoundError, InputError
 from ..io import IMAGE_SUFFIXES, open_rgb
 from ..metrics.frames import center_crop_mapping, resize_mapping
@@ -54,7 +53,6 @@ __all__ = [
     "NpzDataset",
     "open_dataset",
     "collate",
-    "crop_transform",
     "VIEWS",
 ]
 
@@ -152,7 +150,7 @@ class PhotoFolder(EvalDataset):
             raise InputError(f"`view` must be one of {VIEWS}, got {view!r}.")
         self.size = (int(size[0]), int(size[1]))
         self.view = view
-        self.resize, self.crop = crop_transform(self.size).transforms
+        self.resize, self.crop = center_crop(self.size).transforms
         self.squash = v2.Resize(self.size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
         self.labels: dict[str, int] = {}
         self.gt_boxes: dict[str, torch.Tensor] = {}

@@ -42,6 +42,7 @@ from torch import nn
 from torch.fx.experimental.optimization import fuse
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import InputError, PluginError
 from ..plugins.hookspecs import hookimpl
 
@@ -54,8 +55,6 @@ __all__ = [
     "available_encoders",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _TORCHVISION_RESNET_PREFIXES = ("resnet", "resnext", "wide_resnet")
 _RESNET_NODES = ("relu", "layer1", "layer2", "layer3", "layer4")
 
@@ -217,10 +216,8 @@ class FrozenEncoder(nn.Module):
         self.strides = [int(round(spec.probe_size / f.shape[-1])) for f in probe]
         head = spec.head
         self.head_weight: torch.Tensor | None = None
-        self.head_bias: torch.Tensor | None = None
         if head is not None and head.weight.shape[1] == self.channels[-1]:
             self.head_weight = head.weight.detach().clone()
-            self.head_bias = None if head.bias is None else head.bias.detach().clone()
 
     def train(self, mode: bool = True) -> FrozenEncoder:
         """Stay in eval mode whatever the parent asks (batch-norm statistics never change)."""

@@ -184,8 +184,8 @@ def check_metrics(metrics: Sequence[Metric], reserved: Sequence[str] = ()) -> li
 
     Example:
         >>> from blackbox_saliency.metrics import default_metrics
-        >>> [metric.name for metric in check_metrics(default_metrics())]
-        ['saliency', 'localisation', 'pointing', 'deletion_insertion']
+        >>> tuple(metric.name for metric in check_metrics(default_metrics()))
+        ('saliency', 'localisation', 'pointing', 'deletion_insertion')
     """
     metrics = list(metrics)
     for metric in metrics:

@@ -9,10 +9,10 @@
 ``evaluate(..., metrics=[*default_metrics(), MyMetric()])``.
 
 Example:
-    >>> [column.key for column in PointingGame().columns]
-    ['pointing']
-    >>> [metric.name for metric in default_metrics(deletion_steps=0)]
-    ['saliency', 'localisation', 'pointing', 'deletion_insertion']
+    >>> tuple(column.key for column in PointingGame().columns)
+    ('pointing',)
+    >>> tuple(metric.name for metric in default_metrics(deletion_steps=0))
+    ('saliency', 'localisation', 'pointing', 'deletion_insertion')
 """
 
 from __future__ import annotations
@@ -398,8 +398,8 @@ def default_metrics(
         deletion_limit: compute the curves on that many evenly spaced images of each method only.
 
     Example:
-        >>> [type(metric).__name__ for metric in default_metrics()]
-        ['SaliencyMetric', 'LocalisationError', 'PointingGame', 'DeletionInsertion']
+        >>> tuple(type(metric).__name__ for metric in default_metrics())
+        ('SaliencyMetric', 'LocalisationError', 'PointingGame', 'DeletionInsertion')
     """
     return [
         SaliencyMetric(threshold=threshold, crop_from=crop_from),

@@ -45,14 +45,13 @@ from ..data.folders import detect_kind, list_flat, list_imagefolder
 from ..data.index_csv import read_index_csv
 from ..data.npz import pick_npz, read_npz
 from ..data.subsets import evenly_spaced
-from ..data.transforms import AUGMENTATIONS, CROP_FRACTION, build_transform
+from ..data.transforms import AUGMENTATIONS, build_transform
 from ..errors import DataNotFoundError, ImageReadError, InputError
-from ..io import IMAGE_SUFFIXES, open_rgb
+from ..io import open_rgb
 
 __all__ = [
     "AUGMENTATIONS",
     "DATA_KINDS",
-    "IMAGE_EXTENSIONS",
     "VIEW_OPTIONS",
     "ConcatImages",
     "ImageDataset",
@@ -63,8 +62,6 @@ __all__ = [
 ]
 
 DATA_KINDS = ("auto", "npz", "index_csv", "imagefolder", "flat")
-IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the one list, blackbox_saliency.io.IMAGE_SUFFIXES
-EVAL_CROP_FRACTION = CROP_FRACTION  # the one constant, blackbox_saliency.data.transforms.CROP_FRACTION
 
 
 class ImageDataset(Dataset):
