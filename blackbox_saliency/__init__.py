@@ -36,7 +36,7 @@ _LAZY = {
     "ObjectiveTerms": ".objective",
     "SaliencyObjective": ".objective",
     "metrics": ".metrics",
-    "ExplainResult": ".explainer",
+    "ExplainResult": ".explain_result",
     "explain": ".explainer",
     "saliency_metric": ".metrics",
     "overlay": ".visualize",

@@ -1,5 +1,8 @@
 """``bs.explain``: masks, boxes and probabilities for images or image files, in one call.
 
+The images are read and prepared by :mod:`~blackbox_saliency.explain_inputs`; the answer is an
+:class:`~blackbox_saliency.explain_result.ExplainResult`.
+
 Example:
     >>> import torch, blackbox_saliency as bs
     >>> from torch import nn
@@ -14,176 +17,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .data.folders import is_image
 from .devices import module_device
 from .errors import InputError, PluginError
-from .input_checks import check_images
+from .explain_inputs import image_sources, prepared_batches
+from .explain_result import ExplainResult
 from .interfaces import BlackBoxClassifier, Masker, require_black_box
-from .io import IMAGE_SUFFIXES
 
 __all__ = [
-    "ExplainResult",
+    "DEFAULT_MASKER",
     "class_name_of",
     "explain",
     "explain_batch",
-    "image_files",
     "load_masker_and_classifier",
-    "prepare_function",
     "shipped_masker_path",
 ]
 
 DEFAULT_MASKER = "efficientnet_lite0"
-
-
-@dataclass
-class ExplainResult:
-    """What :func:`explain` returns; every tensor on the caller's device, K classes per image.
-
-    Attributes:
-        images: (B, 3, H, W) the images as the black box saw them (files: after its evaluation transform).
-        classes: (B, K) int64 explained classes (top-K order, or the given ones with K = 1).
-        masks: (B, K, H, W) saliency masks in [0, 1].
-        probs: (B, K) the black box's probability of each explained class.
-        boxes: (B, K, 4) tightest box (x0, y0, x1, y1), image pixels) around ``mask > 0.5``.
-        saliency: (B, K) the saliency metric of each mask (lower is better).
-        areas: (B, K) the area fraction of each box (the metric's first term, before the 0.05 floor).
-        box_probs: (B, K) the black box's probability of the class on each box crop (its second term).
-        class_names: (B, K) nested list of names (``"class N"`` when the black box has none).
-    """
-
-    images: torch.Tensor
-    classes: torch.Tensor
-    masks: torch.Tensor
-    probs: torch.Tensor
-    boxes: torch.Tensor
-    saliency: torch.Tensor
-    areas: torch.Tensor
-    box_probs: torch.Tensor
-    class_names: list[list[str]]
-
-    def pictures(self, min_side: int = 224) -> list:
-        """One overlay (image, heat map, box, caption) per image and class, as ``PIL.Image`` pictures, image by
-        image."""
-        from .visualize import caption, render_overlays
-
-        batch, k = self.classes.shape
-        images = self.images.detach().float().cpu().repeat_interleave(k, dim=0)
-        masks = self.masks.detach().float().cpu().reshape(batch * k, 1, *self.masks.shape[-2:])
-        captions = [
-            caption(self.class_names[i][j], float(self.probs[i, j]), float(self.saliency[i, j]))
-            for i in range(batch)
-            for j in range(k)
-        ]
-        return render_overlays(
-            images, masks, captions, boxes=self.boxes.detach().float().cpu().reshape(-1, 4), min_side=min_side
-        )
-
-    def figure(self, columns: int | None = None, tile_width: int = 256):
-        """All overlays in one grid (a ``PIL.Image``), a row per image when K > 1.
-
-        Example:
-            >>> import blackbox_saliency as bs, torch  # doctest: +SKIP
-            >>> bs.explain(torch.rand(2, 3, 224, 224), topk=2).figure().size  # doctest: +SKIP
-        """
-        from .visualize import contact_sheet
-
-        k = self.classes.shape[1]
-        return contact_sheet(
-            self.pictures(), columns=columns or (k if k > 1 else min(4, self.classes.shape[0])), tile_width=tile_width
-        )
-
-    def _repr_png_(self) -> bytes:
-        """Jupyter shows the result as its :meth:`figure`."""
-        import io
-
-        from .visualize import PNG_COMPRESS_LEVEL
-
-        buffer = io.BytesIO()
-        self.figure().save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        return buffer.getvalue()
-
-    def show(self):
-        """Display the :meth:`figure` (inline in a notebook, else in the system's image viewer); returns it."""
-        picture = self.figure()
-        try:
-            from IPython.display import display
-
-            display(picture)
-        except ImportError:
-            picture.show()
-        return picture
-
-    def save(self, folder: str | os.PathLike[str], overwrite: bool = False) -> list[Path]:
-        """Write ``image<i>_class<j>.png`` overlays and ``image<i>_class<j>_mask.npy`` masks into ``folder``;
-        existing files are refused unless ``overwrite``. Returns the written paths."""
-        import numpy as np
-
-        from .atomic import atomic_write, check_outputs_free
-        from .visualize import PNG_COMPRESS_LEVEL
-
-        folder = Path(folder)
-        batch, k = self.classes.shape
-        stems = [f"image{i}_class{int(self.classes[i, j])}" for i in range(batch) for j in range(k)]
-        paths = [folder / f"{stem}{suffix}" for stem in stems for suffix in (".png", "_mask.npy")]
-        check_outputs_free(paths, overwrite=overwrite)
-        folder.mkdir(parents=True, exist_ok=True)
-        masks = self.masks.detach().float().cpu().reshape(batch * k, *self.masks.shape[-2:]).numpy()
-        for stem, picture, mask in zip(stems, self.pictures(), masks):
-            atomic_write(
-                folder / f"{stem}.png",
-                lambda handle, picture=picture: picture.save(handle, format="PNG", compress_level=PNG_COMPRESS_LEVEL),
-            )
-            atomic_write(
-                folder / f"{stem}_mask.npy", lambda handle, mask=mask: np.save(handle, mask.astype(np.float32))
-            )
-        return paths
-
-
-def image_files(specs: Sequence[str | os.PathLike[str]], skipped: list[str] | None = None) -> list[Path]:
-    """Expand files, folders (every image inside, recursively, sorted) and glob patterns into image paths.
-
-    A spec that yields nothing (a folder without images, a pattern that matches no file, a FIFO or
-    other non-regular file) is reported in ``skipped`` (a reason each) when it is given and the other
-    specs yield photos; without ``skipped`` it raises.
-
-    Raises:
-        InputError: a spec yields nothing and ``skipped`` is None, or no spec yields anything.
-    """
-    import glob
-
-    found: list[Path] = []
-    problems: list[str] = []
-    for spec in specs:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if is_image(p))
-            found.extend(inside)
-            if not inside:
-                problems.append(f"the folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)})")
-        elif path.exists() and not path.is_file():
-            problems.append(f"{path} is not a regular file (a FIFO, socket or device); pass image files or folders")
-        elif path.exists():
-            found.append(path)
-        elif glob.has_magic(str(spec)):
-            matches = sorted(
-                Path(p) for p in glob.glob(os.path.expanduser(str(spec)), recursive=True) if Path(p).is_file()
-            )
-            found.extend(matches)
-            if not matches:
-                problems.append(f"the pattern {spec!r} matches no file")
-        else:
-            found.append(path)  # reported as unreadable by the reader, with the others still explained
-    if problems and (skipped is None or not found):
-        raise InputError("; ".join(problems) + ".")
-    if skipped is not None:
-        skipped.extend(problems)
-    return found
 
 
 def shipped_masker_path(name: str) -> Path:
@@ -306,96 +160,6 @@ def class_name_of(classifier: BlackBoxClassifier, index: int) -> str:
     return names[index] if 0 <= index < len(names) else f"class {index}"
 
 
-#: The most pixels an image may become on its way to the black box: a shorter-side resize of a 1 x 20,000 strip would
-#: otherwise allocate gigabytes. Such an image is refused (``explain`` skips it with a message).
-MAX_PREPARED_PIXELS = 2**24
-
-
-def _check_aspect(image: torch.Tensor, classifier: BlackBoxClassifier) -> None:
-    height, width = int(image.shape[-2]), int(image.shape[-1])
-    short = max(1, min(height, width))
-    side = max(classifier.input_size) / 0.875  # the usual shorter-side resize before a centre crop
-    if side * side * max(height, width) / short > MAX_PREPARED_PIXELS:
-        from .errors import ImageReadError
-
-        raise ImageReadError(
-            f"the {width}x{height} image is too elongated to explain: its shorter side resized to {side:.0f} px would "
-            "make it "
-            f"{side * max(height, width) / short:.0f} px long; crop it to a less extreme aspect ratio first."
-        )
-
-
-def prepare_function(classifier: BlackBoxClassifier):
-    """(3, H, W) image in [0, 1] -> the tensor the black box is evaluated on (its ``eval_transform``; else unchanged).
-
-    Raises ImageReadError for an image so elongated that the transform would blow it up past
-    :data:`MAX_PREPARED_PIXELS`.
-    """
-    transform = classifier.eval_transform()
-    if transform is None:
-        return lambda image: image
-    from .io import to_pil_image
-
-    def prepare(image: torch.Tensor) -> torch.Tensor:
-        _check_aspect(image, classifier)
-        return transform(to_pil_image(image))
-
-    return prepare
-
-
-def _input_items(inputs: object) -> list:
-    """One entry per image: a path, folder or glob, a PIL image and a single numpy image (H, W[, C]) are one item
-    each (an array is never split into its rows); a (B, H, W, C) array and a list or tuple give their elements."""
-    import numpy as np
-    from PIL import Image
-
-    if isinstance(inputs, (str, os.PathLike, Image.Image)):
-        return [inputs]
-    if isinstance(inputs, np.ndarray):
-        return list(inputs) if inputs.ndim == 4 else [inputs]
-    if isinstance(inputs, (list, tuple)):
-        return list(inputs)
-    raise InputError(
-        f"cannot explain a {type(inputs).__name__}; pass a (B, 3, H, W) or (3, H, W) tensor, a path, folder or glob, "
-        "a PIL image, a numpy image (H, W, 3), or a list of these."
-    )
-
-
-def _image_sources(inputs: object) -> tuple[torch.Tensor | None, list]:
-    """``(tensor, [])`` for a tensor input (used as it is), else ``(None, items)`` with one item per image to read."""
-    if isinstance(inputs, torch.Tensor):
-        images = inputs.unsqueeze(0) if inputs.dim() == 3 else inputs
-        check_images(images)
-        return images, []
-    items = _input_items(inputs)
-    if not items:
-        raise InputError("`inputs` is empty; pass images, image paths or folders.")
-    if all(isinstance(i, (str, os.PathLike)) for i in items):
-        items = image_files(items)
-    return None, items
-
-
-def _prepared_batches(items: list, classifier: nn.Module, batch_size: int):
-    """Read and prepare ``batch_size`` images at a time (each full-size photo is released once prepared)."""
-    from .io import load_image, to_image_tensor
-
-    prepare = prepare_function(classifier)
-    shape = None
-    for start in range(0, len(items), batch_size):
-        tensors = []
-        for item in items[start : start + batch_size]:
-            image = load_image(item, max_side=2048) if isinstance(item, (str, os.PathLike)) else to_image_tensor(item)
-            tensors.append(prepare(image))
-            if shape is not None and tuple(tensors[-1].shape) != shape:
-                raise InputError(
-                    f"the prepared images have different sizes {[shape, tuple(tensors[-1].shape)]}; this classifier "
-                    "has "
-                    "no eval_transform, resize them first."
-                )
-            shape = tuple(tensors[-1].shape)
-        yield torch.stack(tensors)
-
-
 def explain_batch(
     images: torch.Tensor, masker: Masker, classifier: nn.Module, classes: torch.Tensor | None = None, topk: int = 1
 ) -> ExplainResult:
@@ -477,7 +241,7 @@ def explain(  # noqa: PLR0913 (the public entry point: every option is keyword-d
     """
     k = _checked_topk(classes, topk, batch_size)
     masker, classifier = load_masker_and_classifier(masker, classifier, allow_mismatch=allow_mismatch)
-    tensor, items = _image_sources(inputs)
+    tensor, items = image_sources(inputs)
     device = tensor.device if tensor is not None else module_device(masker)
     masker, classifier = masker.to(device).eval(), classifier.to(device).eval()
     if k > classifier.num_classes > 0:
@@ -491,7 +255,7 @@ def explain(  # noqa: PLR0913 (the public entry point: every option is keyword-d
     if tensor is not None:
         batches = (tensor[start : start + batch_size] for start in range(0, count, batch_size))
     else:
-        batches = _prepared_batches(items, classifier, batch_size)
+        batches = prepared_batches(items, classifier, batch_size)
     show_bar = progress and count > batch_size
     parts = _explain_batches(batches, masker, classifier, chosen, k, total=count if show_bar else None)
     keys = ("classes", "masks", "probs", "boxes", "saliency", "areas", "box_probs")

@@ -129,7 +129,7 @@ def test_an_empty_folder_named_like_a_photo_or_a_fifo_is_skipped_with_a_reason(t
     import os
 
     from blackbox_saliency.errors import InputError
-    from blackbox_saliency.explainer import image_files
+    from blackbox_saliency.explain_inputs import image_files
 
     (tmp_path / "empty.jpg").mkdir()
     os.mkfifo(tmp_path / "pipe.png")

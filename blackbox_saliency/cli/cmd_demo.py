@@ -23,17 +23,14 @@ import numpy as np
 
 from ..devices import resolve_device
 from ..errors import DataNotFoundError, PluginError
-from ..explainer import DEFAULT_MASKER, prepare_function, shipped_masker_path
+from ..explain_inputs import prepare_function
+from ..explainer import DEFAULT_MASKER, shipped_masker_path
 from ._common import OUTPUT_SUFFIXES, TOP, load_models, stream_explanations, write_explanation
-from .commands import COMMAND_HELP
+from .commands import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help=COMMAND_HELP["demo"],
-        description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
-    )
+    parser = add_command(subparsers, "demo", __doc__)
     parser.add_argument(
         "--out", type=Path, default=Path("blackbox-saliency-demo"), metavar="DIR",
         help="output folder (default ./blackbox-saliency-demo)",

@@ -37,20 +37,17 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import InputError
-from ..explainer import DEFAULT_MASKER, prepare_function
+from ..explain_inputs import prepare_function
+from ..explainer import DEFAULT_MASKER
 from ._common import OUTPUT_SUFFIXES, TOP, load_models, resolve_class, stream_explanations, write_explanation
-from .commands import COMMAND_HELP
+from .commands import add_command
 
 DEFAULT_OUT = Path("blackbox-saliency-explained")
 PROGRESS_FROM = 6  # a progress bar for more images than this handful
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "explain",
-        help=COMMAND_HELP["explain"],
-        description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
-    )
+    parser = add_command(subparsers, "explain", __doc__)
     parser.add_argument(
         "images", nargs="+", metavar="IMAGE",
         help="image files (any format Pillow reads), folders (every image inside) or glob patterns",
@@ -280,7 +277,7 @@ def _write_summary(
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import check_writable_folder
-    from ..explainer import image_files
+    from ..explain_inputs import image_files
 
     _check_arguments(args)
     if args.threads is not None:

@@ -27,15 +27,11 @@ import numpy as np
 from ..devices import resolve_device
 from ..errors import InputError
 from ._common import load_models, resolve_class
-from .commands import COMMAND_HELP
+from .commands import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "video",
-        help=COMMAND_HELP["video"],
-        description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
-    )
+    parser = add_command(subparsers, "video", __doc__)
     parser.add_argument("input", metavar="IN", type=Path, help="input video file (anything FFmpeg decodes)")
     parser.add_argument("--masker", required=True, help="a registered masker name or a checkpoint path (.pt)")
     parser.add_argument(

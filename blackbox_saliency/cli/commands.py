@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+
 COMMAND_HELP: dict[str, str] = {
     "demo": "explain bundled real photos (cat, coffee, astronaut, ...) and write overlays + a contact sheet",
     "evaluate": "evaluate a masker and baselines (saliency metric, localisation, pointing, deletion/insertion, speed)",
@@ -20,3 +22,18 @@ COMMAND_HELP: dict[str, str] = {
     "video": "overlay saliency masks on every frame of a video file (needs the 'video' extra)",
 }
 """command -> help line; the command lives in ``blackbox_saliency/cli/cmd_<command>.py``."""
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name``: its help line from :data:`COMMAND_HELP`, its description the first
+    paragraph of the command module's docstring ``doc``.
+
+    Example:
+        >>> import argparse
+        >>> parser = add_command(argparse.ArgumentParser().add_subparsers(), "demo", "Run the demo.")
+        >>> parser.description
+        'Run the demo.'
+    """
+    description = (doc or "").split("\n\n")[0].replace("``", "")
+    return subparsers.add_parser(name, help=COMMAND_HELP[name], description=description)
+

@@ -18,6 +18,12 @@ from .broken import BROKEN_HOOKS, broken_plugin
 from .broken import plugin_manager as _manager
 
 
+def _pip_install(package: Path, target: Path) -> None:
+    """Install a plugin package's source folder into ``target`` (a folder put on PYTHONPATH), as pip would."""
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*command, "--target", str(target), str(package)], check=True)
+
+
 def test_builtins_are_registered_through_hooks():
     found = bs.available()
     assert {"blur", "colour_noise", "constant", "paper"} <= set(found["evidence_removers"])
@@ -151,21 +157,7 @@ def test_external_plugin_package_is_discovered_by_entry_point(tmp_path: Path):
     (source / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
     (source / "toy_saliency_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN_MODULE))
     target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-    )
+    _pip_install(source, target)
     probe = (
         "import torch, blackbox_saliency as bs; "
         "net = bs.load_classifier('toy_mean_colour', size=8); "
@@ -250,21 +242,7 @@ def test_broken_entry_point_plugins_are_isolated_and_listed(tmp_path: Path):
     (duplicate / "pyproject.toml").write_text(DUPLICATE_PYPROJECT)
     target = tmp_path / "site"
     for package in (source, duplicate):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--no-build-isolation",
-                "--target",
-                str(target),
-                str(package),
-            ],
-            check=True,
-        )
+        _pip_install(package, target)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
     probe = (
         "import blackbox_saliency as bs; from blackbox_saliency.cli.main import main; "
