@@ -17,7 +17,7 @@ COMMAND_HELP: dict[str, str] = {
     "evaluate": "evaluate a masker and baselines (saliency metric, localisation, pointing, deletion/insertion, speed)",
     "explain": "saliency overlays (PNG) and raw masks (.npy) for image files, folders or globs",
     "export": "export a masker to TorchScript, torch.export, an AOTInductor package or ONNX",
-    "plugins": "list discovered plugins (classifiers, evidence removers, maskers, encoders) and broken ones",
+    "plugins": "list discovered plugins (classifiers, removers, maskers, masker architectures, encoders), broken ones",
     "train": "train a masking model for a black-box classifier",
     "video": "overlay saliency masks on every frame of a video file (needs the 'video' extra)",
 }
