@@ -100,15 +100,28 @@ def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value.detach().to("cpu").clone() for key, value in state.items()}
 
 
+def _state_part(masker: nn.Module, frozen: bool) -> dict[str, torch.Tensor]:
+    """CPU copies of the state of the masker's frozen modules (``frozen=True``) or of everything else."""
+    prefixes = _frozen_prefixes(masker)
+    return _cpu_copy({k: v for k, v in masker.state_dict().items() if k.startswith(prefixes) == frozen})
+
+
 def trainable_state(masker: nn.Module) -> dict[str, torch.Tensor]:
     """CPU copies of the masker's state without its frozen modules (for SaliencyMasker: no ``encoder.*`` keys)."""
-    prefixes = _frozen_prefixes(masker)
-    return _cpu_copy({k: v for k, v in masker.state_dict().items() if not k.startswith(prefixes or ("\0",))})
+    return _state_part(masker, frozen=False)
 
 
-def _frozen_state(masker: nn.Module) -> dict[str, torch.Tensor]:
+def _load_part(masker: nn.Module, state: dict, frozen: bool, mismatch: str) -> None:
+    """Load the frozen part (``frozen=True``) or the rest of the masker's state; CheckpointError naming the keys
+    of that part that are missing, or any unexpected key."""
+    try:
+        result = masker.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise CheckpointError(f"{mismatch}: {str(error)[:600]}") from error
     prefixes = _frozen_prefixes(masker)
-    return _cpu_copy({k: v for k, v in masker.state_dict().items() if prefixes and k.startswith(prefixes)})
+    missing = [k for k in result.missing_keys if k.startswith(prefixes) == frozen]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"{mismatch} (missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}).")
 
 
 def load_trainable_state(
@@ -118,15 +131,7 @@ def load_trainable_state(
 
     ``mismatch`` starts the message (default: "the masker weights in SOURCE do not fit this masker").
     """
-    mismatch = mismatch or f"the masker weights in {source} do not fit this masker"
-    try:
-        result = masker.load_state_dict(state, strict=False)
-    except RuntimeError as error:
-        raise CheckpointError(f"{mismatch}: {str(error)[:600]}") from error
-    prefixes = _frozen_prefixes(masker) or ("\0",)
-    missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(f"{mismatch} (missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}).")
+    _load_part(masker, state, False, mismatch or f"the masker weights in {source} do not fit this masker")
 
 
 def encoder_fingerprint(module: torch.nn.Module) -> str:
@@ -188,7 +193,7 @@ def save_masker(
         "architecture": masker.architecture,
         "config": dict(masker.config),
         "state_dict": trainable_state(masker),
-        "encoder_state_dict": _frozen_state(masker) if include_encoder else None,
+        "encoder_state_dict": _state_part(masker, frozen=True) if include_encoder else None,
         "encoder_fingerprint": None if include_encoder else _frozen_fingerprint(masker),
         "metadata": metadata,
     }
@@ -278,13 +283,7 @@ def _load_frozen(masker: TrainableMasker, state: dict, mismatch: str) -> None:
     prefixes = _frozen_prefixes(masker)
     if len(prefixes) == 1 and not any(str(k).startswith(prefixes) for k in state):
         state = {prefixes[0] + str(k): v for k, v in state.items()}  # written relative to the one frozen module
-    try:
-        result = masker.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{mismatch}: {str(exc)[:600]}") from exc
-    missing = [k for k in result.missing_keys if prefixes and k.startswith(prefixes)]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(f"{mismatch} (missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}).")
+    _load_part(masker, state, True, mismatch)
 
 
 def masker_from_payload(
