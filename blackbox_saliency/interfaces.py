@@ -333,6 +333,14 @@ class TrainableMasker(Masker):
         (default: none)."""
         return []
 
+    def train(self, mode: bool = True) -> TrainableMasker:
+        """Set training mode like any module, except that the :meth:`frozen_modules` always stay in eval mode (so a
+        batch-norm in a pretrained encoder never updates its statistics, whoever calls ``train()``)."""
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.train(False)
+        return self
+
     def use_memory_format(self, memory_format: torch.memory_format) -> None:
         """Convert what benefits from ``memory_format`` (e.g. ``torch.channels_last`` for a convolutional
         encoder); the default converts the :meth:`frozen_modules`."""

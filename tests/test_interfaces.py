@@ -146,3 +146,38 @@ def test_running_out_of_memory_says_what_to_do_not_an_allocator_message(monkeypa
         InputError, match="not enough memory on cpu to explain 1 image.* of 64x48 pixels .*resize the images first"
     ):
         masker(torch.rand(1, 3, 64, 48), torch.tensor([0]))
+
+
+class _BatchNormMasker(bs.TrainableMasker):
+    """A masker whose frozen module has a batch-norm: its statistics must never update while the masker trains."""
+
+    architecture = "batch_norm_masker"
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+        self.head = torch.nn.Conv2d(4, 1, 1)
+        self.config = {}
+
+    def frozen_modules(self):
+        return [self.stem]
+
+    def trainable_parameters(self):
+        return self.head.parameters()
+
+    def forward_train(self, images, classes, features=None):
+        return bs.interfaces.MaskerOutput(self.head(self.stem(images)).sigmoid(), torch.zeros(images.shape[0]))
+
+    def forward(self, images, classes):
+        return self.forward_train(images, classes).masks
+
+
+def test_train_mode_never_reaches_the_frozen_modules():
+    masker = _BatchNormMasker()
+    assert masker.train() is masker and masker.training and masker.head.training
+    assert not masker.stem.training and not masker.stem[1].training
+    before = masker.stem[1].running_mean.clone()
+    masker.forward_train(torch.rand(2, 3, 4, 4) * 5, torch.tensor([0, 0]))
+    assert torch.equal(masker.stem[1].running_mean, before)
+    masker.eval().train(True)  # e.g. a validation restoring the mode the masker had
+    assert not masker.stem.training

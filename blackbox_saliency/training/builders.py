@@ -107,13 +107,12 @@ def _image_size(image_size: int | None, classifier: BlackBoxClassifier) -> int:
 
 
 def _models(config: TrainConfig, ctx: DistContext, classifier: BlackBoxClassifier, given: nn.Module | None) -> Models:
-    """The masker (in training mode, its frozen modules not), the objective and the precision they run in."""
+    """The masker (in training mode; its frozen modules stay in eval mode, see TrainableMasker.train), the objective
+    and the precision they run in."""
     masker = build_masker(config, classifier.num_classes, given).to(ctx.device)
     masker.train()
-    frozen = list(masker.frozen_modules())
-    for module in frozen:
+    for module in masker.frozen_modules():
         module.requires_grad_(False)
-        module.eval()
     precision = resolve_precision(config.precision, ctx.device)
     if ctx.is_main and config.progress:
         layout = "on" if config.channels_last else "off"
@@ -122,7 +121,7 @@ def _models(config: TrainConfig, ctx: DistContext, classifier: BlackBoxClassifie
         classifier.to(memory_format=torch.channels_last)
         masker.use_memory_format(torch.channels_last)
     objective = build_objective(config, classifier)
-    return Models(classifier, masker, objective, precision, config.channels_last, frozen, config.compile)
+    return Models(classifier, masker, objective, precision, config.channels_last, config.compile)
 
 
 def masker_settings(config: TrainConfig, num_classes: int) -> dict[str, Any]:

@@ -134,9 +134,6 @@ def _step(run: Run, images: torch.Tensor, labels: torch.Tensor, tick: float) -> 
     if not run.images_checked:  # where data enter: once, not in every call of every step
         check_images(images, name="training images")
         run.images_checked = True
-    for module in parts.models.frozen:  # a validation may have put the masker back in training mode, frozen modules too
-        if module.training:
-            module.eval()
     images = images.to(device, non_blocking=True)
     classes = parts.feed.labels.train(images, labels.to(device, non_blocking=True))
     selectors, fake = parts.draws.selectors(classes, progress.step)

@@ -76,15 +76,15 @@ class Parts:
 
 @dataclass
 class Models:
-    """The networks of a run: the frozen black box, the masker (its ``frozen`` modules kept in eval mode), the
-    objective, and how the masker's forward runs (precision, channels-last, ``torch.compile``)."""
+    """The networks of a run: the frozen black box, the masker (its frozen modules kept in eval mode by
+    ``TrainableMasker.train``), the objective, and how the masker's forward runs (precision, channels-last,
+    ``torch.compile``)."""
 
     classifier: BlackBoxClassifier
     masker: TrainableMasker
     objective: SaliencyObjective
     precision: PrecisionChoice
     channels_last: bool
-    frozen: list[nn.Module]
     compile: bool = False
 
 
